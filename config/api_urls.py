@@ -1,0 +1,7 @@
+"""Everything under /api/v1/. Each app adds its own ``<app>.api.urls`` here."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("registry.api.urls")),
+]

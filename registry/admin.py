@@ -1,0 +1,105 @@
+from django.contrib import admin
+from guardian.admin import GuardedModelAdmin
+from rest_framework_api_key.admin import APIKeyModelAdmin
+
+from .models import Agent, AgentVersion, GlobalControls, Review, Scope, Team, Tool, ToolGrant, UserAPIKey
+
+
+class ToolGrantInline(admin.TabularInline):
+    model = ToolGrant
+    extra = 0
+    autocomplete_fields = ["tool"]
+
+
+class AgentVersionInline(admin.TabularInline):
+    model = AgentVersion
+    extra = 0
+    fields = ["label", "model_provider", "model_name", "state", "bundle_digest", "created_at"]
+    readonly_fields = ["bundle_digest", "created_at"]
+    show_change_link = True
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "member_count"]
+    search_fields = ["name", "slug"]
+    filter_horizontal = ["members"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    @admin.display(description="members")
+    def member_count(self, obj):
+        return obj.members.count()
+
+
+@admin.register(Scope)
+class ScopeAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["name", "description"]
+
+
+@admin.register(Agent)
+class AgentAdmin(GuardedModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "risk_tier",
+        "status",
+        "owner_team",
+        "owner",
+        "side_effects_enabled",
+        "next_review_due",
+    ]
+    list_filter = ["risk_tier", "status", "owner_team", "data_classification", "side_effects_enabled"]
+    search_fields = ["name", "slug", "purpose"]
+    autocomplete_fields = ["owner", "sponsor", "owner_team"]
+    filter_horizontal = ["data_sources", "systems"]
+    readonly_fields = ["next_review_due", "controls_revision", "created_at", "updated_at"]
+    inlines = [AgentVersionInline]
+
+
+@admin.register(AgentVersion)
+class AgentVersionAdmin(admin.ModelAdmin):
+    list_display = ["agent", "label", "model_provider", "model_name", "state", "created_at"]
+    list_filter = ["state", "model_provider", "agent__risk_tier", "agent__owner_team"]
+    search_fields = ["label", "agent__name", "agent__slug", "model_name", "bundle_digest"]
+    readonly_fields = ["bundle_digest", "created_at"]
+    inlines = [ToolGrantInline]
+
+
+@admin.register(Tool)
+class ToolAdmin(admin.ModelAdmin):
+    list_display = ["name", "system", "action_tier", "idempotent", "supports_dry_run"]
+    list_filter = ["action_tier", "system", "idempotent"]
+    search_fields = ["name", "system", "description"]
+
+
+@admin.register(ToolGrant)
+class ToolGrantAdmin(admin.ModelAdmin):
+    list_display = ["version", "tool", "created_at"]
+    list_filter = ["tool__action_tier", "tool"]
+    search_fields = ["version__agent__slug", "tool__name"]
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["agent", "kind", "status", "due_on", "reviewer", "outcome"]
+    list_filter = ["kind", "status", "outcome", "agent__risk_tier"]
+    search_fields = ["agent__name", "findings"]
+
+
+@admin.register(GlobalControls)
+class GlobalControlsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "changed_at", "changed_by"]
+
+    def has_add_permission(self, request):
+        return not GlobalControls.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UserAPIKey)
+class UserAPIKeyAdmin(APIKeyModelAdmin):
+    list_display = (*APIKeyModelAdmin.list_display, "user", "last_used_at")
+    search_fields = (*APIKeyModelAdmin.search_fields, "user__username")

@@ -1,0 +1,71 @@
+from django.db import models
+
+
+class RiskTier(models.IntegerChoices):
+    TIER_1 = 1, "Tier 1 — highest (customer-facing, money, regulated data)"
+    TIER_2 = 2, "Tier 2 — moderate"
+    TIER_3 = 3, "Tier 3 — low (internal, read-mostly)"
+
+
+class AgentStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    PILOT = "pilot", "Pilot"
+    PRODUCTION = "production", "Production"
+    PAUSED = "paused", "Paused"
+    RETIRED = "retired", "Retired"
+
+
+class Channel(models.TextChoices):
+    CHAT = "chat", "Chat"
+    EMAIL = "email", "E-mail"
+    VOICE = "voice", "Voice"
+    API = "api", "API"
+    INTERNAL = "internal", "Internal tool"
+    BATCH = "batch", "Batch job"
+
+
+class DataClassification(models.TextChoices):
+    PUBLIC = "public", "Public"
+    INTERNAL = "internal", "Internal"
+    CONFIDENTIAL = "confidential", "Confidential"
+    REGULATED = "regulated", "Regulated (PII, PCI, PHI)"
+
+
+class VersionState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    DEPLOYED = "deployed", "Deployed"
+    SUPERSEDED = "superseded", "Superseded"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+
+
+class ActionTier(models.IntegerChoices):
+    READ_ONLY = 0, "0 — read-only"
+    DRAFT = 1, "1 — draft (a human sends)"
+    LOW_RISK_WRITE = 2, "2 — low-risk write"
+    HIGH_RISK_WRITE = 3, "3 — high-risk write"
+    PRODUCTION_CONTROL = 4, "4 — production control"
+
+
+class ScopeKind(models.TextChoices):
+    DATA_SOURCE = "data_source", "Data source"
+    SYSTEM = "system", "System"
+
+
+class ReviewKind(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled (tier cadence)"
+    AD_HOC_INCIDENT = "ad_hoc_incident", "Ad hoc — incident"
+    AD_HOC_SCOPE = "ad_hoc_scope", "Ad hoc — scope change"
+
+
+class ReviewStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+
+
+class ReviewOutcome(models.TextChoices):
+    CONTINUE = "continue", "Continue"
+    CHANGE_REQUIRED = "change_required", "Change required"
+    PAUSE = "pause", "Pause"
+    RETIRE = "retire", "Retire"

@@ -1,0 +1,461 @@
+"""What exists and who owns it: teams, agents, their pinned versions, the tool catalog."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from decimal import Decimal
+
+from auditlog.registry import auditlog
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
+
+from .cadence import add_months
+from .choices import (
+    ActionTier,
+    AgentStatus,
+    DataClassification,
+    ReviewKind,
+    ReviewOutcome,
+    ReviewStatus,
+    RiskTier,
+    ScopeKind,
+    VersionState,
+)
+
+PERCENT = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))]
+NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
+SHA256_HEX = RegexValidator(r"^[0-9a-f]{64}$", "Must be a lowercase hex SHA-256 digest (64 characters).")
+
+
+class Team(models.Model):
+    """A group of people that owns agents. Membership matters for tier-1 approvals,
+    where at least one approver must come from outside the owning team."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True, max_length=2000)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="quorum_teams", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Scope(models.Model):
+    """A data source an agent reads or a business system it may touch."""
+
+    name = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=20, choices=ScopeKind.choices)
+    description = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Agent(models.Model):
+    """An AI agent running (or proposed to run) with real permissions.
+
+    The risk tier decides how often it is reviewed and how many people must approve
+    changes to it; the runtime controls (kill switch, canary) are what the agent reads
+    through the API before acting.
+    """
+
+    slug = models.SlugField(max_length=64, unique=True, help_text="Stable identifier used by the API.")
+    name = models.CharField(max_length=120)
+    purpose = models.TextField(max_length=4000, help_text="One paragraph: what the agent does and for whom.")
+    unit_of_work = models.CharField(max_length=120, help_text='For example "ticket resolved".')
+    kpi_name = models.CharField("primary KPI", max_length=120)
+    kpi_baseline = models.DecimalField("KPI baseline", max_digits=14, decimal_places=4, null=True, blank=True)
+    owner_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="agents")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_agents")
+    sponsor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sponsored_agents", null=True, blank=True
+    )
+    risk_tier = models.PositiveSmallIntegerField(choices=RiskTier.choices, default=RiskTier.TIER_2)
+    channels = models.JSONField(default=list, blank=True, help_text="Channel codes, for example chat, email.")
+    data_classification = models.CharField(
+        max_length=20, choices=DataClassification.choices, default=DataClassification.INTERNAL
+    )
+    data_sources = models.ManyToManyField(
+        Scope, related_name="reading_agents", blank=True, limit_choices_to={"kind": ScopeKind.DATA_SOURCE}
+    )
+    systems = models.ManyToManyField(
+        Scope, related_name="acting_agents", blank=True, limit_choices_to={"kind": ScopeKind.SYSTEM}
+    )
+    status = models.CharField(max_length=20, choices=AgentStatus.choices, default=AgentStatus.PROPOSED)
+
+    success_threshold_pct = models.DecimalField(
+        "task success threshold (%)", max_digits=5, decimal_places=2, default=Decimal("92.00"), validators=PERCENT
+    )
+    escalation_threshold_pct = models.DecimalField(
+        "escalation ceiling (%)", max_digits=5, decimal_places=2, default=Decimal("8.00"), validators=PERCENT
+    )
+    monthly_budget_usd = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0"), validators=NON_NEGATIVE
+    )
+    human_cost_per_minute_usd = models.DecimalField(
+        max_digits=10, decimal_places=4, default=Decimal("0.75"), validators=NON_NEGATIVE
+    )
+    human_minutes_per_unit = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("8"), validators=NON_NEGATIVE
+    )
+    monthly_infra_cost_usd = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0"), validators=NON_NEGATIVE
+    )
+    monthly_ops_cost_usd = models.DecimalField(
+        "monthly operations and maintenance cost (USD)",
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=NON_NEGATIVE,
+    )
+
+    deployed_at = models.DateTimeField(null=True, blank=True, help_text="First go-live in production.")
+    last_reviewed_on = models.DateField(null=True, blank=True)
+    next_review_due = models.DateField(null=True, blank=True, editable=False)
+
+    # Runtime controls, read by the agent through /api/v1/controls/.
+    side_effects_enabled = models.BooleanField(default=True, help_text="Off = the agent's kill switch is pulled.")
+    canary_version = models.ForeignKey(
+        "AgentVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    canary_share_pct = models.DecimalField(
+        "canary traffic share (%)", max_digits=5, decimal_places=2, default=Decimal("0"), validators=PERCENT
+    )
+    controls_revision = models.PositiveIntegerField(
+        default=1, editable=False, help_text="Bumped on every runtime-control change; the API's ETag."
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("approve_agent", "Can decide approval requests for this agent"),
+            ("operate_agent", "Can operate this agent's runtime controls (kill switch)"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(risk_tier__gte=1, risk_tier__lte=3), name="registry_agent_risk_tier_1_3"
+            ),
+            models.CheckConstraint(
+                condition=Q(canary_share_pct__gte=0, canary_share_pct__lte=100), name="registry_agent_canary_share_pct"
+            ),
+            models.CheckConstraint(
+                condition=Q(success_threshold_pct__gte=0, success_threshold_pct__lte=100)
+                & Q(escalation_threshold_pct__gte=0, escalation_threshold_pct__lte=100),
+                name="registry_agent_thresholds_are_percentages",
+            ),
+            models.CheckConstraint(
+                condition=Q(monthly_budget_usd__gte=0)
+                & Q(human_cost_per_minute_usd__gte=0)
+                & Q(human_minutes_per_unit__gte=0)
+                & Q(monthly_infra_cost_usd__gte=0)
+                & Q(monthly_ops_cost_usd__gte=0),
+                name="registry_agent_money_non_negative",
+            ),
+            models.CheckConstraint(condition=Q(status__in=AgentStatus.values), name="registry_agent_status_valid"),
+        ]
+        indexes = [models.Index(fields=["status", "risk_tier"]), models.Index(fields=["next_review_due"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:agent_detail", kwargs={"slug": self.slug})
+
+    @property
+    def review_cadence_months(self) -> int:
+        return settings.REVIEW_CADENCE_MONTHS[int(self.risk_tier)]
+
+    def compute_next_review_due(self) -> date | None:
+        """Rule: tier 1 every 3 months, tier 2 every 6, tier 3 every 12, counted from the
+        last review, or from go-live if the agent was never reviewed. Not live, no date."""
+        if self.last_reviewed_on:
+            base = self.last_reviewed_on
+        elif self.deployed_at:
+            base = timezone.localdate(self.deployed_at)
+        else:
+            return None
+        return add_months(base, self.review_cadence_months)
+
+    @property
+    def deployed_version(self) -> AgentVersion | None:
+        return self.versions.filter(state=VersionState.DEPLOYED).first()
+
+    @property
+    def review_is_overdue(self) -> bool:
+        return bool(self.next_review_due and self.next_review_due < timezone.localdate())
+
+    def save(self, *args, **kwargs) -> None:
+        self.next_review_due = self.compute_next_review_due()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "next_review_due", "updated_at"}
+        super().save(*args, **kwargs)
+
+
+class GlobalControls(models.Model):
+    """The fleet-wide kill switch. A single row (pk = 1), enforced by a constraint."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    side_effects_enabled = models.BooleanField(default=True)
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    changed_at = models.DateTimeField(auto_now=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        verbose_name = "global controls"
+        verbose_name_plural = "global controls"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="registry_globalcontrols_singleton")]
+
+    def __str__(self) -> str:
+        return "Fleet side effects: " + ("enabled" if self.side_effects_enabled else "DISABLED")
+
+    @classmethod
+    def load(cls) -> GlobalControls:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class Tool(models.Model):
+    """A capability an agent may be granted, such as ``payments.refund``.
+
+    The action tier says how dangerous it is: 0 read-only, 1 draft, 2 low-risk write,
+    3 high-risk write, 4 production control."""
+
+    name = models.CharField(
+        max_length=120,
+        unique=True,
+        validators=[
+            RegexValidator(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", "Use dotted lower-case, e.g. payments.refund.")
+        ],
+    )
+    system = models.CharField(max_length=120)
+    description = models.TextField(blank=True, max_length=2000)
+    action_tier = models.PositiveSmallIntegerField(choices=ActionTier.choices)
+    idempotent = models.BooleanField(default=False)
+    supports_dry_run = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action_tier__gte=0, action_tier__lte=4), name="registry_tool_action_tier_0_4"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_side_effects(self) -> bool:
+        """Draft-only and read-only tools change nothing outside; tier 2 and up do."""
+        return self.action_tier >= ActionTier.LOW_RISK_WRITE
+
+
+class AgentVersion(models.Model):
+    """A pinned configuration of an agent.
+
+    Its bundle digest is the SHA-256 of the canonical pinned configuration (model,
+    prompt hash, policy version, tool grants with their constraints). Past the draft
+    state the pinned parts are frozen: changing any of them makes a new version."""
+
+    PINNED_FIELDS = ("model_provider", "model_name", "prompt_ref", "policy_version")
+    EDITABLE_STATES = (VersionState.DRAFT,)
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="versions")
+    label = models.CharField(
+        max_length=40,
+        validators=[RegexValidator(r"^[0-9A-Za-z][0-9A-Za-z.\-_+]*$", "Letters, digits and . - _ + only.")],
+    )
+    model_provider = models.CharField(max_length=60)
+    model_name = models.CharField(max_length=120)
+    prompt_ref = models.CharField("prompt hash", max_length=64, validators=[SHA256_HEX])
+    policy_version = models.CharField(max_length=40, default="1")
+    changelog = models.TextField(blank=True, max_length=8000)
+    state = models.CharField(max_length=20, choices=VersionState.choices, default=VersionState.DRAFT)
+    bundle_digest = models.CharField(max_length=64, editable=False, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    deployed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["agent", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "label"], name="registry_agentversion_unique_label_per_agent"),
+            models.UniqueConstraint(
+                fields=["agent"],
+                condition=Q(state=VersionState.DEPLOYED),
+                name="registry_agentversion_one_deployed_per_agent",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=VersionState.values), name="registry_agentversion_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.slug} {self.label}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:agent_detail", kwargs={"slug": self.agent.slug}) + f"#version-{self.pk}"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.state in self.EDITABLE_STATES
+
+    def canonical_bundle(self) -> dict:
+        grants = []
+        if self.pk:
+            grants = [
+                {"tool": g.tool.name, "constraints": g.constraints}
+                for g in self.grants.select_related("tool").order_by("tool__name")
+            ]
+        return {
+            "model_provider": self.model_provider,
+            "model": self.model_name,
+            "prompt_hash": self.prompt_ref,
+            "policy_version": self.policy_version,
+            "tools": grants,
+        }
+
+    def compute_bundle_digest(self) -> str:
+        canonical = json.dumps(self.canonical_bundle(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def clean(self) -> None:
+        if self.pk and not self.is_editable:
+            stored = AgentVersion.objects.filter(pk=self.pk).values(*self.PINNED_FIELDS).first()
+            if stored and any(stored[f] != getattr(self, f) for f in self.PINNED_FIELDS):
+                raise ValidationError("This version is no longer a draft; change its configuration in a new version.")
+
+    def save(self, *args, **kwargs) -> None:
+        # The pinned parts of a reviewed version are what approvals and evals bound to.
+        self.clean()
+        self.bundle_digest = self.compute_bundle_digest()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "bundle_digest"}
+        super().save(*args, **kwargs)
+
+    def refresh_bundle_digest(self) -> None:
+        digest = self.compute_bundle_digest()
+        if digest != self.bundle_digest:
+            self.bundle_digest = digest
+            AgentVersion.objects.filter(pk=self.pk).update(bundle_digest=digest)
+
+
+class ToolGrant(models.Model):
+    """A version's permission to use a tool, with constraints (for example a maximum amount)."""
+
+    version = models.ForeignKey(AgentVersion, on_delete=models.CASCADE, related_name="grants")
+    tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="grants")
+    constraints = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tool__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "tool"], name="registry_toolgrant_unique_tool_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} → {self.tool}"
+
+    def clean(self) -> None:
+        if not isinstance(self.constraints, dict):
+            raise ValidationError({"constraints": "Constraints must be a JSON object."})
+        if self.version_id and not self.version.is_editable:
+            raise ValidationError("Grants of a reviewed version are frozen; grant the tool in a new version.")
+
+    def save(self, *args, **kwargs) -> None:
+        self.clean()
+        super().save(*args, **kwargs)
+        self.version.refresh_bundle_digest()
+
+    def delete(self, *args, **kwargs):
+        if not self.version.is_editable:
+            raise ValidationError("Grants of a reviewed version are frozen; revoke the tool in a new version.")
+        result = super().delete(*args, **kwargs)
+        self.version.refresh_bundle_digest()
+        return result
+
+
+class Review(models.Model):
+    """Periodic (or ad-hoc) oversight of one agent by the governance board."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="reviews")
+    kind = models.CharField(max_length=20, choices=ReviewKind.choices, default=ReviewKind.SCHEDULED)
+    status = models.CharField(max_length=20, choices=ReviewStatus.choices, default=ReviewStatus.OPEN)
+    due_on = models.DateField()
+    reason = models.CharField(max_length=300, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews_done"
+    )
+    findings = models.TextField(blank=True, max_length=20000)
+    outcome = models.CharField(max_length=20, choices=ReviewOutcome.choices, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on"]
+        constraints = [
+            # One open scheduled review per agent and due date: the beat task may run twice.
+            models.UniqueConstraint(
+                fields=["agent", "due_on"],
+                condition=Q(kind=ReviewKind.SCHEDULED),
+                name="registry_review_one_scheduled_per_due_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=ReviewStatus.OPEN) | (Q(completed_at__isnull=False) & ~Q(outcome="")),
+                name="registry_review_completed_has_outcome",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} review of {self.agent} due {self.due_on}"
+
+
+class UserAPIKey(AbstractAPIKey):
+    """A person's API token for CI and scripts (``Authorization: Token <key>``).
+
+    Stored hashed; the key is shown once. It acts with exactly its user's rights."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "user API key"
+        verbose_name_plural = "user API keys"
+
+
+auditlog.register(Team, m2m_fields={"members"})
+auditlog.register(Scope)
+auditlog.register(Agent, m2m_fields={"data_sources", "systems"}, exclude_fields=["updated_at", "next_review_due"])
+auditlog.register(GlobalControls)
+auditlog.register(Tool)
+auditlog.register(AgentVersion)
+auditlog.register(ToolGrant)
+auditlog.register(Review)

@@ -1,0 +1,125 @@
+"""Shared fixtures: one standing user per role, an agent they can act on, the browser.
+
+Every role user's password is ``pw``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from registry import roles
+from tests.factories import AgentFactory, TeamFactory, UserFactory
+
+CHROMIUM = os.environ.get("QUORUM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+def board_user(db):
+    return UserFactory(username="board", roles=[roles.GOVERNANCE_BOARD])
+
+
+@pytest.fixture
+def approver_user(db):
+    user = UserFactory(username="approver", roles=[roles.APPROVER])
+    from guardian.shortcuts import assign_perm
+
+    assign_perm("registry.approve_agent", user)
+    return user
+
+
+@pytest.fixture
+def owner_user(db):
+    return UserFactory(username="owner", roles=[roles.AGENT_OWNER])
+
+
+@pytest.fixture
+def other_owner_user(db):
+    return UserFactory(username="owner2", roles=[roles.AGENT_OWNER])
+
+
+@pytest.fixture
+def operator_user(db):
+    return UserFactory(username="operator", roles=[roles.OPERATOR])
+
+
+@pytest.fixture
+def executive_user(db):
+    return UserFactory(username="executive", roles=[roles.EXECUTIVE])
+
+
+@pytest.fixture
+def auditor_user(db):
+    return UserFactory(username="auditor", roles=[roles.AUDITOR])
+
+
+@pytest.fixture
+def outsider_user(db):
+    """Signed in, but in no role."""
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(slug="customer-support", name="Customer Support")
+
+
+@pytest.fixture
+def agent(db, owner_user, team):
+    """A tier-2 production agent owned by ``owner_user`` with the owner's object rights."""
+    from registry.services import agent_grant_owner_rights
+
+    team.members.add(owner_user)
+    agent = AgentFactory(slug="support-triage", name="Support Triage", owner=owner_user, owner_team=team)
+    agent_grant_owner_rights(agent=agent)
+    return agent
+
+
+# --- browser -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Real Chromium through Playwright. If it cannot start, the test fails (never skips)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """``new_page()`` opens a fresh, isolated browser context (its own cookies) on the live server."""
+    contexts = []
+
+    def _open(viewport=(1366, 900)):
+        context = browser.new_context(base_url=live_server.url, viewport={"width": viewport[0], "height": viewport[1]})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def browser_login(page, username: str, password: str = "pw") -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)

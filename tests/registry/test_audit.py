@@ -1,0 +1,58 @@
+from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
+
+from registry.models import Agent, Tool
+from tests.registry.test_permissions import _edit_payload
+
+
+def _entries(model, pk):
+    return LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(model), object_id=pk)
+
+
+def test_creating_an_agent_through_the_console_is_audited_with_the_user(client, board_user, team, owner_user):
+    client.force_login(board_user)
+    payload = {
+        "slug": "new-agent",
+        "name": "New Agent",
+        "purpose": "Does things.",
+        "unit_of_work": "thing done",
+        "kpi_name": "things",
+        "owner_team": team.pk,
+        "owner": owner_user.pk,
+        "risk_tier": 3,
+        "status": "proposed",
+        "data_classification": "internal",
+        "success_threshold_pct": "92",
+        "escalation_threshold_pct": "8",
+        "monthly_budget_usd": "100",
+        "human_cost_per_minute_usd": "0.5",
+        "human_minutes_per_unit": "5",
+        "monthly_infra_cost_usd": "0",
+        "monthly_ops_cost_usd": "0",
+    }
+    response = client.post(reverse("registry:agent_create"), payload)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    agent = Agent.objects.get(slug="new-agent")
+    entry = _entries(Agent, agent.pk).get(action=LogEntry.Action.CREATE)
+    assert entry.actor == board_user
+
+
+def test_an_update_records_who_and_from_what_to_what(client, board_user, agent):
+    client.force_login(board_user)
+    client.post(reverse("registry:agent_edit", args=[agent.slug]), _edit_payload(agent, risk_tier=1))
+    entry = _entries(Agent, agent.pk).filter(action=LogEntry.Action.UPDATE).latest("timestamp")
+    assert entry.actor == board_user
+    assert entry.changes_dict["risk_tier"] == ["2", "1"]
+    page = client.get(agent.get_absolute_url()).content.decode()
+    assert "changed agent" in page and "risk tier" in page
+
+
+def test_a_delete_is_audited_with_the_user(client, db):
+    admin = Agent._meta.get_field("owner").related_model.objects.create_superuser("root", "r@x.test", "pw")
+    tool = Tool.objects.create(name="kb.search", system="wiki", action_tier=0)
+    client.force_login(admin)
+    response = client.post(reverse("admin:registry_tool_delete", args=[tool.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    entry = _entries(Tool, tool.pk).get(action=LogEntry.Action.DELETE)
+    assert entry.actor == admin
