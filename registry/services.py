@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
-from .models import Agent, AgentVersion, Tool, ToolGrant
+from .models import Agent, AgentVersion, GlobalControls, Tool, ToolGrant
 from .roles import OWNER_OBJECT_PERMISSIONS
 
 
@@ -58,3 +58,49 @@ def version_create(
         ToolGrant.objects.create(version=version, tool=tool, constraints=constraints or {})
     version.refresh_bundle_digest()
     return version
+
+
+CONTROL_FIELDS = frozenset({"side_effects_enabled", "canary_version", "canary_share_pct"})
+
+
+@transaction.atomic
+def agent_controls_update(*, agent_id: int, actor=None, **changes) -> Agent:
+    """Change an agent's runtime controls (kill switch, canary version and share).
+
+    Every control change goes through here: the row is locked so two operators
+    cannot interleave, and ``controls_revision`` is bumped so agents polling
+    ``/api/v1/controls/`` with an ETag see the change on their very next request."""
+    unknown = set(changes) - CONTROL_FIELDS
+    if unknown:
+        raise ValueError(f"Not a runtime control: {', '.join(sorted(unknown))}")
+    from auditlog.context import set_actor
+
+    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    for field, value in changes.items():
+        setattr(agent, field, value)
+    agent.controls_revision += 1
+    with set_actor(actor) if actor is not None else _nullcontext():
+        agent.save(update_fields=[*changes, "controls_revision"])
+    return agent
+
+
+@transaction.atomic
+def global_controls_set(*, side_effects_enabled: bool, actor=None, reason: str = "") -> GlobalControls:
+    """Flip the fleet-wide kill switch (row locked; revision bumped for ETags)."""
+    from auditlog.context import set_actor
+
+    GlobalControls.load()
+    controls = GlobalControls.objects.select_for_update().get(pk=1)
+    controls.side_effects_enabled = side_effects_enabled
+    controls.changed_by = actor
+    controls.reason = reason
+    controls.revision += 1
+    with set_actor(actor) if actor is not None else _nullcontext():
+        controls.save()
+    return controls
+
+
+def _nullcontext():
+    from contextlib import nullcontext
+
+    return nullcontext()

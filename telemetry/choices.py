@@ -1,0 +1,30 @@
+from django.db import models
+
+
+class RunStatus(models.TextChoices):
+    """Technical end state of the run."""
+
+    OK = "ok", "Completed"
+    ERROR = "error", "Errored"
+    TIMEOUT = "timeout", "Timed out"
+
+
+class RunOutcome(models.TextChoices):
+    """Business outcome of the run (what happened to the unit of work)."""
+
+    RESOLVED = "resolved", "Resolved"
+    ESCALATED = "escalated", "Escalated to a human"
+    FAILED = "failed", "Failed"
+    BLOCKED = "blocked", "Blocked by policy"
+    ABANDONED = "abandoned", "Abandoned"
+
+
+class RunReason(models.TextChoices):
+    """Why a run escalated, failed or was blocked (a fixed taxonomy)."""
+
+    POLICY_BLOCKED = "policy_blocked", "Policy blocked"
+    AMBIGUITY = "ambiguity", "Ambiguity"
+    TOOL_OUTAGE = "tool_outage", "Tool outage"
+    MODEL_ERROR = "model_error", "Model error"
+    DATA_MISSING = "data_missing", "Data missing"
+    OTHER = "other", "Other"
