@@ -223,6 +223,14 @@ QUORUM_AGENT_CARD_SECTIONS: list[str] = []
 # Demo data seeders run by `manage.py seed_demo` after the registry: callables (stdout) -> None.
 QUORUM_DEMO_SEEDERS: list[str] = []
 
+# --- cross-app hooks (apps append dotted paths; no app imports another's views)
+# Callables (approval_request) -> str | None: a reason that blocks applying an approved request.
+QUORUM_APPLY_GATES: list[str] = []
+# Callables (approval_request) -> None, run after a request is created (e.g. auto-tick checklist items).
+QUORUM_REQUEST_CREATED_HOOKS: list[str] = []
+# Callables (agent) -> dict merged into the agent's /api/v1/controls/ answer (and its ETag).
+QUORUM_CONTROLS_EXTRA: list[str] = []
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
