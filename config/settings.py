@@ -240,3 +240,17 @@ LOGGING = {
 
 REVIEW_CADENCE_MONTHS = {1: 3, 2: 6, 3: 12}
 APPROVAL_REQUEST_TTL = timedelta(days=14)
+
+# --- telemetry
+# Requests per agent per minute on the agent endpoints (runs, batch, controls); counted in the shared cache.
+TELEMETRY_RATE_LIMIT_PER_MINUTE = env.int("TELEMETRY_RATE_LIMIT_PER_MINUTE", default=1200)
+# Metadata keys whose values are replaced before storage (compared ignoring case, "-", "_" and spaces).
+TELEMETRY_REDACT_KEYS = env.list(
+    "TELEMETRY_REDACT_KEYS",
+    default=[
+        "card_number", "card", "cc_number", "pan", "cvv", "cvc", "iban", "bank_account", "account_number",
+        "routing_number", "sort_code", "email", "email_address", "phone", "phone_number", "mobile", "ssn",
+        "national_id", "passport", "passport_number", "tax_id", "date_of_birth", "dob", "password", "secret",
+        "api_key", "token", "address",
+    ],
+)  # fmt: skip

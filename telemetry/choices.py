@@ -28,3 +28,11 @@ class RunReason(models.TextChoices):
     MODEL_ERROR = "model_error", "Model error"
     DATA_MISSING = "data_missing", "Data missing"
     OTHER = "other", "Other"
+
+
+class ViolationKind(models.TextChoices):
+    """What a run revealed that governance did not allow (the run itself is kept)."""
+
+    UNAPPROVED_VERSION = "unapproved_version", "Unapproved version"
+    MODEL_MISMATCH = "model_mismatch", "Model differs from the pinned model"
+    UNGRANTED_TOOL = "ungranted_tool", "Tool not granted to the version"

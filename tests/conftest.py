@@ -123,3 +123,25 @@ def browser_login(page, username: str, password: str = "pw") -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+# --- telemetry: agents as API principals -------------------------------------------------------
+
+
+@pytest.fixture
+def agent_key(agent):
+    """The secret of a fresh API key acting as ``agent`` (``Authorization: Bearer <secret>``)."""
+    from telemetry.services import agent_key_issue
+
+    _key, secret = agent_key_issue(agent=agent, name="test key")
+    return secret
+
+
+@pytest.fixture
+def agent_client(agent_key):
+    """A DRF APIClient authenticated as ``agent`` with its own key."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_key}")
+    return client

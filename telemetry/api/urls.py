@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("runs/", views.RunCreateView.as_view(), name="telemetry-run-create"),
+    path("runs/batch/", views.RunBatchView.as_view(), name="telemetry-run-batch"),
+    path("controls/", views.ControlsView.as_view(), name="telemetry-controls"),
+    path("agent/whoami/", views.WhoAmIView.as_view(), name="telemetry-whoami"),
+]

@@ -1,0 +1,66 @@
+"""Redaction of run metadata before it is stored.
+
+Two rules, applied recursively: a key on the deny list (``settings.TELEMETRY_REDACT_KEYS``,
+compared case- and punctuation-insensitively) has its value replaced, and any string or
+number that looks like a payment card number (13–19 digits passing the Luhn check, with
+optional spaces or dashes) is masked to its last four digits, wherever it appears."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from django.conf import settings
+
+REDACTED = "[redacted]"
+_CARD_CANDIDATE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+_NORMALISE = re.compile(r"[^a-z0-9]")
+
+
+def _norm(key: str) -> str:
+    return _NORMALISE.sub("", key.lower())
+
+
+def deny_list() -> frozenset[str]:
+    return frozenset(_norm(k) for k in settings.TELEMETRY_REDACT_KEYS)
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _mask_match(match: re.Match) -> str:
+    raw = match.group(0)
+    digits = raw.replace(" ", "").replace("-", "")
+    if 13 <= len(digits) <= 19 and luhn_ok(digits):
+        return "*" * (len(digits) - 4) + digits[-4:]
+    return raw
+
+
+def mask_card_numbers(text: str) -> str:
+    if len(text) < 13:
+        return text
+    return _CARD_CANDIDATE.sub(_mask_match, text)
+
+
+def redact(value, denied: Iterable[str] | None = None):
+    """A redacted copy of ``value`` (the input is not modified)."""
+    denied = deny_list() if denied is None else denied
+    if isinstance(value, dict):
+        return {key: (REDACTED if _norm(str(key)) in denied else redact(item, denied)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item, denied) for item in value]
+    if isinstance(value, str):
+        return mask_card_numbers(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
+        masked = mask_card_numbers(str(value))
+        return masked if masked != str(value) else value
+    return value

@@ -1,0 +1,443 @@
+"""Telemetry rules: credentials for agents and people, run ingest, governance checks on ingest."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from auditlog.context import set_actor
+from django.db import connection, transaction
+from django.utils import timezone
+
+from registry.choices import VersionState
+from registry.models import Agent, AgentVersion, ToolGrant, UserAPIKey
+
+from .choices import ViolationKind
+from .models import AgentAPIKey, ComplianceViolation, Run
+from .redaction import deny_list, redact
+from .schemas import RunIn, run_validate
+
+DEFAULT_KEY_LIFETIME_DAYS = 90
+MAX_KEY_LIFETIME_DAYS = 365
+# A version counts as approved once it passed approval, even after it was superseded.
+APPROVED_STATES = frozenset(
+    {VersionState.APPROVED, VersionState.DEPLOYED, VersionState.SUPERSEDED, VersionState.ROLLED_BACK}
+)
+
+
+class CredentialError(Exception):
+    """A key operation that cannot be done (already revoked, expired, another agent's key)."""
+
+
+# --- agent credentials -----------------------------------------------------------------------
+
+
+def _expiry(days: int) -> datetime:
+    if not 1 <= days <= MAX_KEY_LIFETIME_DAYS:
+        raise CredentialError(f"A key lives between 1 and {MAX_KEY_LIFETIME_DAYS} days.")
+    return timezone.now() + timedelta(days=days)
+
+
+@transaction.atomic
+def agent_key_issue(
+    *, agent: Agent, name: str, actor=None, expires_in_days: int = DEFAULT_KEY_LIFETIME_DAYS, rotated_from=None
+) -> tuple[AgentAPIKey, str]:
+    """Issue a key that acts as ``agent`` only. The secret is returned once and stored hashed;
+    keys expire (90 days unless said otherwise, at most a year)."""
+    name = (name or "").strip()
+    if not name:
+        raise CredentialError("Give the key a name (where it is used).")
+    with set_actor(actor) if actor else _null():
+        return AgentAPIKey.objects.create_key(
+            agent=agent,
+            name=name[:50],
+            created_by=actor,
+            expiry_date=_expiry(expires_in_days),
+            rotated_from=rotated_from,
+        )
+
+
+@transaction.atomic
+def agent_key_revoke(*, agent: Agent, key_id: str, actor=None) -> AgentAPIKey:
+    """Revoke a key of this agent at once (irreversible). The row is locked so a concurrent
+    rotate cannot resurrect it; revoking twice is harmless."""
+    key = AgentAPIKey.objects.select_for_update().filter(agent=agent, pk=key_id).first()
+    if key is None:
+        raise CredentialError("No such key for this agent.")
+    if not key.revoked:
+        key.revoked, key.revoked_at, key.revoked_by = True, timezone.now(), actor
+        with set_actor(actor) if actor else _null():
+            key.save(update_fields=["revoked", "revoked_at", "revoked_by"])
+    return key
+
+
+@transaction.atomic
+def agent_key_rotate(*, agent: Agent, key_id: str, actor=None, grace_hours: int = 0) -> tuple[AgentAPIKey, str]:
+    """Replace a usable key by a new one with the same name. The old key stops working now,
+    or after ``grace_hours`` (≤ 72) so a fleet can roll the new secret out first."""
+    if not 0 <= grace_hours <= 72:
+        raise CredentialError("The grace period is between 0 and 72 hours.")
+    old = AgentAPIKey.objects.select_for_update().filter(agent=agent, pk=key_id).first()
+    if old is None:
+        raise CredentialError("No such key for this agent.")
+    if not old.is_usable:
+        raise CredentialError("This key is revoked or expired; issue a new key instead.")
+    new, secret = agent_key_issue(agent=agent, name=old.name, actor=actor, rotated_from=old)
+    if grace_hours == 0:
+        agent_key_revoke(agent=agent, key_id=old.pk, actor=actor)
+    else:
+        cutoff = timezone.now() + timedelta(hours=grace_hours)
+        if old.expiry_date is None or old.expiry_date > cutoff:
+            old.expiry_date = cutoff
+            with set_actor(actor) if actor else _null():
+                old.save(update_fields=["expiry_date"])
+    return new, secret
+
+
+# --- people's tokens ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_key_issue(*, user, name: str, expires_in_days: int = DEFAULT_KEY_LIFETIME_DAYS) -> tuple[UserAPIKey, str]:
+    """A person's own API token, acting with exactly their rights; shown once, stored hashed."""
+    name = (name or "").strip()
+    if not name:
+        raise CredentialError("Give the token a name (where it is used).")
+    return UserAPIKey.objects.create_key(user=user, name=name[:50], expiry_date=_expiry(expires_in_days))
+
+
+@transaction.atomic
+def user_key_revoke(*, user, key_id: str) -> UserAPIKey:
+    """A person revokes one of their own tokens (never someone else's)."""
+    key = UserAPIKey.objects.select_for_update().filter(user=user, pk=key_id).first()
+    if key is None:
+        raise CredentialError("No such token.")
+    if not key.revoked:
+        key.revoked = True
+        key.save(update_fields=["revoked"])
+    return key
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str  # created | duplicate | invalid
+    run_id: str | None = None
+    errors: list[dict] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        out = {"index": self.index, "result": self.status, "run_id": self.run_id}
+        if self.errors:
+            out["errors"] = self.errors
+        if self.violations:
+            out["violations"] = self.violations
+        return out
+
+
+@dataclass
+class _VersionInfo:
+    id: int
+    label: str
+    approved: bool
+    model_name: str
+    model_provider: str
+    digest: str
+    tools: set[str]
+
+
+@dataclass
+class _Finding:
+    version_key: str
+    kind: str
+    detail: str
+    version_id: int | None
+
+
+class _Governance:
+    """The agent's registered versions, loaded once per request (two queries)."""
+
+    def __init__(self, agent: Agent):
+        tools: dict[int, set[str]] = defaultdict(set)
+        for version_id, tool in ToolGrant.objects.filter(version__agent=agent).values_list("version_id", "tool__name"):
+            tools[version_id].add(tool)
+        self.by_label: dict[str, _VersionInfo] = {}
+        self.by_digest: dict[str, _VersionInfo] = {}
+        for row in AgentVersion.objects.filter(agent=agent).values(
+            "id", "label", "state", "approved_at", "model_name", "model_provider", "bundle_digest"
+        ):
+            info = _VersionInfo(
+                id=row["id"],
+                label=row["label"],
+                approved=row["state"] in APPROVED_STATES or row["approved_at"] is not None,
+                model_name=row["model_name"],
+                model_provider=row["model_provider"],
+                digest=row["bundle_digest"],
+                tools=tools[row["id"]],
+            )
+            self.by_label[info.label] = info
+            self.by_digest.setdefault(info.digest, info)
+
+    def check(self, run: RunIn) -> tuple[int | None, list[_Finding]]:
+        """Rule: a run must come from an approved version (by its digest when sent, else its
+        label), use that version's pinned model, and only tools granted to it."""
+        findings: list[_Finding] = []
+        if run.bundle_digest:
+            version = self.by_digest.get(run.bundle_digest)
+            if version is None or not version.approved:
+                findings.append(
+                    _Finding(
+                        run.bundle_digest,
+                        ViolationKind.UNAPPROVED_VERSION,
+                        f"Bundle digest {run.bundle_digest[:12]}… (label {run.version_label}) matches no approved "
+                        "version of this agent.",
+                        version.id if version else None,
+                    )
+                )
+        else:
+            version = self.by_label.get(run.version_label)
+            if version is None:
+                findings.append(
+                    _Finding(
+                        run.version_label,
+                        ViolationKind.UNAPPROVED_VERSION,
+                        f"Version {run.version_label} is not registered for this agent.",
+                        None,
+                    )
+                )
+            elif not version.approved:
+                findings.append(
+                    _Finding(
+                        version.label,
+                        ViolationKind.UNAPPROVED_VERSION,
+                        f"Version {version.label} was never approved.",
+                        version.id,
+                    )
+                )
+        if version is None:
+            return None, findings
+        if run.model and run.model not in (version.model_name, f"{version.model_provider}/{version.model_name}"):
+            findings.append(
+                _Finding(
+                    version.label,
+                    ViolationKind.MODEL_MISMATCH,
+                    f"Model {run.model} reported; version {version.label} pins {version.model_name}.",
+                    version.id,
+                )
+            )
+        ungranted = sorted(set(run.tools_used) - version.tools)
+        if ungranted:
+            findings.append(
+                _Finding(
+                    version.label,
+                    ViolationKind.UNGRANTED_TOOL,
+                    f"Tool(s) {', '.join(ungranted)[:300]} used; not granted to version {version.label}.",
+                    version.id,
+                )
+            )
+        return version.id, findings
+
+
+def runs_ingest(*, agent: Agent, items: list, received_at: datetime | None = None) -> list[ItemResult]:
+    """Store run summaries reported by ``agent``; answer per item.
+
+    Rules: each item is validated on its own (an invalid one never blocks the others); a run
+    naming another agent is refused; a run id already stored for this agent — or repeated
+    earlier in the same batch — is a ``duplicate`` and stores nothing (``INSERT … ON CONFLICT
+    DO NOTHING``, so two replays racing on two connections still make one row); metadata is
+    redacted before storage; governance findings on the new runs become compliance
+    violations, deduplicated per agent, version key, kind and hour. The run is always kept."""
+    received_at = received_at or timezone.now()
+    results: list[ItemResult] = []
+    accepted: list[tuple[ItemResult, RunIn]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        run, errors = run_validate(item)
+        if run is None:
+            results.append(ItemResult(index, "invalid", _run_id_of(item), errors))
+            continue
+        if run.agent and run.agent != agent.slug:
+            results.append(
+                ItemResult(
+                    index,
+                    "invalid",
+                    run.run_id,
+                    [
+                        {
+                            "code": "forbidden",
+                            "field": "agent",
+                            "message": f"This key may only report runs of its own agent ({agent.slug}).",
+                        }
+                    ],
+                )
+            )
+            continue
+        result = ItemResult(index, "duplicate" if run.run_id in seen else "created", run.run_id)
+        results.append(result)
+        if result.status == "created":
+            seen.add(run.run_id)
+            accepted.append((result, run))
+    if not accepted:
+        return results
+
+    governance = _Governance(agent)
+    denied = deny_list()
+    rows = []
+    findings_by_run: dict[str, list[_Finding]] = {}
+    for _result, run in accepted:
+        version_id, findings = governance.check(run)
+        findings_by_run[run.run_id] = findings
+        rows.append(_row(run, version_id, denied))
+
+    with transaction.atomic():
+        created = _insert_runs(agent.pk, rows, received_at)
+        violation_rows: dict[tuple, dict] = {}
+        for result, run in accepted:
+            if run.run_id not in created:
+                result.status = "duplicate"
+                continue
+            hour = run.started_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            for finding in findings_by_run[run.run_id]:
+                result.violations.append(finding.kind)
+                key = (finding.version_key, finding.kind, hour)
+                if key in violation_rows:
+                    violation_rows[key]["run_count"] += 1
+                else:
+                    violation_rows[key] = {"finding": finding, "hour": hour, "run_id": run.run_id, "run_count": 1}
+        if violation_rows:
+            _upsert_violations(agent.pk, violation_rows, received_at)
+    return results
+
+
+def _run_id_of(item) -> str | None:
+    value = item.get("run_id") if isinstance(item, dict) else None
+    return value[:128] if isinstance(value, str) else None
+
+
+def _row(run: RunIn, version_id: int | None, denied) -> tuple:
+    latency = run.latency_ms
+    if latency < 0:
+        latency = min(int((run.ended_at - run.started_at).total_seconds() * 1000), 86_400_000)
+    return (
+        version_id,
+        run.run_id,
+        run.version_label,
+        run.bundle_digest,
+        run.model,
+        run.channel,
+        run.started_at,
+        run.ended_at,
+        latency,
+        run.status,
+        run.outcome,
+        run.reason or "",
+        run.input_tokens,
+        run.output_tokens,
+        run.cost_usd,
+        run.tool_calls,
+        json.dumps(run.tools_used),
+        run.policy_blocks,
+        run.human_minutes,
+        run.trace_id,
+        json.dumps(redact(run.metadata, denied), default=str, ensure_ascii=False) if run.metadata else "{}",
+    )
+
+
+_RUN_COLUMNS = (
+    "version_id", "run_id", "version_label", "bundle_digest", "model", "channel", "started_at", "ended_at",
+    "latency_ms", "status", "outcome", "reason", "input_tokens", "output_tokens", "cost_usd", "tool_calls",
+    "tools_used", "policy_blocks", "human_minutes", "trace_id", "metadata",
+)  # fmt: skip
+_PG_TYPES = (
+    "bigint", "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "integer", "text", "text",
+    "text", "integer", "integer", "numeric", "integer", "text", "integer", "numeric", "text", "text",
+)  # fmt: skip
+_JSON_COLUMNS = {"tools_used", "metadata"}
+
+
+def _insert_runs(agent_id: int, rows: list[tuple], received_at: datetime) -> set[str]:
+    """Insert rows, skipping (agent, run_id) pairs already stored; return the run ids inserted."""
+    table = Run._meta.db_table
+    cols = ", ".join(("agent_id", *_RUN_COLUMNS, "received_at"))
+    created: set[str] = set()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement whatever the batch size: column arrays unnested server-side.
+            select = ", ".join(f"t.{c}::jsonb" if c in _JSON_COLUMNS else f"t.{c}" for c in _RUN_COLUMNS)
+            arrays = ", ".join(f"%s::{t}[]" for t in _PG_TYPES)
+            sql = (
+                f"INSERT INTO {table} ({cols}) SELECT %s, {select}, %s FROM unnest({arrays}) "  # noqa: S608 - names from model meta; values are bound parameters
+                f"AS t({', '.join(_RUN_COLUMNS)}) ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
+            )
+            columns = [list(col) for col in zip(*rows, strict=True)]
+            cursor.execute(sql, [agent_id, received_at, *columns])
+            created.update(r[0] for r in cursor.fetchall())
+        else:
+            ops = connection.ops
+            per_row = len(_RUN_COLUMNS) + 2
+            chunk = max(1, (connection.features.max_query_params or 999) // per_row)
+            placeholders = "(" + ", ".join(["%s"] * per_row) + ")"
+            received = ops.adapt_datetimefield_value(received_at)
+            for start in range(0, len(rows), chunk):
+                part = rows[start : start + chunk]
+                params = []
+                for row in part:
+                    adapted = list(row)
+                    adapted[6] = ops.adapt_datetimefield_value(row[6])
+                    adapted[7] = ops.adapt_datetimefield_value(row[7])
+                    adapted[14] = ops.adapt_decimalfield_value(row[14], 12, 6)
+                    adapted[18] = ops.adapt_decimalfield_value(row[18], 8, 2)
+                    params.extend([agent_id, *adapted, received])
+                sql = (
+                    f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholders] * len(part))} "  # noqa: S608 - names from model meta; values are bound parameters
+                    "ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
+                )
+                cursor.execute(sql, params)
+                created.update(r[0] for r in cursor.fetchall())
+    return created
+
+
+def _upsert_violations(agent_id: int, violation_rows: dict[tuple, dict], now: datetime) -> None:
+    """One row per (agent, version key, kind, hour); a later run in the same hour adds to its
+    count. Rows are written in key order so two concurrent batches lock them in the same order."""
+    table = ComplianceViolation._meta.db_table
+    ops = connection.ops
+    params: list = []
+    values = []
+    for key in sorted(violation_rows, key=lambda k: (k[0], k[1], k[2])):
+        row = violation_rows[key]
+        finding: _Finding = row["finding"]
+        values.append("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+        params.extend(
+            [
+                agent_id,
+                finding.version_id,
+                finding.version_key,
+                finding.kind,
+                ops.adapt_datetimefield_value(row["hour"]),
+                finding.detail[:500],
+                row["run_id"],
+                row["run_count"],
+                ops.adapt_datetimefield_value(now),
+                ops.adapt_datetimefield_value(now),
+            ]
+        )
+    sql = (
+        f"INSERT INTO {table} (agent_id, version_id, version_key, kind, hour, detail, first_run_id, run_count, "  # noqa: S608 - names from model meta; values are bound parameters
+        f"first_seen_at, last_seen_at) VALUES {', '.join(values)} "
+        "ON CONFLICT (agent_id, version_key, kind, hour) DO UPDATE SET "
+        f"run_count = {table}.run_count + excluded.run_count, last_seen_at = excluded.last_seen_at"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _null():
+    from contextlib import nullcontext
+
+    return nullcontext()
