@@ -217,17 +217,26 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 64 * 1024
 # Home page panels, one callable per app: (request) -> {"template": ..., ...context} or None.
 QUORUM_HOME_PANELS = [
     "registry.panels.registry_home_panel",
+    "evals.panels.evals_home_panel",
 ]
 # Agent-card sections, one callable per app: (request, agent) -> {"template": ..., ...context} or None.
-QUORUM_AGENT_CARD_SECTIONS: list[str] = []
+QUORUM_AGENT_CARD_SECTIONS: list[str] = [
+    "evals.panels.evals_agent_section",
+]
 # Demo data seeders run by `manage.py seed_demo` after the registry: callables (stdout) -> None.
-QUORUM_DEMO_SEEDERS: list[str] = []
+QUORUM_DEMO_SEEDERS: list[str] = [
+    "evals.demo.seed_evals",
+]
 
 # --- cross-app hooks (apps append dotted paths; no app imports another's views)
 # Callables (approval_request) -> str | None: a reason that blocks applying an approved request.
-QUORUM_APPLY_GATES: list[str] = []
+QUORUM_APPLY_GATES: list[str] = [
+    "evals.services.apply_gate_eval",
+]
 # Callables (approval_request) -> None, run after a request is created (e.g. auto-tick checklist items).
-QUORUM_REQUEST_CREATED_HOOKS: list[str] = []
+QUORUM_REQUEST_CREATED_HOOKS: list[str] = [
+    "evals.services.request_created_eval_hook",
+]
 # Callables (agent) -> dict merged into the agent's /api/v1/controls/ answer (and its ETag).
 QUORUM_CONTROLS_EXTRA: list[str] = []
 
@@ -254,3 +263,16 @@ TELEMETRY_REDACT_KEYS = env.list(
         "api_key", "token", "address",
     ],
 )  # fmt: skip
+
+# --- evals
+# The LLM judge: an OpenAI-compatible chat endpoint (base URL ending before /chat/completions).
+QUORUM_EVAL_JUDGE = {
+    "url": env.str("QUORUM_EVAL_JUDGE_URL", default=""),
+    "api_key": env.str("QUORUM_EVAL_JUDGE_API_KEY", default=""),
+    "model": env.str("QUORUM_EVAL_JUDGE_MODEL", default=""),
+    "prompt_version": env.str("QUORUM_EVAL_JUDGE_PROMPT_VERSION", default="1"),
+    "timeout_seconds": env.float("QUORUM_EVAL_JUDGE_TIMEOUT", default=60.0),
+}
+# Human ratings needed before a judge can be flagged, and how many recent ratings count.
+QUORUM_EVAL_JUDGE_MIN_SAMPLE = env.int("QUORUM_EVAL_JUDGE_MIN_SAMPLE", default=10)
+QUORUM_EVAL_JUDGE_WINDOW = env.int("QUORUM_EVAL_JUDGE_WINDOW", default=100)

@@ -9,6 +9,12 @@ from django.utils.module_loading import import_string
 NAV_ITEMS: list[dict] = [
     {"label": "Home", "url": "home", "perm": None},
     {"label": "Agents", "url": "registry:agent_list", "perm": "registry.view_agent"},
+    {
+        "label": "Evals",
+        "url": "evals:index",
+        "perm": "registry.view_agent",
+        "badge": "evals.selectors.open_alert_count",
+    },
 ]
 
 

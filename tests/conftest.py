@@ -145,3 +145,66 @@ def agent_client(agent_key):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_key}")
     return client
+
+
+# --- a real Celery worker (evals; reusable by any app) ---------------------------------------
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real ``celery -A config worker`` subprocess on the test broker and the *test* database.
+
+    Tests using it must be ``django_db(transaction=True)`` so the worker sees committed rows.
+    The queue is purged first (stale messages of an earlier run would be harmless, but slow)."""
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from config.celery import app
+
+    db = settings.DATABASES["default"]
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    url = f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{host}/{db['NAME']}"
+    node = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    }
+    app.control.purge()
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-n",
+            node,
+            "--concurrency=2",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=env,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not app.control.ping(destination=[node], timeout=0.5):
+            if proc.poll() is not None:
+                raise RuntimeError(f"The Celery worker exited with {proc.returncode} before it was ready.")
+            if time.monotonic() > deadline:
+                raise RuntimeError("The Celery worker did not answer a ping within 30 s.")
+        yield node
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
