@@ -4,5 +4,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("registry.api.urls")),
+    path("", include("incidents.api.urls")),
     path("", include("telemetry.api.urls")),
 ]

@@ -218,20 +218,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 64 * 1024
 QUORUM_HOME_PANELS = [
     "registry.panels.registry_home_panel",
     "evals.panels.evals_home_panel",
+    "incidents.sections.home_panel",
 ]
 # Agent-card sections, one callable per app: (request, agent) -> {"template": ..., ...context} or None.
 QUORUM_AGENT_CARD_SECTIONS: list[str] = [
     "evals.panels.evals_agent_section",
+    "incidents.sections.agent_card_section",
 ]
 # Demo data seeders run by `manage.py seed_demo` after the registry: callables (stdout) -> None.
 QUORUM_DEMO_SEEDERS: list[str] = [
     "evals.demo.seed_evals",
+    "incidents.demo.seed_incidents",
 ]
 
 # --- cross-app hooks (apps append dotted paths; no app imports another's views)
 # Callables (approval_request) -> str | None: a reason that blocks applying an approved request.
 QUORUM_APPLY_GATES: list[str] = [
     "evals.services.apply_gate_eval",
+    "incidents.gates.learning_gate",
 ]
 # Callables (approval_request) -> None, run after a request is created (e.g. auto-tick checklist items).
 QUORUM_REQUEST_CREATED_HOOKS: list[str] = [

@@ -10,6 +10,12 @@ NAV_ITEMS: list[dict] = [
     {"label": "Home", "url": "home", "perm": None},
     {"label": "Agents", "url": "registry:agent_list", "perm": "registry.view_agent"},
     {
+        "label": "Incidents",
+        "url": "incidents:incident_list",
+        "perm": "incidents.view_incident",
+        "badge": "incidents.sections.active_incident_count",
+    },
+    {
         "label": "Evals",
         "url": "evals:index",
         "perm": "registry.view_agent",

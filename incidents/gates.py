@@ -1,0 +1,29 @@
+"""The learning gate: an agent that owes a postmortem action item does not ship changes."""
+
+from __future__ import annotations
+
+from .selectors import overdue_action_items
+
+GATED_KINDS = ("go_live", "new_version")
+
+
+def learning_gate(request) -> str | None:
+    """Called by the approvals engine before applying a change request (settings
+    ``QUORUM_APPLY_GATES``). Rule: while the agent has an overdue postmortem action item,
+    no go-live or new-version request may be applied until the item is done or re-planned."""
+    if getattr(request, "kind", None) not in GATED_KINDS:
+        return None
+    agent = getattr(request, "agent", None)
+    if agent is None:
+        return None
+    items = list(overdue_action_items(agent=agent)[:3])
+    if not items:
+        return None
+    first = items[0]
+    incident = first.postmortem.incident
+    owner = first.owner.get_full_name() or first.owner.get_username() if first.owner else "no owner"
+    more = " (and more)" if len(items) > 1 else ""
+    return (
+        f"{agent.name} has an overdue postmortem action item: “{first.title}” from {incident.reference}, "
+        f"due {first.due_on:%Y-%m-%d}, {owner}{more}. Complete or re-plan it before applying this request."
+    )
