@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("agents/", include("registry.urls")),
+    path("approvals/", include("approvals.urls")),
     path("incidents/", include("incidents.urls")),
     path("evals/", include("evals.urls")),
     path("admin/", admin.site.urls),

@@ -9,6 +9,7 @@ from django.utils.module_loading import import_string
 NAV_ITEMS: list[dict] = [
     {"label": "Home", "url": "home", "perm": None},
     {"label": "Agents", "url": "registry:agent_list", "perm": "registry.view_agent"},
+    {"label": "Approvals", "url": "approvals:queue", "perm": None, "badge": "approvals.selectors.awaiting_count"},
     {
         "label": "Incidents",
         "url": "incidents:incident_list",

@@ -1,0 +1,59 @@
+"""Admin: policies are editable; requests, decisions and checklist items are read-only records."""
+
+from django.contrib import admin
+
+from .models import ApprovalPolicy, ApprovalRequest, ChecklistItem, Decision
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(admin.ModelAdmin):
+    list_display = ["risk_tier", "kind", "required_approvals", "eligible_roles", "require_board_outside_team", "note"]
+    list_filter = ["risk_tier", "require_board_outside_team"]
+    search_fields = ["kind", "note"]
+
+
+class ReadOnlyAdminMixin:
+    """The audit record of who approved what: viewable, never added, changed or deleted here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DecisionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Decision
+    extra = 0
+    can_delete = False
+    fields = ["approver", "verdict", "reason", "payload_hash", "board_outside_team", "decided_at"]
+    readonly_fields = fields
+
+
+class ChecklistInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ChecklistItem
+    extra = 0
+    can_delete = False
+    fields = ["key", "done", "ticked_by", "ticked_at", "evidence", "automatic"]
+    readonly_fields = fields
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["pk", "kind", "agent", "requester", "status", "created_at", "expires_at"]
+    list_filter = ["status", "kind", "agent__risk_tier"]
+    search_fields = ["agent__slug", "agent__name", "requester__username", "payload_hash", "justification"]
+    inlines = [DecisionInline, ChecklistInline]
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["request", "approver", "verdict", "decided_at"]
+    list_filter = ["verdict"]
+    search_fields = ["approver__username", "reason", "request__agent__slug"]
+
+    def get_actions(self, request):
+        return {}  # no "delete selected"

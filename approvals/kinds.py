@@ -1,0 +1,582 @@
+"""Request kinds: what each kind's payload looks like, who may ask for it, and its effect.
+
+The engine in ``approvals.services`` knows nothing about agents' versions or canaries; it asks
+the kind. Another app adds a kind by calling :func:`register_kind` from its ``AppConfig.ready``
+with its own payload normaliser, effect applier, approver floor and (optionally) eligible roles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from registry.choices import AgentStatus, RiskTier, VersionState
+from registry.models import Agent, AgentVersion, Tool
+
+from .choices import RequestKind
+from .exceptions import ApplyBlocked
+
+MAX_CONSTRAINTS_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One line of "what would change": the field, its value now, its value after applying."""
+
+    label: str
+    current: str
+    proposed: str
+
+    @property
+    def changes(self) -> bool:
+        return self.current != self.proposed
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """Everything the engine needs to know about one kind of request.
+
+    ``normalize(agent, payload, version)`` validates the requester's payload (raising a
+    ``ValidationError`` with field messages) and returns ``(canonical_payload, version)``;
+    the canonical payload is what is hashed and what approvers see. ``apply(request, actor)``
+    performs the effect inside the engine's transaction (request row locked); it may raise
+    :class:`~approvals.exceptions.ApplyBlocked` when the world moved since approval."""
+
+    value: str
+    label: str
+    normalize: Callable[[Agent, dict, AgentVersion | None], tuple[dict, AgentVersion | None]]
+    apply: Callable
+    diff: Callable[[object], list[DiffRow]]
+    has_checklist: bool = False
+    # Floor for required approvals regardless of the admin-edited policy.
+    min_approvals: int = 1
+    # Registry object permissions (any of them) a person needs to raise this kind.
+    request_perms: tuple[str, ...] = ("change_agent",)
+    # Roles that may decide; None = what the policy row says.
+    eligible_roles: tuple[str, ...] | None = None
+    # Which tier's policy applies; default: the agent's tier.
+    policy_tier: Callable[[Agent, dict], int] | None = None
+    # How long a request stays open; None = settings.APPROVAL_REQUEST_TTL.
+    ttl: timedelta | None = None
+    # Called when a request of this kind is created / closes without being applied.
+    on_create: Callable | None = None
+    on_abandon: Callable | None = None
+    # Fields the request form asks for (name -> form field factory); used by the agent-card forms.
+    form_fields: tuple[str, ...] = field(default_factory=tuple)
+
+
+_KINDS: dict[str, KindSpec] = {}
+
+
+def register_kind(spec: KindSpec) -> None:
+    """Add a request kind. Registering the same value twice is a programming error."""
+    if spec.value in _KINDS and _KINDS[spec.value] is not spec:
+        raise ValueError(f"Request kind {spec.value!r} is already registered.")
+    _KINDS[spec.value] = spec
+
+
+def kind_get(value: str) -> KindSpec:
+    try:
+        return _KINDS[value]
+    except KeyError:
+        raise ValidationError(
+            {"kind": f"Unknown request kind {value!r}; use one of: {', '.join(sorted(_KINDS))}."}
+        ) from None
+
+
+def kinds_all() -> list[KindSpec]:
+    return list(_KINDS.values())
+
+
+def kind_label(value: str) -> str:
+    spec = _KINDS.get(value)
+    return spec.label if spec else value
+
+
+# --- payload helpers ----------------------------------------------------------------------
+
+
+def _version_from(agent: Agent, payload: dict, version: AgentVersion | None) -> AgentVersion:
+    """The version named by ``version`` (argument), ``payload["version_id"]`` or ``payload["version"]`` (label)."""
+    if version is not None:
+        if version.agent_id != agent.pk:
+            raise ValidationError({"version": f"Version {version.label} belongs to another agent."})
+        return version
+    if payload.get("version_id") is not None:
+        try:
+            return agent.versions.get(pk=int(payload["version_id"]))
+        except (TypeError, ValueError, AgentVersion.DoesNotExist):
+            raise ValidationError(
+                {"version_id": f"{agent.slug} has no version with id {payload['version_id']!r}."}
+            ) from None
+    label = payload.get("version")
+    if not label or not isinstance(label, str):
+        raise ValidationError({"version": "Name the version (its label, for example 1.4)."})
+    try:
+        return agent.versions.get(label=label)
+    except AgentVersion.DoesNotExist:
+        raise ValidationError({"version": f"{agent.slug} has no version {label!r}."}) from None
+
+
+def _version_payload(version: AgentVersion) -> dict:
+    return {"version_id": version.pk, "label": version.label, "bundle_digest": version.bundle_digest}
+
+
+def _reject_unknown(payload: dict, allowed: set[str]) -> None:
+    if not isinstance(payload, dict):
+        raise ValidationError({"payload": "The payload must be a JSON object."})
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise ValidationError({"payload": f"Unknown field(s) for this kind: {', '.join(unknown)}."})
+
+
+def _locked_version(request) -> AgentVersion:
+    version = AgentVersion.objects.select_for_update().get(pk=request.payload["version_id"])
+    if version.bundle_digest != request.payload["bundle_digest"]:
+        raise ApplyBlocked(f"Version {version.label}'s configuration changed since it was approved; request again.")
+    return version
+
+
+def _deployed_label(agent: Agent) -> str:
+    deployed = agent.deployed_version
+    return deployed.label if deployed else "none"
+
+
+def _supersede_deployed(agent: Agent, except_pk: int | None = None) -> AgentVersion | None:
+    current = (
+        AgentVersion.objects.select_for_update().filter(agent=agent, state=VersionState.DEPLOYED).exclude(pk=except_pk)
+    ).first()
+    if current is not None:
+        current.state = VersionState.SUPERSEDED
+        current.save(update_fields=["state"])
+    return current
+
+
+# --- new_version ----------------------------------------------------------------------------
+
+
+def _new_version_normalize(agent, payload, version):
+    _reject_unknown(payload, {"version", "version_id", "label", "bundle_digest"})
+    version = _version_from(agent, payload, version)
+    if version.state not in (VersionState.DRAFT, VersionState.IN_REVIEW):
+        raise ValidationError(
+            {"version": f"Version {version.label} is {version.get_state_display().lower()}, not a draft to review."}
+        )
+    return _version_payload(version), version
+
+
+def _new_version_on_create(request):
+    # Under review the configuration is frozen, so the digest the approvers see is what gets approved.
+    version = AgentVersion.objects.select_for_update().get(pk=request.payload["version_id"])
+    if version.state == VersionState.DRAFT:
+        version.state = VersionState.IN_REVIEW
+        version.save(update_fields=["state"])
+
+
+def _new_version_on_abandon(request):
+    version = AgentVersion.objects.select_for_update().get(pk=request.payload["version_id"])
+    others_open = version.approval_requests.filter(status__in=["pending", "approved"]).exclude(pk=request.pk)
+    if version.state == VersionState.IN_REVIEW and not others_open.exists():
+        version.state = VersionState.DRAFT
+        version.save(update_fields=["state"])
+
+
+def _new_version_apply(request, actor):
+    version = _locked_version(request)
+    if version.state not in (VersionState.DRAFT, VersionState.IN_REVIEW):
+        raise ApplyBlocked(f"Version {version.label} is already {version.get_state_display().lower()}.")
+    version.state = VersionState.APPROVED
+    version.approved_at = timezone.now()
+    version.save(update_fields=["state", "approved_at"])
+
+
+def _new_version_diff(request):
+    version = AgentVersion.objects.filter(pk=request.payload["version_id"]).first()
+    deployed = request.agent.deployed_version
+    rows = [
+        DiffRow("Version state", version.get_state_display() if version else "—", "Approved"),
+        DiffRow(
+            "Model",
+            f"{deployed.model_provider} / {deployed.model_name}" if deployed else "—",
+            f"{version.model_provider} / {version.model_name}" if version else "—",
+        ),
+        DiffRow(
+            "Prompt hash", deployed.prompt_ref[:12] if deployed else "—", version.prompt_ref[:12] if version else "—"
+        ),
+        DiffRow(
+            "Tools",
+            ", ".join(g.tool.name for g in deployed.grants.select_related("tool")) if deployed else "—",
+            ", ".join(g.tool.name for g in version.grants.select_related("tool")) if version else "—",
+        ),
+        DiffRow(
+            "Bundle digest", deployed.bundle_digest[:12] if deployed else "—", request.payload["bundle_digest"][:12]
+        ),
+    ]
+    return rows
+
+
+# --- go_live ----------------------------------------------------------------------------------
+
+
+def _go_live_normalize(agent, payload, version):
+    _reject_unknown(payload, {"version", "version_id", "label", "bundle_digest"})
+    version = _version_from(agent, payload, version)
+    if version.state == VersionState.DEPLOYED:
+        raise ValidationError({"version": f"Version {version.label} is already deployed."})
+    if version.state != VersionState.APPROVED:
+        raise ValidationError(
+            {
+                "version": f"Version {version.label} is {version.get_state_display().lower()}; only approved versions "
+                "may go live. Propose it as a new version first."
+            }
+        )
+    if agent.status == AgentStatus.RETIRED:
+        raise ValidationError({"agent": f"{agent.name} is retired."})
+    return _version_payload(version), version
+
+
+def _go_live_apply(request, actor):
+    agent = Agent.objects.select_for_update().get(pk=request.agent_id)
+    version = _locked_version(request)
+    if version.state != VersionState.APPROVED:
+        raise ApplyBlocked(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
+    if agent.status == AgentStatus.RETIRED:
+        raise ApplyBlocked(f"{agent.name} was retired meanwhile.")
+    now = timezone.now()
+    _supersede_deployed(agent, except_pk=version.pk)
+    version.state = VersionState.DEPLOYED
+    version.deployed_at = now
+    version.save(update_fields=["state", "deployed_at"])
+    agent.status = AgentStatus.PRODUCTION
+    fields = ["status"]
+    if agent.deployed_at is None:
+        agent.deployed_at = now
+        fields.append("deployed_at")
+    agent.save(update_fields=fields)
+    if agent.canary_version_id == version.pk:
+        # The canary became the whole fleet: no canary left to split traffic with.
+        _controls_update(agent_id=agent.pk, actor=actor, canary_version=None, canary_share_pct=Decimal("0"))
+
+
+def _go_live_diff(request):
+    agent = request.agent
+    return [
+        DiffRow("Deployed version", _deployed_label(agent), request.payload["label"]),
+        DiffRow("Status", agent.get_status_display(), AgentStatus.PRODUCTION.label),
+        DiffRow(
+            "First go-live",
+            agent.deployed_at.strftime("%Y-%m-%d") if agent.deployed_at else "never",
+            agent.deployed_at.strftime("%Y-%m-%d") if agent.deployed_at else "on apply",
+        ),
+    ]
+
+
+# --- tool_grant -------------------------------------------------------------------------------
+
+
+def _grant_label(agent: Agent, base_label: str) -> str:
+    taken = set(agent.versions.values_list("label", flat=True))
+    n = 1
+    while f"{base_label}+g{n}" in taken:
+        n += 1
+    return f"{base_label}+g{n}"[:40]
+
+
+def _tool_grant_normalize(agent, payload, version):
+    _reject_unknown(payload, {"tool", "constraints", "base_version_id", "base_label", "base_digest", "new_label"})
+    name = payload.get("tool")
+    if not name or not isinstance(name, str):
+        raise ValidationError({"tool": "Name the tool to grant, for example payments.refund."})
+    tool = Tool.objects.filter(name=name).first()
+    if tool is None:
+        raise ValidationError({"tool": f"No tool named {name!r} in the catalog."})
+    constraints = payload.get("constraints") or {}
+    if not isinstance(constraints, dict):
+        raise ValidationError({"constraints": "Constraints must be a JSON object."})
+    if len(json.dumps(constraints)) > MAX_CONSTRAINTS_CHARS:
+        raise ValidationError(
+            {"constraints": f"Constraints are limited to {MAX_CONSTRAINTS_CHARS} characters of JSON."}
+        )
+    base = agent.deployed_version
+    if base is None:
+        raise ValidationError(
+            {"tool": f"{agent.name} has no deployed version; add the tool to a draft version and propose that instead."}
+        )
+    if base.grants.filter(tool=tool).exists():
+        raise ValidationError({"tool": f"Version {base.label} already has {tool.name}."})
+    return (
+        {
+            "tool": tool.name,
+            "constraints": constraints,
+            "base_version_id": base.pk,
+            "base_label": base.label,
+            "base_digest": base.bundle_digest,
+            "new_label": _grant_label(agent, base.label),
+        },
+        base,
+    )
+
+
+def _tool_grant_apply(request, actor):
+    """Deployed versions are frozen, so a grant is applied as a new version: the deployed one's
+    pinned configuration plus the granted tool, deployed at once (the previous one superseded).
+    The grant was approved under the agent's own policy; the new version is what agents report."""
+    from registry.services import version_create
+
+    p = request.payload
+    agent = Agent.objects.select_for_update().get(pk=request.agent_id)
+    base = AgentVersion.objects.select_for_update().get(pk=p["base_version_id"])
+    if base.state != VersionState.DEPLOYED or base.bundle_digest != p["base_digest"]:
+        raise ApplyBlocked(
+            f"The deployed version changed since this grant was requested (it was {p['base_label']}, now "
+            f"{_deployed_label(agent)}); request the grant again."
+        )
+    tool = Tool.objects.filter(name=p["tool"]).first()
+    if tool is None:
+        raise ApplyBlocked(f"Tool {p['tool']} was removed from the catalog.")
+    tools = {g.tool: g.constraints for g in base.grants.select_related("tool")}
+    tools[tool] = p["constraints"]
+    label = p["new_label"]
+    if agent.versions.filter(label=label).exists():
+        label = _grant_label(agent, p["base_label"])
+    version = version_create(
+        agent=agent,
+        label=label,
+        model_provider=base.model_provider,
+        model_name=base.model_name,
+        prompt_ref=base.prompt_ref,
+        policy_version=base.policy_version,
+        changelog=f"Grants {tool.name} (approval request #{request.pk}).",
+        tools=tools,
+        created_by=request.requester,
+    )
+    now = timezone.now()
+    base.state = VersionState.SUPERSEDED
+    base.save(update_fields=["state"])
+    version.state = VersionState.DEPLOYED
+    version.approved_at = now
+    version.deployed_at = now
+    version.save(update_fields=["state", "approved_at", "deployed_at"])
+
+
+def _tool_grant_diff(request):
+    p = request.payload
+    deployed = request.agent.deployed_version
+    current = [g.tool.name for g in deployed.grants.select_related("tool")] if deployed else []
+    return [
+        DiffRow("Deployed version", _deployed_label(request.agent), p["new_label"]),
+        DiffRow("Tools", ", ".join(current) or "none", ", ".join(sorted({*current, p["tool"]}))),
+        DiffRow(
+            f"Constraints on {p['tool']}", "not granted", json.dumps(p["constraints"]) if p["constraints"] else "none"
+        ),
+    ]
+
+
+# --- rollout_step -----------------------------------------------------------------------------
+
+
+def _rollout_normalize(agent, payload, version):
+    _reject_unknown(payload, {"version", "version_id", "label", "bundle_digest", "share_pct"})
+    version = _version_from(agent, payload, version)
+    if version.state != VersionState.APPROVED:
+        raise ValidationError(
+            {"version": f"Version {version.label} is {version.get_state_display().lower()}; a canary must be approved."}
+        )
+    raw = payload.get("share_pct")
+    try:
+        share = Decimal(str(raw)).quantize(Decimal("0.01"))
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValidationError({"share_pct": "Give the canary's traffic share as a number from 0 to 100."}) from None
+    if raw is None or isinstance(raw, bool) or not (Decimal("0") <= share <= Decimal("100")):
+        raise ValidationError({"share_pct": "Give the canary's traffic share as a number from 0 to 100."})
+    return {**_version_payload(version), "share_pct": str(share)}, version
+
+
+def _rollout_apply(request, actor):
+    version = _locked_version(request)
+    if version.state != VersionState.APPROVED:
+        raise ApplyBlocked(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
+    share = Decimal(request.payload["share_pct"])
+    _controls_update(
+        agent_id=request.agent_id,
+        actor=actor,
+        canary_version=version if share > 0 else None,
+        canary_share_pct=share,
+    )
+
+
+def _rollout_diff(request):
+    agent = request.agent
+    now = f"{agent.canary_version.label} at {agent.canary_share_pct} %" if agent.canary_version else "none"
+    share = Decimal(request.payload["share_pct"])
+    return [DiffRow("Canary", now, f"{request.payload['label']} at {share} %" if share > 0 else "none")]
+
+
+# --- retirement -------------------------------------------------------------------------------
+
+
+def _retirement_normalize(agent, payload, version):
+    _reject_unknown(payload, {"status", "side_effects_enabled"})
+    if agent.status == AgentStatus.RETIRED:
+        raise ValidationError({"agent": f"{agent.name} is already retired."})
+    return {"status": AgentStatus.RETIRED.value, "side_effects_enabled": False}, None
+
+
+def _retirement_apply(request, actor):
+    agent = Agent.objects.select_for_update().get(pk=request.agent_id)
+    agent.status = AgentStatus.RETIRED
+    agent.save(update_fields=["status"])
+    _controls_update(
+        agent_id=agent.pk, actor=actor, side_effects_enabled=False, canary_version=None, canary_share_pct=Decimal("0")
+    )
+
+
+def _retirement_diff(request):
+    agent = request.agent
+    return [
+        DiffRow("Status", agent.get_status_display(), AgentStatus.RETIRED.label),
+        DiffRow("Side effects", "enabled" if agent.side_effects_enabled else "disabled", "disabled"),
+    ]
+
+
+# --- reenable_side_effects --------------------------------------------------------------------
+
+
+def _reenable_normalize(agent, payload, version):
+    _reject_unknown(payload, {"side_effects_enabled"})
+    if agent.side_effects_enabled:
+        raise ValidationError({"agent": f"Side effects of {agent.name} are already enabled."})
+    if agent.status == AgentStatus.RETIRED:
+        raise ValidationError({"agent": f"{agent.name} is retired."})
+    return {"side_effects_enabled": True}, None
+
+
+def _reenable_apply(request, actor):
+    _controls_update(agent_id=request.agent_id, actor=actor, side_effects_enabled=True)
+
+
+def _reenable_diff(request):
+    return [DiffRow("Side effects", "enabled" if request.agent.side_effects_enabled else "disabled", "enabled")]
+
+
+# --- tier_change ------------------------------------------------------------------------------
+
+
+def _tier_normalize(agent, payload, version):
+    _reject_unknown(payload, {"risk_tier", "from_tier"})
+    try:
+        tier = int(payload.get("risk_tier"))
+    except (TypeError, ValueError):
+        tier = None
+    if tier not in RiskTier.values or isinstance(payload.get("risk_tier"), bool):
+        raise ValidationError({"risk_tier": "Give the new risk tier: 1, 2 or 3."})
+    if tier == agent.risk_tier:
+        raise ValidationError({"risk_tier": f"{agent.name} is already tier {tier}."})
+    return {"risk_tier": tier, "from_tier": int(agent.risk_tier)}, None
+
+
+def _tier_apply(request, actor):
+    agent = Agent.objects.select_for_update().get(pk=request.agent_id)
+    if agent.risk_tier != request.payload["from_tier"]:
+        raise ApplyBlocked(
+            f"The tier changed meanwhile (approved from tier {request.payload['from_tier']}, now {agent.risk_tier})."
+        )
+    agent.risk_tier = request.payload["risk_tier"]
+    agent.save(update_fields=["risk_tier"])
+
+
+def _tier_diff(request):
+    return [DiffRow("Risk tier", f"Tier {request.agent.risk_tier}", f"Tier {request.payload['risk_tier']}")]
+
+
+def _tier_policy_tier(agent, payload) -> int:
+    # Lowering the bar needs the approvals of the stricter tier, not of the one being moved to.
+    return min(int(agent.risk_tier), int(payload["risk_tier"]))
+
+
+# --- registry calls ---------------------------------------------------------------------------
+
+
+def _controls_update(**kwargs):
+    """``registry.services.agent_controls_update`` sets its own audit actor and leaves the
+    audit context pointing at it; put ours back so later saves in this transaction keep theirs."""
+    from auditlog.context import auditlog_value
+
+    from registry.services import agent_controls_update
+
+    previous = auditlog_value.get(None)
+    try:
+        with transaction.atomic():
+            return agent_controls_update(**kwargs)
+    finally:
+        if previous is not None:
+            auditlog_value.set(previous)
+
+
+for _spec in (
+    KindSpec(
+        RequestKind.NEW_VERSION.value,
+        RequestKind.NEW_VERSION.label,
+        _new_version_normalize,
+        _new_version_apply,
+        _new_version_diff,
+        has_checklist=True,
+        on_create=_new_version_on_create,
+        on_abandon=_new_version_on_abandon,
+    ),
+    KindSpec(
+        RequestKind.GO_LIVE.value,
+        RequestKind.GO_LIVE.label,
+        _go_live_normalize,
+        _go_live_apply,
+        _go_live_diff,
+        has_checklist=True,
+    ),
+    KindSpec(
+        RequestKind.TOOL_GRANT.value,
+        RequestKind.TOOL_GRANT.label,
+        _tool_grant_normalize,
+        _tool_grant_apply,
+        _tool_grant_diff,
+    ),
+    KindSpec(
+        RequestKind.ROLLOUT_STEP.value,
+        RequestKind.ROLLOUT_STEP.label,
+        _rollout_normalize,
+        _rollout_apply,
+        _rollout_diff,
+    ),
+    KindSpec(
+        RequestKind.RETIREMENT.value,
+        RequestKind.RETIREMENT.label,
+        _retirement_normalize,
+        _retirement_apply,
+        _retirement_diff,
+    ),
+    KindSpec(
+        RequestKind.REENABLE_SIDE_EFFECTS.value,
+        RequestKind.REENABLE_SIDE_EFFECTS.label,
+        _reenable_normalize,
+        _reenable_apply,
+        _reenable_diff,
+        # Turning side effects back on after a kill switch always takes two people, whatever the tier.
+        min_approvals=2,
+        request_perms=("change_agent", "operate_agent"),
+    ),
+    KindSpec(
+        RequestKind.TIER_CHANGE.value,
+        RequestKind.TIER_CHANGE.label,
+        _tier_normalize,
+        _tier_apply,
+        _tier_diff,
+        policy_tier=_tier_policy_tier,
+    ),
+):
+    register_kind(_spec)

@@ -1,0 +1,55 @@
+"""Decisions are append-only at the database too: UPDATE and DELETE raise, from any client.
+
+(The model and queryset refuse as well; this covers raw SQL and other programs. TRUNCATE, used
+only by test teardown, is not a row operation and is not affected.)"""
+
+from django.db import migrations
+
+PG_UP = """
+CREATE OR REPLACE FUNCTION approvals_decision_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'approval decisions are never edited or deleted' USING ERRCODE = 'integrity_constraint_violation';
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER approvals_decision_append_only
+    BEFORE UPDATE OR DELETE ON approvals_decision
+    FOR EACH ROW EXECUTE FUNCTION approvals_decision_append_only();
+"""
+PG_DOWN = """
+DROP TRIGGER IF EXISTS approvals_decision_append_only ON approvals_decision;
+DROP FUNCTION IF EXISTS approvals_decision_append_only();
+"""
+SQLITE_UP = [
+    """CREATE TRIGGER IF NOT EXISTS approvals_decision_no_update BEFORE UPDATE ON approvals_decision
+       BEGIN SELECT RAISE(ABORT, 'approval decisions are never edited or deleted'); END;""",
+    """CREATE TRIGGER IF NOT EXISTS approvals_decision_no_delete BEFORE DELETE ON approvals_decision
+       BEGIN SELECT RAISE(ABORT, 'approval decisions are never edited or deleted'); END;""",
+]
+SQLITE_DOWN = [
+    "DROP TRIGGER IF EXISTS approvals_decision_no_update;",
+    "DROP TRIGGER IF EXISTS approvals_decision_no_delete;",
+]
+
+
+def up(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(PG_UP)
+    elif vendor == "sqlite":
+        for sql in SQLITE_UP:
+            schema_editor.execute(sql)
+
+
+def down(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(PG_DOWN)
+    elif vendor == "sqlite":
+        for sql in SQLITE_DOWN:
+            schema_editor.execute(sql)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("approvals", "0003_beat_schedules")]
+
+    operations = [migrations.RunPython(up, down)]

@@ -1,0 +1,44 @@
+"""E-mails of the approval engine: who is told what. Sent from Celery tasks, after commit."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mass_mail
+from django.template.loader import render_to_string
+
+from .models import ApprovalRequest
+from .selectors import eligible_approvers
+
+
+def _url(req: ApprovalRequest) -> str:
+    return settings.QUORUM_BASE_URL.rstrip("/") + req.get_absolute_url()
+
+
+def request_created_send(*, request_id: int) -> int:
+    """Every eligible approver with an e-mail address hears of a new request, with its link."""
+    req = ApprovalRequest.objects.select_related("agent", "requester").filter(pk=request_id).first()
+    if req is None or req.status != "pending":
+        return 0
+    recipients = [u.email for u in eligible_approvers(req) if u.email]
+    if not recipients:
+        return 0
+    subject = f"[Quorum] Approval needed: {req.kind_label} for {req.agent.name} (#{req.pk})"
+    body = render_to_string("approvals/email/request_created.txt", {"req": req, "url": _url(req)})
+    # One message per recipient: approvers do not see each other's addresses.
+    send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [to]) for to in recipients])
+    return len(recipients)
+
+
+def request_outcome_send(*, request_id: int) -> int:
+    """The requester hears the outcome: applied, denied, expired, or approved but blocked."""
+    req = ApprovalRequest.objects.select_related("agent", "requester").filter(pk=request_id).first()
+    if req is None or req.requester is None or not req.requester.email:
+        return 0
+    outcome = "approved, not applied yet" if req.status == "approved" else req.get_status_display().lower()
+    subject = f"[Quorum] {req.kind_label} for {req.agent.name} (#{req.pk}): {outcome}"
+    body = render_to_string(
+        "approvals/email/request_outcome.txt",
+        {"req": req, "url": _url(req), "outcome": outcome, "decisions": req.decisions.select_related("approver")},
+    )
+    send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [req.requester.email])])
+    return 1

@@ -1,0 +1,32 @@
+"""The approvals app's parts of shared pages: the home panel and the agent-card section."""
+
+from __future__ import annotations
+
+from .kinds import kinds_all
+from .selectors import requests_awaiting, requests_open_for_agent
+from .services import user_may_request
+
+
+def awaiting_home_panel(request):
+    """Home: "Awaiting my decision" (shown to everyone who may decide something)."""
+    awaiting = requests_awaiting(request.user)
+    if not awaiting and not request.user.has_perm("registry.approve_agent"):
+        from guardian.shortcuts import get_objects_for_user
+
+        from registry.models import Agent
+
+        scoped = get_objects_for_user(request.user, "registry.approve_agent", klass=Agent, accept_global_perms=False)
+        if not scoped.exists():
+            return None
+    return {"template": "approvals/panels/home.html", "awaiting": awaiting[:10], "awaiting_count": len(awaiting)}
+
+
+def agent_card_section(request, agent):
+    """Agent card: its open requests, and buttons to start the kinds this user may request."""
+    kinds = [spec for spec in kinds_all() if user_may_request(request.user, agent, spec.value)]
+    return {
+        "template": "approvals/panels/agent_card.html",
+        "open_requests": list(requests_open_for_agent(agent)),
+        "kinds": kinds,
+        "agent": agent,
+    }

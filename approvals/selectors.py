@@ -1,0 +1,187 @@
+"""Approval reads: what I may see, what awaits me, who may decide, and a request's timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from auditlog.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q, QuerySet
+
+from registry.models import Agent
+from registry.permissions import user_can_approve_for_agent
+from registry.selectors import agents_visible_to
+
+from .choices import RequestStatus
+from .models import ApprovalRequest, ChecklistItem, Decision
+
+
+def requests_visible_to(user) -> QuerySet[ApprovalRequest]:
+    """Whoever may see the agent may see its requests (another team's agent stays a 404)."""
+    return ApprovalRequest.objects.filter(agent__in=agents_visible_to(user).values("pk")).select_related(
+        "agent", "requester", "version"
+    )
+
+
+def _agents_user_may_approve(user) -> QuerySet[Agent] | None:
+    """None = every agent (global approve_agent)."""
+    if user.has_perm("registry.approve_agent"):
+        return None
+    from guardian.shortcuts import get_objects_for_user
+
+    return get_objects_for_user(user, "registry.approve_agent", klass=Agent, accept_global_perms=False)
+
+
+def requests_awaiting(user) -> list[ApprovalRequest]:
+    """Pending requests this user may decide and has not yet: the eligibility rule of
+    ``approvals.services.approver_refusal``, evaluated for a whole queue at once."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    roles = set(user.groups.values_list("name", flat=True))
+    if not roles:
+        return []
+    qs = (
+        ApprovalRequest.objects.filter(status=RequestStatus.PENDING)
+        .exclude(requester=user)
+        .exclude(decisions__approver=user)
+        .select_related("agent", "requester")
+        .order_by("expires_at")
+    )
+    approvable = _agents_user_may_approve(user)
+    if approvable is not None:
+        qs = qs.filter(agent__in=approvable.values("pk"))
+    return [r for r in qs if roles.intersection(r.policy_snapshot.get("eligible_roles", []))]
+
+
+def awaiting_count(user) -> int:
+    """The navigation badge: how many requests wait for my decision."""
+    return len(requests_awaiting(user))
+
+
+def requests_requested_by(user) -> QuerySet[ApprovalRequest]:
+    return requests_visible_to(user).filter(requester=user).order_by("-created_at")
+
+
+def requests_recent_history(user, limit: int = 30) -> QuerySet[ApprovalRequest]:
+    return requests_visible_to(user).exclude(status__in=[RequestStatus.PENDING]).order_by("-updated_at")[:limit]
+
+
+def requests_open_for_agent(agent: Agent) -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.filter(
+        agent=agent, status__in=[RequestStatus.PENDING, RequestStatus.APPROVED]
+    ).select_related("requester")
+
+
+def eligible_approvers(req: ApprovalRequest) -> list:
+    """People who may decide this request now (not the requester, nor who already decided)."""
+    User = get_user_model()
+    decided = req.decisions.values("approver")
+    candidates = (
+        User.objects.filter(is_active=True, groups__name__in=req.policy_snapshot.get("eligible_roles", []))
+        .exclude(pk=req.requester_id or 0)
+        .exclude(pk__in=decided)
+        .distinct()
+        .order_by("username")
+    )
+    return [u for u in candidates if user_can_approve_for_agent(u, req.agent)]
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    when: datetime
+    who: str
+    text: str
+    detail: str = ""
+    tone: str = "secondary"
+
+
+_STATUS_WORDS = {
+    RequestStatus.APPROVED: ("approved (enough approvals)", "success"),
+    RequestStatus.APPLIED: ("applied the change", "success"),
+    RequestStatus.DENIED: ("closed the request as denied", "danger"),
+    RequestStatus.WITHDRAWN: ("withdrew the request", "secondary"),
+    RequestStatus.EXPIRED: ("expired", "warning"),
+}
+
+
+def _who(entry: LogEntry) -> str:
+    if entry.actor is None:
+        return "system"
+    return entry.actor.get_full_name() or entry.actor.get_username()
+
+
+def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
+    """The request's audit trail in words, oldest first: created, payload revised, each decision,
+    each checklist tick, each status change (and why it is blocked)."""
+    ct = ContentType.objects.get_for_models(ApprovalRequest, Decision, ChecklistItem)
+    decision_ids = list(req.decisions.values_list("pk", flat=True))
+    item_ids = list(req.checklist.values_list("pk", flat=True))
+    entries = (
+        LogEntry.objects.filter(
+            Q(content_type=ct[ApprovalRequest], object_id=req.pk)
+            | Q(content_type=ct[Decision], object_id__in=decision_ids)
+            | Q(content_type=ct[ChecklistItem], object_id__in=item_ids, action=LogEntry.Action.UPDATE)
+        )
+        .select_related("actor")
+        .order_by("timestamp", "pk")
+    )
+    decisions = {d.pk: d for d in req.decisions.select_related("approver")}
+    items = {i.pk: i for i in req.checklist.all()}
+    events: list[TimelineEvent] = []
+    for entry in entries:
+        model = entry.content_type_id
+        changes = entry.changes_dict or {}
+        if model == ct[ApprovalRequest].pk:
+            if entry.action == LogEntry.Action.CREATE:
+                events.append(
+                    TimelineEvent(
+                        entry.timestamp, _who(entry), f"requested: {req.kind_label}", req.justification, "primary"
+                    )
+                )
+                continue
+            if "payload_hash" in changes:
+                events.append(
+                    TimelineEvent(
+                        entry.timestamp,
+                        _who(entry),
+                        "changed the payload; earlier approvals no longer count",
+                        tone="warning",
+                    )
+                )
+            if "status" in changes:
+                new = changes["status"][1]
+                words, tone = _STATUS_WORDS.get(new, (f"moved to {new}", "secondary"))
+                events.append(TimelineEvent(entry.timestamp, _who(entry), words, tone=tone))
+            if "blocked_reason" in changes and changes["blocked_reason"][1] not in ("", "None", None):
+                events.append(
+                    TimelineEvent(entry.timestamp, "system", "not applied yet", changes["blocked_reason"][1], "warning")
+                )
+        elif model == ct[Decision].pk and entry.action == LogEntry.Action.CREATE:
+            d = decisions.get(int(entry.object_id))
+            if d:
+                verb = "approved" if d.verdict == "approve" else "denied"
+                events.append(
+                    TimelineEvent(
+                        d.decided_at,
+                        _who(entry) if entry.actor else _name(d.approver),
+                        verb,
+                        d.reason,
+                        "success" if verb == "approved" else "danger",
+                    )
+                )
+        elif model == ct[ChecklistItem].pk and "done" in changes:
+            i = items.get(int(entry.object_id))
+            if i and i.done:
+                who = _who(entry) if entry.actor else ("system (automatic)" if i.automatic else _name(i.ticked_by))
+                events.append(
+                    TimelineEvent(entry.timestamp, who, f"ticked “{i.get_key_display()}”", i.evidence, "info")
+                )
+    return events
+
+
+def _name(user) -> str:
+    if user is None:
+        return "system"
+    return user.get_full_name() or user.get_username()

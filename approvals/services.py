@@ -1,0 +1,577 @@
+"""The approval engine: nothing risky happens to an agent on one person's word.
+
+Who may decide (:func:`approver_refusal`), how many must agree (:func:`policy_resolve` and
+:func:`approvals_tally`) and what happens once enough have (:func:`_apply_if_ready`) live here
+and nowhere else. Every state change locks the request row (``select_for_update``) inside one
+transaction, so two approvers clicking at the same instant on two web nodes serialise, and the
+effect is applied exactly once.
+
+Extension point (runtime action requests and any other app's kinds)
+--------------------------------------------------------------------
+A kind is a :class:`approvals.kinds.KindSpec`: a payload normaliser, an effect applier run inside
+the locked transaction, a diff for the request page, a floor of approvers (``min_approvals``),
+optionally its own ``eligible_roles``, ``ttl`` and ``policy_tier``. Register it from your
+``AppConfig.ready()`` with :func:`approvals.kinds.register_kind`, then create requests with
+:func:`request_create` (no requester-permission check; ``requester`` may be None for an agent
+asking at runtime, and ``policy`` may override the resolved snapshot, e.g. a tool rule that says
+"two approvers from the Approver role"). Decisions then go through :func:`decision_record` like
+any change request, with the same eligibility, two-person rule, reasons, hash binding,
+immutability and exactly-once application. Keep a pointer from your own model to the
+``ApprovalRequest`` (a OneToOne) to read its status.
+
+Cross-app hooks (settings)
+--------------------------
+* ``QUORUM_REQUEST_CREATED_HOOKS``: callables ``(request) -> None`` run **inside** the creating
+  transaction, after the checklist rows exist and the request row is locked by it (so a hook may
+  call :func:`checklist_item_tick`). An exception in a hook aborts the creation.
+* ``QUORUM_APPLY_GATES``: callables ``(request) -> str | None`` asked just before an approved
+  request is applied; a string keeps the request approved-but-blocked with that reason shown.
+  Applying is retried on :func:`request_apply` ("Apply now"), on every checklist tick and by
+  the beat task ``approvals.tasks.retry_blocked_requests``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from auditlog.context import auditlog_value, set_actor
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from registry import roles as role_names
+from registry.models import Agent, AgentVersion
+from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
+
+from .choices import ChecklistKey, RequestStatus, Verdict, checklist_keys_for_tier
+from .exceptions import ApplyBlocked, DecisionRefused, RequestNotFound, RequestRefused
+from .kinds import KindSpec, kind_get
+from .models import ApprovalPolicy, ApprovalRequest, ChecklistItem, Decision
+
+MAX_JUSTIFICATION = 4000
+MAX_REASON = 2000
+MAX_EVIDENCE = 2000
+MAX_PAYLOAD_CHARS = 16_000
+
+
+# --- hashing and policy -------------------------------------------------------------------------
+
+
+def payload_canonical_json(payload: dict) -> str:
+    """Sorted keys, no whitespace, UTF-8 as is: the same effect always hashes the same."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def payload_hash_compute(payload: dict) -> str:
+    return hashlib.sha256(payload_canonical_json(payload).encode()).hexdigest()
+
+
+def policy_resolve(*, agent: Agent, kind: str, payload: dict) -> dict:
+    """What a new request needs: the policy row for (kind, tier), else the tier default, never
+    less than one approver nor the kind's own floor. Tier 1 adds the board-outside-team rule."""
+    spec = kind_get(kind)
+    tier = spec.policy_tier(agent, payload) if spec.policy_tier else int(agent.risk_tier)
+    policy = (
+        ApprovalPolicy.objects.filter(risk_tier=tier, kind__in=[kind, ""]).order_by("-kind").first()
+    )  # "-kind": the kind's own row sorts before the blank default
+    required = max(policy.required_approvals if policy else 1, spec.min_approvals, 1)
+    roles = list(spec.eligible_roles or (policy.eligible_roles if policy else [role_names.APPROVER]))
+    board_outside = bool(policy.require_board_outside_team) if policy else tier == 1
+    checklist = checklist_keys_for_tier(tier) if spec.has_checklist else []
+    return {
+        "policy_id": policy.pk if policy else None,
+        "risk_tier": tier,
+        "required_approvals": required,
+        "eligible_roles": roles,
+        "board_outside_team": board_outside,
+        "checklist": checklist,
+    }
+
+
+def policy_describe(snapshot: dict, owner_team_name: str = "the owning team") -> str:
+    n = snapshot["required_approvals"]
+    text = "one approver who is not the requester" if n == 1 else f"{n} distinct approvers, none of them the requester"
+    if snapshot.get("board_outside_team"):
+        text += f"; at least one from the governance board outside {owner_team_name}"
+    return text
+
+
+# --- who may decide, and what the decisions add up to -------------------------------------------
+
+
+def _user_roles(user) -> set[str]:
+    return set(user.groups.values_list("name", flat=True))
+
+
+def _is_board_outside_team(user, agent: Agent, user_roles: set[str]) -> bool:
+    return role_names.GOVERNANCE_BOARD in user_roles and not agent.owner_team.members.filter(pk=user.pk).exists()
+
+
+def approver_refusal(request: ApprovalRequest, user) -> str | None:
+    """None if ``user`` may decide ``request``; otherwise the sentence saying why not.
+
+    Rule: never the requester; a member of one of the snapshot's eligible roles; holding
+    ``approve_agent`` globally or on this agent."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return "Sign in to decide."
+    if request.requester_id is not None and request.requester_id == user.pk:
+        return "You requested this change; someone else must decide it."
+    roles = _user_roles(user)
+    if not roles.intersection(request.policy_snapshot.get("eligible_roles", [])) or not user_can_approve_for_agent(
+        user, request.agent
+    ):
+        return f"You are not an approver for {request.agent.name}."
+    return None
+
+
+@dataclass
+class Tally:
+    required: int
+    approvals: list[Decision] = field(default_factory=list)
+    stale_approvals: list[Decision] = field(default_factory=list)
+    denials: list[Decision] = field(default_factory=list)
+    needs_board_outside_team: bool = False
+    has_board_outside_team: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.approvals)
+
+    @property
+    def satisfied(self) -> bool:
+        enough = self.count >= self.required
+        return enough and (self.has_board_outside_team or not self.needs_board_outside_team)
+
+    @property
+    def summary(self) -> str:
+        """ "1 of 2 approvals — approved by Alan Turing" (what the request page and the API say)."""
+        text = f"{self.count} of {self.required} approval{'s' if self.required != 1 else ''}"
+        if self.approvals:
+            text += " — approved by " + ", ".join(_name(d.approver) for d in self.approvals)
+        if self.count >= self.required and self.needs_board_outside_team and not self.has_board_outside_team:
+            text += "; still needs a governance-board member from outside the owning team"
+        return text
+
+
+def approvals_tally(request: ApprovalRequest, decisions: list[Decision] | None = None) -> Tally:
+    """Approvals count only if they saw the current payload hash (hash binding)."""
+    if decisions is None:
+        decisions = list(request.decisions.select_related("approver"))
+    snap = request.policy_snapshot
+    tally = Tally(required=snap["required_approvals"], needs_board_outside_team=snap.get("board_outside_team", False))
+    for d in decisions:
+        if d.verdict == Verdict.DENY:
+            tally.denials.append(d)
+        elif d.payload_hash != request.payload_hash:
+            tally.stale_approvals.append(d)
+        else:
+            tally.approvals.append(d)
+            tally.has_board_outside_team |= d.board_outside_team
+    return tally
+
+
+def _name(user) -> str:
+    if user is None:
+        return "system"
+    return user.get_full_name() or user.get_username()
+
+
+# --- audit actor --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _acting_as(actor):
+    """Attribute audit entries to ``actor`` and afterwards restore whatever context was active
+    (auditlog's ``set_actor`` does not restore, and would silence the middleware's actor)."""
+    previous = auditlog_value.get(None)
+    if actor is None or (previous and previous.get("actor") == actor):
+        yield
+        return
+    try:
+        with set_actor(actor):
+            yield
+    finally:
+        if previous is not None:
+            auditlog_value.set(previous)
+
+
+def _lock(request_id, exc=RequestNotFound) -> ApprovalRequest:
+    try:
+        return ApprovalRequest.objects.select_for_update().select_related("agent__owner_team").get(pk=int(request_id))
+    except (ApprovalRequest.DoesNotExist, TypeError, ValueError):
+        raise exc(f"There is no approval request #{request_id}.", code="not_found") from None
+
+
+def _closed_sentence(req: ApprovalRequest) -> str:
+    if req.status == RequestStatus.EXPIRED:
+        return f"This request expired on {req.expires_at:%Y-%m-%d %H:%M} UTC."
+    if req.status == RequestStatus.WITHDRAWN:
+        return "This request was withdrawn by its requester."
+    return f"This request was already decided ({req.get_status_display().lower()})."
+
+
+# --- creating -----------------------------------------------------------------------------------
+
+
+def user_may_request(user, agent: Agent, kind: str) -> bool:
+    spec = kind_get(kind)
+    return any(user_has_agent_perm(user, codename, agent) for codename in spec.request_perms)
+
+
+def change_request_create(
+    *, agent: Agent, kind: str, payload: dict, requester, justification: str, version: AgentVersion | None = None
+) -> ApprovalRequest:
+    """A person proposes a change to an agent. They need one of the kind's rights on that agent
+    (usually ``change_agent``; re-enabling side effects also accepts ``operate_agent``). The payload
+    is validated per kind and hashed; the policy in force is snapshotted. Hooks in
+    ``QUORUM_REQUEST_CREATED_HOOKS`` run inside this transaction."""
+    spec = kind_get(kind)
+    if requester is None or not user_may_request(requester, agent, kind):
+        raise RequestRefused(f"You may not request changes to {agent.name}.", code="permission_denied")
+    return request_create(
+        agent=agent,
+        kind=kind,
+        payload=payload,
+        requester=requester,
+        justification=justification,
+        version=version,
+        _spec=spec,
+    )
+
+
+def request_create(
+    *,
+    agent: Agent,
+    kind: str,
+    payload: dict,
+    requester=None,
+    justification: str,
+    version: AgentVersion | None = None,
+    policy: dict | None = None,
+    expires_at: datetime | None = None,
+    _spec: KindSpec | None = None,
+) -> ApprovalRequest:
+    """Create a request of any registered kind without checking the requester's rights (the
+    caller did). ``policy`` overrides the resolved snapshot's keys (never below one approver)."""
+    spec = _spec or kind_get(kind)
+    justification = (justification or "").strip()
+    if not justification:
+        raise ValidationError({"justification": "Say why this change is needed."})
+    if len(justification) > MAX_JUSTIFICATION:
+        raise ValidationError({"justification": f"Keep the justification under {MAX_JUSTIFICATION} characters."})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ValidationError({"payload": "The payload must be a JSON object."})
+    if len(payload_canonical_json(payload)) > MAX_PAYLOAD_CHARS:
+        raise ValidationError({"payload": f"The payload is limited to {MAX_PAYLOAD_CHARS} characters of JSON."})
+    with transaction.atomic(), _acting_as(requester):
+        agent = Agent.objects.select_for_update().select_related("owner_team").get(pk=agent.pk)
+        canonical, version = spec.normalize(agent, payload, version)
+        snapshot = policy_resolve(agent=agent, kind=kind, payload=canonical)
+        if policy:
+            snapshot.update(policy)
+            snapshot["required_approvals"] = max(int(snapshot["required_approvals"]), spec.min_approvals, 1)
+        digest = payload_hash_compute(canonical)
+        open_same = ApprovalRequest.objects.filter(
+            agent=agent, kind=kind, payload_hash=digest, status__in=[RequestStatus.PENDING, RequestStatus.APPROVED]
+        ).first()
+        if open_same is not None:
+            raise RequestRefused(
+                f"The same change is already requested (#{open_same.pk}, {open_same.get_status_display().lower()}).",
+                code="duplicate",
+            )
+        try:
+            with transaction.atomic():
+                req = ApprovalRequest.objects.create(
+                    kind=kind,
+                    agent=agent,
+                    version=version,
+                    payload=canonical,
+                    payload_hash=digest,
+                    requester=requester,
+                    justification=justification,
+                    policy_snapshot=snapshot,
+                    expires_at=expires_at or timezone.now() + (spec.ttl or settings.APPROVAL_REQUEST_TTL),
+                )
+        except IntegrityError:
+            raise RequestRefused("The same change is already requested.", code="duplicate") from None
+        for position, key in enumerate(snapshot["checklist"]):
+            ChecklistItem.objects.create(request=req, key=key, position=position)
+        if spec.on_create:
+            spec.on_create(req)
+        req = ApprovalRequest.objects.select_for_update().get(pk=req.pk)
+        for path in settings.QUORUM_REQUEST_CREATED_HOOKS:
+            import_string(path)(req)
+        req_id = req.pk
+        transaction.on_commit(lambda: _enqueue("notify_request_created", req_id))
+    return ApprovalRequest.objects.get(pk=req_id)
+
+
+def request_payload_revise(*, request_id: int, actor, payload: dict) -> ApprovalRequest:
+    """The requester may change a pending request's payload; approvals given to the earlier
+    payload stop counting (they bound to its hash), and the approvers are told again."""
+    with transaction.atomic(), _acting_as(actor):
+        req = _lock(request_id, RequestRefused)
+        if req.requester_id != getattr(actor, "pk", None):
+            raise RequestRefused("Only the requester may change a request.", code="permission_denied")
+        if req.status != RequestStatus.PENDING:
+            raise RequestRefused(_closed_sentence(req), code="already_decided")
+        spec = kind_get(req.kind)
+        canonical, version = spec.normalize(req.agent, payload, None)
+        digest = payload_hash_compute(canonical)
+        if digest == req.payload_hash:
+            return req
+        req.payload, req.payload_hash, req.version = canonical, digest, version
+        req.save(update_fields=["payload", "payload_hash", "version", "updated_at"])
+        transaction.on_commit(lambda: _enqueue("notify_request_created", req.pk))
+    return req
+
+
+# --- deciding -----------------------------------------------------------------------------------
+
+
+def decision_record(*, request_id: int, approver, verdict: str, reason: str, payload_hash: str) -> Decision:
+    """Record one approve or deny. Refused (``DecisionRefused``, nothing changed) when the request
+    is unknown, closed or expired, the approver is the requester or not eligible for this agent,
+    has already decided, gave no reason, or saw a payload hash that is no longer current.
+
+    One eligible deny ends the request. When the approvals bound to the current hash reach the
+    snapshot's count (with the tier-1 board rule), the request is approved, and applied in the
+    same transaction if its checklist is complete and no apply gate objects."""
+    if verdict not in Verdict.values:
+        raise DecisionRefused("Choose approve or deny.", code="invalid")
+    reason = (reason or "").strip()
+    with transaction.atomic(), _acting_as(approver):
+        req = _lock(request_id)
+        if req.status != RequestStatus.PENDING:
+            raise DecisionRefused(_closed_sentence(req), code="already_decided")
+        if req.expires_at <= timezone.now():
+            raise DecisionRefused(
+                f"This request expired on {req.expires_at:%Y-%m-%d %H:%M} UTC; nothing was recorded.", code="expired"
+            )
+        refusal = approver_refusal(req, approver)
+        if refusal:
+            code = "own_request" if req.requester_id == getattr(approver, "pk", None) else "not_eligible"
+            raise DecisionRefused(refusal, code=code)
+        if req.decisions.filter(approver=approver).exists():
+            raise DecisionRefused("You have already decided on this request.", code="already_decided")
+        if not reason:
+            raise DecisionRefused("A reason is required.", code="reason_required")
+        if len(reason) > MAX_REASON:
+            raise DecisionRefused(f"Keep the reason under {MAX_REASON} characters.", code="invalid")
+        if payload_hash != req.payload_hash:
+            raise DecisionRefused(
+                "The payload changed since you loaded it; review the current version and decide again.",
+                code="stale_payload",
+            )
+        roles = _user_roles(approver)
+        try:
+            with transaction.atomic():
+                decision = Decision.objects.create(
+                    request=req,
+                    approver=approver,
+                    verdict=verdict,
+                    reason=reason,
+                    payload_hash=payload_hash,
+                    approver_roles=sorted(roles),
+                    board_outside_team=_is_board_outside_team(approver, req.agent, roles),
+                )
+        except IntegrityError:  # the unique (request, approver) constraint: a race we lost
+            raise DecisionRefused("You have already decided on this request.", code="already_decided") from None
+        now = timezone.now()
+        if verdict == Verdict.DENY:
+            _close(req, RequestStatus.DENIED, now)
+        elif approvals_tally(req).satisfied:
+            req.status = RequestStatus.APPROVED
+            req.decided_at = now
+            req.save(update_fields=["status", "decided_at", "updated_at"])
+            _apply_if_ready(req, approver)
+    return decision
+
+
+def _close(req: ApprovalRequest, status: str, now: datetime, *, notify: bool = True) -> None:
+    req.status = status
+    req.decided_at = req.decided_at or now
+    req.blocked_reason = ""
+    req.save(update_fields=["status", "decided_at", "blocked_reason", "updated_at"])
+    spec = kind_get(req.kind)
+    if spec.on_abandon:
+        spec.on_abandon(req)
+    if notify:
+        req_id = req.pk
+        transaction.on_commit(lambda: _enqueue("notify_request_outcome", req_id))
+
+
+def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
+    """Apply an approved request (row already locked by the caller) if nothing holds it back.
+    Exactly once: the status moves to applied in this same transaction."""
+    if req.status != RequestStatus.APPROVED:
+        return False
+    reasons = []
+    open_items = [i.get_key_display() for i in req.checklist.filter(done=False)]
+    if open_items:
+        reasons.append("Checklist items open: " + ", ".join(open_items) + ".")
+    for path in settings.QUORUM_APPLY_GATES:
+        objection = import_string(path)(req)
+        if objection:
+            reasons.append(str(objection))
+    if not reasons:
+        try:
+            with transaction.atomic():
+                kind_get(req.kind).apply(req, actor)
+        except ApplyBlocked as exc:
+            reasons.append(exc.message)
+    if reasons:
+        blocked = " ".join(reasons)
+        if blocked != req.blocked_reason:
+            first_time = not req.blocked_reason
+            req.blocked_reason = blocked
+            req.save(update_fields=["blocked_reason", "updated_at"])
+            if first_time:
+                req_id = req.pk
+                transaction.on_commit(lambda: _enqueue("notify_request_outcome", req_id))
+        return False
+    req.status = RequestStatus.APPLIED
+    req.applied_at = timezone.now()
+    req.blocked_reason = ""
+    req.save(update_fields=["status", "applied_at", "blocked_reason", "updated_at"])
+    req_id = req.pk
+    transaction.on_commit(lambda: _enqueue("notify_request_outcome", req_id))
+    return True
+
+
+def request_apply(*, request_id: int, actor=None) -> ApprovalRequest:
+    """Retry applying an approved-but-blocked request ("Apply now", or the beat task). Anyone
+    eligible to decide, or the requester, may ask; applying twice is impossible (status check
+    under the row lock)."""
+    with transaction.atomic(), _acting_as(actor):
+        req = _lock(request_id, RequestRefused)
+        if actor is not None and req.requester_id != actor.pk and approver_refusal(req, actor):
+            raise RequestRefused("Only the requester or an approver may retry applying.", code="permission_denied")
+        if req.status == RequestStatus.APPLIED:
+            raise RequestRefused("This request was already applied.", code="already_applied")
+        if req.status != RequestStatus.APPROVED:
+            raise RequestRefused(
+                _closed_sentence(req) if req.status != RequestStatus.PENDING else "This request is not approved yet.",
+                code="not_approved",
+            )
+        if req.expires_at <= timezone.now():
+            raise RequestRefused("This request has expired.", code="expired")
+        _apply_if_ready(req, actor)
+    return ApprovalRequest.objects.get(pk=req.pk)
+
+
+# --- checklist ----------------------------------------------------------------------------------
+
+
+def checklist_tick_refusal(req: ApprovalRequest, user, key: str) -> str | None:
+    """Who may tick: never the requester; executive sign-off only by an Executive; any other item
+    by someone eligible to decide this request (role + approve_agent on the agent)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return "Sign in to tick checklist items."
+    if req.requester_id == user.pk:
+        return "You requested this change; someone else must tick its checklist."
+    if key == ChecklistKey.EXECUTIVE_SIGNOFF:
+        if role_names.EXECUTIVE not in _user_roles(user):
+            return "Only an executive may give executive sign-off."
+        return None
+    return approver_refusal(req, user)
+
+
+def checklist_item_tick(
+    *, request_id: int, key: str, user=None, evidence: str, automatic: bool = False
+) -> ChecklistItem:
+    """Tick one item with evidence (a link or a note). ``automatic=True`` is the system ticking
+    (e.g. ``eval_threshold`` from a passing eval run) and needs no person. Ticking the last open
+    item of an approved request applies it, through the same exactly-once path as a decision."""
+    evidence = (evidence or "").strip()
+    with transaction.atomic(), _acting_as(user):
+        req = _lock(request_id, RequestRefused)
+        if not req.is_open:
+            raise RequestRefused(_closed_sentence(req), code="already_decided")
+        item = ChecklistItem.objects.select_for_update().filter(request=req, key=key).first()
+        if item is None:
+            raise RequestRefused(f"This request has no checklist item {key!r}.", code="not_found")
+        if not automatic:
+            refusal = checklist_tick_refusal(req, user, key)
+            if refusal:
+                raise RequestRefused(refusal, code="permission_denied")
+        if item.done:
+            raise RequestRefused(
+                f"{item.get_key_display()} was already ticked by {_name(item.ticked_by)} on {item.ticked_at:%Y-%m-%d}.",
+                code="already_done",
+            )
+        if not evidence:
+            raise RequestRefused("Evidence is required: a link or a note.", code="evidence_required")
+        if len(evidence) > MAX_EVIDENCE:
+            raise RequestRefused(f"Keep the evidence under {MAX_EVIDENCE} characters.", code="invalid")
+        item.done = True
+        item.ticked_by = user
+        item.ticked_at = timezone.now()
+        item.evidence = evidence
+        item.automatic = automatic
+        item.save()
+        _apply_if_ready(req, user)
+    return item
+
+
+# --- closing ------------------------------------------------------------------------------------
+
+
+def request_withdraw(*, request_id: int, actor, reason: str = "") -> ApprovalRequest:
+    """The requester may withdraw a request that is not applied yet; nothing takes effect."""
+    with transaction.atomic(), _acting_as(actor):
+        req = _lock(request_id, RequestRefused)
+        if actor is None or req.requester_id != actor.pk:
+            raise RequestRefused("Only the requester may withdraw a request.", code="permission_denied")
+        if not req.is_open:
+            raise RequestRefused(_closed_sentence(req), code="already_decided")
+        _close(req, RequestStatus.WITHDRAWN, timezone.now(), notify=False)
+    return req
+
+
+def requests_expire(now: datetime | None = None) -> int:
+    """Close open requests past their expiry (beat task). Idempotent: each row is locked and
+    re-checked, rows another worker holds are skipped, and a closed row is never touched again.
+    Returns how many were expired by this call."""
+    now = now or timezone.now()
+    ids = list(
+        ApprovalRequest.objects.filter(
+            status__in=[RequestStatus.PENDING, RequestStatus.APPROVED], expires_at__lte=now
+        ).values_list("pk", flat=True)[:1000]
+    )
+    expired = 0
+    for pk in ids:
+        with transaction.atomic():
+            req = ApprovalRequest.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if req is None or not req.is_open or req.expires_at > now:
+                continue
+            _close(req, RequestStatus.EXPIRED, now)
+            expired += 1
+    return expired
+
+
+def requests_retry_blocked(now: datetime | None = None) -> int:
+    """Retry approved-but-blocked requests (a gate may have cleared). Returns how many applied."""
+    now = now or timezone.now()
+    applied = 0
+    ids = ApprovalRequest.objects.filter(status=RequestStatus.APPROVED, expires_at__gt=now).values_list("pk", flat=True)
+    for pk in list(ids[:500]):
+        with transaction.atomic():
+            req = ApprovalRequest.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+            if req is not None and _apply_if_ready(req, None):
+                applied += 1
+    return applied
+
+
+def _enqueue(task_name: str, request_id: int) -> None:
+    from . import tasks
+
+    getattr(tasks, task_name).delay(request_id=request_id)
