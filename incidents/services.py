@@ -666,17 +666,21 @@ def side_effects_reenable_request(*, agent: Agent, requester, justification: str
     agent.refresh_from_db(fields=["side_effects_enabled"])
     if agent.side_effects_enabled:
         raise ValidationError(f"{agent.name}'s side effects are already enabled.")
+    from approvals.exceptions import ApprovalError
     from approvals.services import change_request_create
 
     incident = Incident.objects.filter(agent=agent).order_by("-detected_at").first()
     with transaction.atomic(), _acting(requester):
-        request = change_request_create(
-            agent=agent,
-            kind="reenable_side_effects",
-            payload={"side_effects_enabled": True, "incident": incident.reference if incident else None},
-            requester=requester,
-            justification=justification,
-        )
+        try:
+            request = change_request_create(
+                agent=agent,
+                kind="reenable_side_effects",
+                payload={"side_effects_enabled": True},
+                requester=requester,
+                justification=justification,
+            )
+        except ApprovalError as exc:
+            raise ValidationError(exc.message) from None
         if incident is not None:
             _timeline_add(
                 incident=incident,
