@@ -1,0 +1,53 @@
+"""Report tasks: thin wrappers that call a service. Schedules are in the database
+(data migration ``0003_beat_schedules``), each with an ``expires`` under its period."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import OperationalError
+
+from . import services
+
+
+@shared_task(name="reports.rollup_refresh", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def rollup_refresh_task() -> int:
+    return services.rollup_refresh()
+
+
+@shared_task(name="reports.budget_check")
+def budget_check_task() -> int:
+    return len(services.budget_check())
+
+
+@shared_task(name="reports.reviews_open_due")
+def reviews_open_due_task() -> int:
+    return len(services.reviews_open_due())
+
+
+@shared_task(
+    name="reports.review_notify",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def review_notify(review_id: int) -> bool:
+    try:
+        return services.review_notify(review_id=review_id)
+    except ObjectDoesNotExist:
+        return False
+
+
+@shared_task(
+    name="reports.budget_alert_notify",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def budget_alert_notify(alert_id: int) -> bool:
+    try:
+        return services.budget_alert_notify(alert_id=alert_id)
+    except ObjectDoesNotExist:
+        return False

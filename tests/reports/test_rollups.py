@@ -1,0 +1,200 @@
+"""Rollups equal a direct SQL aggregation of the raw runs; recomputing changes nothing;
+late runs land in their own bucket."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reports import services
+from reports.latency import EDGES_MS, empty_histogram, merge, percentile_ms
+from reports.models import DailyRollup, HourlyRollup, RollupState
+from telemetry.models import Run
+from tests.factories import AgentFactory, AgentVersionFactory
+from tests.reports.factories import make_run
+
+pytestmark = pytest.mark.django_db
+
+BASE = datetime(2026, 3, 1, tzinfo=UTC)
+OUTCOMES = ["resolved", "escalated", "failed", "blocked", "abandoned"]
+STATUSES = ["ok", "error", "timeout"]
+
+SQL = """
+SELECT agent_id, version_id, date_trunc(%s, started_at AT TIME ZONE 'UTC') AS bucket,
+       count(*), count(*) FILTER (WHERE outcome = 'resolved'), count(*) FILTER (WHERE outcome = 'escalated'),
+       count(*) FILTER (WHERE outcome = 'failed'), count(*) FILTER (WHERE outcome = 'blocked'),
+       count(*) FILTER (WHERE outcome = 'abandoned'), count(*) FILTER (WHERE status <> 'ok'),
+       count(*) FILTER (WHERE outcome = 'escalated' OR human_minutes > 0),
+       sum(policy_blocks), sum(tool_calls), sum(input_tokens), sum(output_tokens),
+       sum(cost_usd), sum(human_minutes), sum(latency_ms), array_agg(latency_ms)
+FROM telemetry_run GROUP BY 1, 2, 3
+"""
+FIELDS = [
+    "runs",
+    "successes",
+    "escalations",
+    "failures",
+    "blocked",
+    "abandoned",
+    "errors",
+    "human_touched",
+    "policy_blocks",
+    "tool_calls",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "human_minutes",
+    "latency_sum_ms",
+]
+
+
+def direct_sql(grain: str) -> dict:
+    """The truth, computed independently: SQL GROUP BY plus Python bucketing of latencies."""
+    with connection.cursor() as cursor:
+        cursor.execute(SQL, [grain])
+        rows = cursor.fetchall()
+    out = {}
+    for agent_id, version_id, bucket, *values in rows:
+        latencies = values.pop()
+        hist = empty_histogram()
+        for ms in latencies:
+            hist[bisect_right(EDGES_MS, ms)] += 1
+        record = dict(zip(FIELDS, [int(v) if not isinstance(v, Decimal) else v for v in values], strict=True))
+        record["latency_hist"] = hist
+        out[(agent_id, version_id, bucket.replace(tzinfo=UTC))] = record
+    return out
+
+
+def stored(model) -> dict:
+    return {
+        (r["agent_id"], r["version_id"], r["bucket_start"]): {k: r[k] for k in [*FIELDS, "latency_hist"]}
+        for r in model.objects.values("agent_id", "version_id", "bucket_start", "latency_hist", *FIELDS)
+    }
+
+
+@pytest.fixture
+def fleet(db, settings):
+    settings.REPORTS_ROLLUP_SETTLE_SECONDS = 0
+    agents = [AgentFactory(), AgentFactory()]
+    versions = {a.pk: [AgentVersionFactory(agent=a), AgentVersionFactory(agent=a), None] for a in agents}
+    return agents, versions
+
+
+run_strategy = st.fixed_dictionaries(
+    {
+        "agent": st.integers(0, 1),
+        "version": st.integers(0, 2),
+        "minute": st.integers(0, 3 * 24 * 60),
+        "second": st.integers(0, 59),
+        "outcome": st.sampled_from(OUTCOMES),
+        "status": st.sampled_from(STATUSES),
+        "latency_ms": st.one_of(st.integers(0, 5000), st.integers(0, 900_000)),
+        "cost": st.decimals(min_value=0, max_value=5, places=6, allow_nan=False),
+        "human_minutes": st.one_of(st.just(Decimal("0")), st.decimals(min_value=0, max_value=60, places=2)),
+        "tokens": st.integers(0, 100_000),
+        "policy_blocks": st.integers(0, 3),
+        "tool_calls": st.integers(0, 8),
+    }
+)
+
+
+def _insert(fleet, specs) -> None:
+    agents, versions = fleet
+    runs = []
+    for spec in specs:
+        agent = agents[spec["agent"]]
+        runs.append(
+            make_run(
+                agent,
+                version=versions[agent.pk][spec["version"]],
+                started_at=BASE + timedelta(minutes=spec["minute"], seconds=spec["second"]),
+                outcome=spec["outcome"],
+                status=spec["status"],
+                latency_ms=spec["latency_ms"],
+                cost_usd=spec["cost"],
+                human_minutes=spec["human_minutes"],
+                input_tokens=spec["tokens"],
+                output_tokens=spec["tokens"] // 3,
+                tool_calls=spec["tool_calls"],
+                policy_blocks=spec["policy_blocks"],
+                save=False,
+            )
+        )
+    Run.objects.bulk_create(runs)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.lists(run_strategy, min_size=1, max_size=40), late=st.lists(run_strategy, max_size=10))
+def test_it_matches_direct_sql_for_random_runs_and_recomputing_changes_nothing(fleet, first, late):
+    Run.objects.all().delete()
+    HourlyRollup.objects.all().delete()
+    DailyRollup.objects.all().delete()
+    RollupState.objects.all().delete()
+
+    _insert(fleet, first)
+    services.rollup_refresh()
+    assert stored(HourlyRollup) == direct_sql("hour")
+    assert stored(DailyRollup) == direct_sql("day")
+
+    # Twice: nothing new received, nothing changes; a forced full rebuild gives the same rows.
+    hourly, daily = stored(HourlyRollup), stored(DailyRollup)
+    assert services.rollup_refresh() == 0
+    services.rollup_rebuild(start=BASE - timedelta(days=1), end=BASE + timedelta(days=5))
+    assert stored(HourlyRollup) == hourly
+    assert stored(DailyRollup) == daily
+
+    # Runs arriving late (received now, started days ago) land in their own buckets.
+    _insert(fleet, late)
+    services.rollup_refresh()
+    assert stored(HourlyRollup) == direct_sql("hour")
+    assert stored(DailyRollup) == direct_sql("day")
+
+
+def test_it_puts_a_late_run_in_the_bucket_of_its_start_time(fleet):
+    agents, versions = fleet
+    agent, version = agents[0], versions[agents[0].pk][0]
+    make_run(agent, version=version, started_at=datetime(2026, 3, 5, 10, 15, tzinfo=UTC), cost_usd="1.00")
+    services.rollup_refresh()
+    assert HourlyRollup.objects.get().bucket_start == datetime(2026, 3, 5, 10, tzinfo=UTC)
+
+    # Arrives now, but ran three days earlier at 23:59.
+    make_run(agent, version=version, started_at=datetime(2026, 3, 2, 23, 59, 30, tzinfo=UTC), cost_usd="2.50")
+    assert services.rollup_refresh() == 1
+    late = HourlyRollup.objects.get(bucket_start=datetime(2026, 3, 2, 23, tzinfo=UTC))
+    assert (late.runs, late.cost_usd) == (1, Decimal("2.50"))
+    day = DailyRollup.objects.get(bucket_start=datetime(2026, 3, 2, tzinfo=UTC))
+    assert (day.runs, day.cost_usd) == (1, Decimal("2.50"))
+    # The bucket that was already there is untouched.
+    assert HourlyRollup.objects.get(bucket_start=datetime(2026, 3, 5, 10, tzinfo=UTC)).runs == 1
+    assert DailyRollup.objects.count() == 2
+
+
+def test_it_waits_for_the_settle_delay_before_counting_a_run(fleet, settings):
+    settings.REPORTS_ROLLUP_SETTLE_SECONDS = 120
+    agents, _ = fleet
+    make_run(agents[0], started_at=BASE)
+    assert services.rollup_refresh() == 0  # received under two minutes ago: not yet
+    from django.utils import timezone
+
+    assert services.rollup_refresh(now=timezone.now() + timedelta(minutes=3)) == 1
+    assert HourlyRollup.objects.get().runs == 1
+
+
+def test_percentiles_come_from_the_merged_histograms():
+    a, b = empty_histogram(), empty_histogram()
+    for ms in [5] * 90:
+        a[bisect_right(EDGES_MS, ms)] += 1
+    for ms in [2000] * 10:
+        b[bisect_right(EDGES_MS, ms)] += 1
+    merged = merge([a, b])
+    assert sum(merged) == 100
+    assert percentile_ms(merged, 50) == EDGES_MS[0]  # under 10 ms
+    p95 = percentile_ms(merged, 95)
+    assert 2000 < p95 <= 2000 * 1.19  # upper edge of 2000 ms's bucket: within one bucket (19 %)
+    assert percentile_ms(empty_histogram(), 95) is None
