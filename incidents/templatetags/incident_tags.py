@@ -21,3 +21,11 @@ def duration(value: timedelta | None) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min"
+
+
+@register.filter
+def person(user, fallback: str = "—") -> str:
+    """A user's full name, else username; ``fallback`` when there is no user."""
+    if user is None:
+        return fallback
+    return user.get_full_name() or user.get_username()
