@@ -19,7 +19,8 @@ class UserAPIKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Token <key>'.")
         key = header[1].decode(errors="replace")
         try:
-            api_key = UserAPIKey.objects.select_related("user").get_from_key(key)
+            # get_from_key lives on the manager, not on a QuerySet (select_related() would lose it).
+            api_key = UserAPIKey.objects.get_from_key(key)
         except UserAPIKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         if api_key.has_expired or api_key.revoked:

@@ -1,0 +1,93 @@
+from rest_framework import serializers
+
+from approvals.models import ApprovalRequest, ChecklistItem, Decision
+from approvals.services import approvals_tally
+
+MAX_JUSTIFICATION = 4000
+
+
+class ChangeRequestInputSerializer(serializers.Serializer):
+    agent = serializers.SlugField(max_length=64, help_text="The agent's slug.")
+    kind = serializers.CharField(max_length=40, help_text="go_live, new_version, tool_grant, rollout_step, …")
+    payload = serializers.JSONField(
+        required=False, default=dict, help_text='The proposed effect, e.g. {"version": "1.4"} for go_live.'
+    )
+    justification = serializers.CharField(max_length=MAX_JUSTIFICATION)
+
+    def validate_payload(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("The payload must be a JSON object.")
+        return value
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    approver = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    counts = serializers.SerializerMethodField(help_text="False for an approval given to an earlier payload.")
+
+    class Meta:
+        model = Decision
+        fields = ["approver", "verdict", "reason", "payload_hash", "counts", "decided_at"]
+
+    def get_counts(self, obj) -> bool:
+        return obj.verdict == "approve" and obj.payload_hash == obj.request.payload_hash
+
+
+class ChecklistItemSerializer(serializers.ModelSerializer):
+    label = serializers.CharField(source="get_key_display", read_only=True)
+    ticked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ChecklistItem
+        fields = ["key", "label", "done", "ticked_by", "ticked_at", "evidence", "automatic"]
+
+
+class ChangeRequestSerializer(serializers.ModelSerializer):
+    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    version = serializers.SlugRelatedField(slug_field="label", read_only=True)
+    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    required_approvals = serializers.IntegerField(source="policy_snapshot.required_approvals", read_only=True)
+    approvals = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    status = serializers.CharField(
+        read_only=True, help_text="pending, approved (not yet applied), denied, withdrawn, expired, applied"
+    )
+    decisions = DecisionSerializer(many=True, read_only=True)
+    checklist = ChecklistItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ApprovalRequest
+        fields = [
+            "id",
+            "url",
+            "kind",
+            "agent",
+            "version",
+            "status",
+            "payload",
+            "payload_hash",
+            "requester",
+            "justification",
+            "required_approvals",
+            "approvals",
+            "summary",
+            "blocked_reason",
+            "policy_snapshot",
+            "created_at",
+            "expires_at",
+            "decided_at",
+            "applied_at",
+            "decisions",
+            "checklist",
+        ]
+
+    def get_approvals(self, obj) -> int:
+        return approvals_tally(obj, list(obj.decisions.all())).count
+
+    def get_summary(self, obj) -> str:
+        return approvals_tally(obj, list(obj.decisions.all())).summary
+
+    def get_url(self, obj) -> str:
+        request = self.context.get("request")
+        path = obj.get_absolute_url()
+        return request.build_absolute_uri(path) if request else path
