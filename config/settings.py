@@ -283,3 +283,14 @@ QUORUM_EVAL_JUDGE = {
 # Human ratings needed before a judge can be flagged, and how many recent ratings count.
 QUORUM_EVAL_JUDGE_MIN_SAMPLE = env.int("QUORUM_EVAL_JUDGE_MIN_SAMPLE", default=10)
 QUORUM_EVAL_JUDGE_WINDOW = env.int("QUORUM_EVAL_JUDGE_WINDOW", default=100)
+
+# --- incidents
+# Name the incident choice sets in the OpenAPI schema (several apps have a "status" field).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "IncidentStatusEnum": "incidents.choices.IncidentStatus",
+        "IncidentSeverityEnum": "incidents.choices.Severity",
+        "IncidentFailureModeEnum": "incidents.choices.FailureMode",
+        "IncidentDetectionSourceEnum": "incidents.choices.DetectionSource",
+    }
+)
