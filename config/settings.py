@@ -217,18 +217,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 64 * 1024
 # Home page panels, one callable per app: (request) -> {"template": ..., ...context} or None.
 QUORUM_HOME_PANELS = [
     "registry.panels.registry_home_panel",
+    "telemetry.sections.home_panel",
     "approvals.panels.awaiting_home_panel",
     "evals.panels.evals_home_panel",
     "incidents.sections.home_panel",
 ]
 # Agent-card sections, one callable per app: (request, agent) -> {"template": ..., ...context} or None.
 QUORUM_AGENT_CARD_SECTIONS: list[str] = [
+    "telemetry.sections.agent_card_section",
     "approvals.panels.agent_card_section",
     "evals.panels.evals_agent_section",
     "incidents.sections.agent_card_section",
 ]
 # Demo data seeders run by `manage.py seed_demo` after the registry: callables (stdout) -> None.
 QUORUM_DEMO_SEEDERS: list[str] = [
+    "telemetry.demo.seed_telemetry",
     "approvals.demo.seed_approvals",
     "evals.demo.seed_evals",
     "incidents.demo.seed_incidents",

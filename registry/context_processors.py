@@ -9,6 +9,7 @@ from django.utils.module_loading import import_string
 NAV_ITEMS: list[dict] = [
     {"label": "Home", "url": "home", "perm": None},
     {"label": "Agents", "url": "registry:agent_list", "perm": "registry.view_agent"},
+    {"label": "API tokens", "url": "telemetry:user_tokens", "perm": None},
     {"label": "Approvals", "url": "approvals:queue", "perm": None, "badge": "approvals.selectors.awaiting_count"},
     {
         "label": "Incidents",
