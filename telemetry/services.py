@@ -369,14 +369,20 @@ def _insert_runs(agent_id: int, rows: list[tuple], received_at: datetime) -> set
         if connection.vendor == "postgresql":
             # One statement whatever the batch size: column arrays unnested server-side.
             select = ", ".join(f"t.{c}::jsonb" if c in _JSON_COLUMNS else f"t.{c}" for c in _RUN_COLUMNS)
-            arrays = ", ".join(f"%s::{t}[]" for t in _PG_TYPES)
+            arrays = ", ".join(f"%b::{t}[]" for t in _PG_TYPES)
             sql = (
                 f"INSERT INTO {table} ({cols}) SELECT %s, {select}, %s FROM unnest({arrays}) "  # noqa: S608 - names from model meta; values are bound parameters
                 f"AS t({', '.join(_RUN_COLUMNS)}) ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
             )
             columns = [list(col) for col in zip(*rows, strict=True)]
-            cursor.execute(sql, [agent_id, received_at, *columns])
-            created.update(r[0] for r in cursor.fetchall())
+            # Server-side binding: psycopg dumps the column arrays in C (binary), where Django's
+            # client-side cursor would quote every element in Python. Same connection and
+            # transaction as the ORM.
+            import psycopg
+
+            with psycopg.Cursor(connection.connection) as raw:
+                raw.execute(sql, [agent_id, received_at, *columns])
+                created.update(r[0] for r in raw.fetchall())
         else:
             ops = connection.ops
             per_row = len(_RUN_COLUMNS) + 2

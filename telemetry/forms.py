@@ -1,0 +1,39 @@
+from django import forms
+
+from .services import DEFAULT_KEY_LIFETIME_DAYS, MAX_KEY_LIFETIME_DAYS
+
+
+class _Bootstrap:
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+            field.widget.attrs.setdefault("class", css)
+
+
+class KeyIssueForm(_Bootstrap, forms.Form):
+    name = forms.CharField(
+        max_length=50, help_text="Where the key is used, e.g. “prod cluster eu-west”. 50 characters at most."
+    )
+    expires_in_days = forms.IntegerField(
+        label="Expires in (days)",
+        min_value=1,
+        max_value=MAX_KEY_LIFETIME_DAYS,
+        initial=DEFAULT_KEY_LIFETIME_DAYS,
+        help_text=f"1 to {MAX_KEY_LIFETIME_DAYS} days; {DEFAULT_KEY_LIFETIME_DAYS} by default.",
+    )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the key a name.")
+        return name
+
+
+class KeyRotateForm(_Bootstrap, forms.Form):
+    grace_hours = forms.TypedChoiceField(
+        label="Old key keeps working for",
+        coerce=int,
+        choices=[(0, "no time (revoke now)"), (1, "1 hour"), (24, "24 hours"), (72, "72 hours")],
+        initial=0,
+    )

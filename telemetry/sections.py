@@ -1,0 +1,32 @@
+"""Telemetry's parts of shared pages: the agent card (keys, violations) and the home page."""
+
+from __future__ import annotations
+
+from .forms import KeyIssueForm
+from .selectors import agent_keys, agent_violations, violations_recent
+
+
+def agent_keys_context(request, agent, *, form=None) -> dict:
+    from .views import user_can_manage_agent_keys
+
+    can_manage = user_can_manage_agent_keys(request.user, agent)
+    return {
+        "template": "telemetry/sections/agent_card.html",
+        "keys": list(agent_keys(agent=agent)[:50]),
+        "can_manage": can_manage,
+        "form": form or KeyIssueForm(),
+        "violations": agent_violations(agent=agent),
+    }
+
+
+def agent_card_section(request, agent) -> dict:
+    """API keys (issue, rotate, revoke) and recent compliance violations of this agent."""
+    return agent_keys_context(request, agent)
+
+
+def home_panel(request) -> dict | None:
+    """Compliance violations of the last 7 days on agents the user may see."""
+    if not request.user.has_perm("registry.view_agent"):
+        return None
+    qs = violations_recent(user=request.user)
+    return {"template": "telemetry/panels/home.html", "violations": list(qs[:10]), "count": qs.count()}

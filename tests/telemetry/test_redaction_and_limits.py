@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from telemetry.models import Run
+from telemetry.redaction import luhn_ok, mask_card_numbers, redact
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_redacts_denied_keys_and_masks_card_numbers_before_storage(agent_client, run_payload, agent):
+    metadata = {
+        "Email": "ada@example.com",
+        "customer": {"phone-number": "+44 20 7946 0958", "note": "paid with 4111 1111 1111 1111 yesterday"},
+        "items": [{"iban": "GB82WEST12345698765432"}, "card 5500-0000-0000-0004"],
+        "order": "ZD-12345678901234",
+        "raw_pan": 4012888888881881,
+    }
+    agent_client.post("/api/v1/runs/", run_payload(run_id="r", metadata=metadata), format="json")
+    stored = Run.objects.get(agent=agent, run_id="r").metadata
+    assert stored["Email"] == "[redacted]"
+    assert stored["customer"]["phone-number"] == "[redacted]"
+    assert stored["customer"]["note"] == "paid with ************1111 yesterday"
+    assert stored["items"][0]["iban"] == "[redacted]"
+    assert stored["items"][1] == "card ************0004"
+    assert stored["order"] == "ZD-12345678901234"  # digits, but not a valid card number
+    assert stored["raw_pan"] == "************1881"
+
+
+def test_the_deny_list_is_configurable(settings, agent_client, run_payload, agent):
+    settings.TELEMETRY_REDACT_KEYS = ["customer_name"]
+    agent_client.post(
+        "/api/v1/runs/", run_payload(run_id="r", metadata={"Customer Name": "Ada", "email": "x"}), format="json"
+    )
+    assert Run.objects.get(run_id="r").metadata == {"Customer Name": "[redacted]", "email": "x"}
+
+
+def test_luhn():
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+    assert mask_card_numbers("1234567890123") == "1234567890123"
+    assert redact({"a": [1, True, None]}, denied=frozenset()) == {"a": [1, True, None]}
+
+
+def test_it_rate_limits_per_agent_with_429_and_retry_after(settings, agent_client, run_payload, agent):
+    settings.TELEMETRY_RATE_LIMIT_PER_MINUTE = 3
+    codes = [agent_client.get("/api/v1/controls/").status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    response = agent_client.post("/api/v1/runs/", run_payload(), format="json")
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert response.json()["errors"][0]["code"] == "throttled"
+    assert not Run.objects.exists()
+
+
+def test_the_rate_limit_is_per_agent(settings, agent_client, run_payload):
+    from rest_framework.test import APIClient
+
+    from telemetry.services import agent_key_issue
+    from tests.factories import AgentFactory
+
+    settings.TELEMETRY_RATE_LIMIT_PER_MINUTE = 1
+    assert agent_client.get("/api/v1/controls/").status_code == 200
+    assert agent_client.get("/api/v1/controls/").status_code == 429
+    _key, secret = agent_key_issue(agent=AgentFactory(slug="b"), name="b")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert other.get("/api/v1/controls/").status_code == 200
+
+
+def test_the_rate_limit_counter_lives_in_the_shared_cache(settings, agent_client, agent):
+    """The count is in Redis (the configured cache), so another web process sees it."""
+    import time
+
+    from django.core.cache import caches
+
+    settings.TELEMETRY_RATE_LIMIT_PER_MINUTE = 100
+    agent_client.get("/api/v1/controls/")
+    agent_client.get("/api/v1/controls/")
+    assert "redis" in settings.CACHES["default"]["BACKEND"].lower()
+    window = int(time.time() // 60)
+    assert caches["default"].get(f"telemetry:rl:runs:{agent.pk}:{window}") == 2
