@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("registry.api.urls")),
+    path("", include("reports.api.urls")),
     path("", include("approvals.api.urls")),
     path("", include("incidents.api.urls")),
     path("", include("telemetry.api.urls")),

@@ -221,6 +221,7 @@ QUORUM_HOME_PANELS = [
     "approvals.panels.awaiting_home_panel",
     "evals.panels.evals_home_panel",
     "incidents.sections.home_panel",
+    "reports.panels.reports_home_panel",
 ]
 # Agent-card sections, one callable per app: (request, agent) -> {"template": ..., ...context} or None.
 QUORUM_AGENT_CARD_SECTIONS: list[str] = [
@@ -228,6 +229,7 @@ QUORUM_AGENT_CARD_SECTIONS: list[str] = [
     "approvals.panels.agent_card_section",
     "evals.panels.evals_agent_section",
     "incidents.sections.agent_card_section",
+    "reports.panels.reports_agent_section",
 ]
 # Demo data seeders run by `manage.py seed_demo` after the registry: callables (stdout) -> None.
 QUORUM_DEMO_SEEDERS: list[str] = [
@@ -235,6 +237,7 @@ QUORUM_DEMO_SEEDERS: list[str] = [
     "approvals.demo.seed_approvals",
     "evals.demo.seed_evals",
     "incidents.demo.seed_incidents",
+    "reports.demo.seed_reports",
 ]
 
 # --- cross-app hooks (apps append dotted paths; no app imports another's views)
@@ -258,6 +261,12 @@ LOGGING = {
 }
 
 REVIEW_CADENCE_MONTHS = {1: 3, 2: 6, 3: 12}
+
+# --- reports
+# Runs stamped less than this long ago wait for the next rollup pass (ingest transactions still committing).
+REPORTS_ROLLUP_SETTLE_SECONDS = env.int("REPORTS_ROLLUP_SETTLE_SECONDS", default=120)
+# A scheduled review opens (and the owner and board are mailed) this many days before it is due.
+REPORTS_REVIEW_LEAD_DAYS = env.int("REPORTS_REVIEW_LEAD_DAYS", default=14)
 APPROVAL_REQUEST_TTL = timedelta(days=14)
 
 # --- telemetry

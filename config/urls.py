@@ -14,6 +14,7 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("incidents/", include("incidents.urls")),
     path("evals/", include("evals.urls")),
+    path("reports/", include("reports.urls")),
     path("", include("telemetry.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),

@@ -23,6 +23,7 @@ NAV_ITEMS: list[dict] = [
         "perm": "registry.view_agent",
         "badge": "evals.selectors.open_alert_count",
     },
+    {"label": "Reports", "url": "reports:portfolio", "perm": "reports.view_reports"},
 ]
 
 

@@ -123,50 +123,31 @@ def _incidents(agent, start: date, end: date, roi) -> dict:
 
 
 def _evals(agent, start: date, end: date) -> dict:
-    """Pass rate per finished eval run of the agent's versions, oldest first."""
-    try:
-        from evals.selectors import eval_pass_rate_trend  # the evals app's own reading, if it has one
-
-        points = eval_pass_rate_trend(agent=agent, start=selectors.day_start(start), end=selectors.day_start(end))
-        return {"available": True, "points": [{"when": _s(w), "pass_rate_pct": _s(p)} for w, p in points]}
-    except (ImportError, TypeError):
-        pass
+    """Pass rate of each completed eval run of the agent in the period, oldest first."""
     EvalRun = _model("evals", "EvalRun")
-    if EvalRun is None:
+    if EvalRun is None or not {"agent", "pass_rate_pct", "finished_at"} <= _field_names(EvalRun):
         return {"available": False}
-    names = _field_names(EvalRun)
-    rate = _first(names, "pass_rate_pct", "pass_rate")
-    if not rate:
-        return {"available": False}
-    if "agent" in names:
-        qs = EvalRun.objects.filter(agent=agent)
-    elif "version" in names:
-        qs = EvalRun.objects.filter(version__agent=agent)
-    else:
-        return {"available": False}
-    when = _first(names, "finished_at", "completed_at", "created_at", "started_at")
-    qs = _window(qs.exclude(**{f"{rate}__isnull": True}), names, start, end, when or "created_at")
-    points = (
-        [
-            {"when": _s(timezone.localtime(w).date() if w else None), "pass_rate_pct": _s(p)}
-            for w, p in qs.order_by(when or "pk").values_list(when or "pk", rate)[:50]
-        ]
-        if when
-        else []
-    )
-    return {"available": True, "points": points}
+    qs = EvalRun.objects.filter(
+        agent=agent,
+        pass_rate_pct__isnull=False,
+        finished_at__gte=selectors.day_start(start),
+        finished_at__lt=selectors.day_start(end),
+    ).order_by("finished_at")
+    points = [
+        {"when": timezone.localtime(when).date().isoformat(), "pass_rate_pct": _s(rate), "passed": passed}
+        for when, rate, passed in qs.values_list("finished_at", "pass_rate_pct", "passed")[:60]
+    ]
+    return {"available": True, "points": points, "threshold_pct": _s(agent.success_threshold_pct)}
 
 
 def _compliance(agent, start: date, end: date) -> dict:
-    """Scope drift: runs from unapproved versions, other models, ungranted tools."""
+    """Scope drift reported by ingest: runs from unapproved versions, other models,
+    ungranted tools — counted in runs, per kind."""
     Violation = _model("telemetry", "ComplianceViolation")
-    if Violation is None or "agent" not in _field_names(Violation):
+    if Violation is None or not {"agent", "hour", "kind", "run_count"} <= _field_names(Violation):
         return {"available": False}
-    names = _field_names(Violation)
-    qs = _window(Violation.objects.filter(agent=agent), names, start, end, "detected_at", "created_at", "occurred_at")
-    kind = _first(names, "kind", "rule", "code", "type")
+    qs = Violation.objects.filter(agent=agent, hour__gte=selectors.day_start(start), hour__lt=selectors.day_start(end))
     by_kind: dict[str, int] = {}
-    if kind:
-        for k in qs.values_list(kind, flat=True):
-            by_kind[str(k)] = by_kind.get(str(k), 0) + 1
-    return {"available": True, "count": qs.count(), "by_kind": by_kind}
+    for kind, runs in qs.values_list("kind", "run_count"):
+        by_kind[str(kind)] = by_kind.get(str(kind), 0) + runs
+    return {"available": True, "count": qs.count(), "runs": sum(by_kind.values()), "by_kind": by_kind}
