@@ -208,3 +208,19 @@ def celery_worker_process(transactional_db, settings):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+# --- approvals: data-migration rows after another transactional test's flush ---------------------
+
+
+@pytest.fixture
+def reseeded(transactional_db):
+    """Transactional tests run after other transactional tests, whose teardown flushed every
+    table, including the rows data migrations made (role groups, approval policies). Put them back
+    (both seeders are idempotent get_or_create)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("registry.migrations.0002_seed_roles").create_roles(apps, None)
+    importlib.import_module("approvals.migrations.0002_seed_policies_and_permissions").seed(apps, None)

@@ -90,15 +90,3 @@ def _no_foreign_hooks(settings):
     settings.QUORUM_APPLY_GATES = []
     settings.QUORUM_REQUEST_CREATED_HOOKS = []
 
-
-@pytest.fixture
-def reseeded(transactional_db):
-    """Transactional tests run after other transactional tests, whose teardown flushed every
-    table, including the rows data migrations made (role groups, approval policies). Put them back
-    (both seeders are idempotent get_or_create)."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("registry.migrations.0002_seed_roles").create_roles(apps, None)
-    importlib.import_module("approvals.migrations.0002_seed_policies_and_permissions").seed(apps, None)
