@@ -18,11 +18,17 @@ from . import selectors
 
 
 def _s(value) -> str | None:
+    """Money as a string with cents (JSON has no decimals)."""
     if value is None:
         return None
     if isinstance(value, Decimal):
         return str(selectors.money(value))
     return str(value)
+
+
+def _p(value) -> str | None:
+    """A percentage as computed (one decimal)."""
+    return None if value is None else str(value)
 
 
 def _model(label: str, name: str):
@@ -58,18 +64,18 @@ def build_snapshot(*, review: Review, today: date) -> dict:
         },
         "metrics": {
             "runs": m.runs,
-            "success_rate_pct": _s(m.success_rate_pct),
-            "success_threshold_pct": _s(agent.success_threshold_pct),
+            "success_rate_pct": _p(m.success_rate_pct),
+            "success_threshold_pct": _p(agent.success_threshold_pct),
             "success_ok": None if not m.runs else m.success_rate_pct >= agent.success_threshold_pct,
-            "escalation_rate_pct": _s(m.escalation_rate_pct),
-            "escalation_threshold_pct": _s(agent.escalation_threshold_pct),
+            "escalation_rate_pct": _p(m.escalation_rate_pct),
+            "escalation_threshold_pct": _p(agent.escalation_threshold_pct),
             "escalation_ok": None if not m.runs else m.escalation_rate_pct <= agent.escalation_threshold_pct,
-            "intervention_rate_pct": _s(m.intervention_rate_pct),
-            "containment_pct": _s(m.containment_pct),
-            "error_rate_pct": _s(m.error_rate_pct),
+            "intervention_rate_pct": _p(m.intervention_rate_pct),
+            "containment_pct": _p(m.containment_pct),
+            "error_rate_pct": _p(m.error_rate_pct),
             "policy_blocks": m.policy_blocks,
             "latency_p95_ms": m.latency_pct_ms(95),
-            "aht_seconds": _s(m.aht_seconds),
+            "aht_seconds": _p(m.aht_seconds),
         },
         "cost": {
             "model_cost_usd": _s(roi.model_cost_usd),
@@ -134,10 +140,10 @@ def _evals(agent, start: date, end: date) -> dict:
         finished_at__lt=selectors.day_start(end),
     ).order_by("finished_at")
     points = [
-        {"when": timezone.localtime(when).date().isoformat(), "pass_rate_pct": _s(rate), "passed": passed}
+        {"when": timezone.localtime(when).date().isoformat(), "pass_rate_pct": _p(rate), "passed": passed}
         for when, rate, passed in qs.values_list("finished_at", "pass_rate_pct", "passed")[:60]
     ]
-    return {"available": True, "points": points, "threshold_pct": _s(agent.success_threshold_pct)}
+    return {"available": True, "points": points, "threshold_pct": _p(agent.success_threshold_pct)}
 
 
 def _compliance(agent, start: date, end: date) -> dict:

@@ -52,14 +52,16 @@ def _aggregates() -> dict:
     }
 
 
-def _clusters(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
-    """Contiguous-enough time ranges [start, end) covering the given hour starts."""
+def _clusters(starts: Iterable[datetime], width: timedelta = HOUR) -> list[tuple[datetime, datetime]]:
+    """Disjoint time ranges [start, end) covering the buckets [s, s + width) of the given
+    starts, merging buckets closer than CLUSTER_GAP. Disjoint matters: a bucket fetched by
+    two ranges would be counted twice."""
     ranges: list[list[datetime]] = []
-    for hour in sorted(set(hours)):
-        if ranges and hour - ranges[-1][1] <= CLUSTER_GAP:
-            ranges[-1][1] = hour + HOUR
+    for start in sorted(set(starts)):
+        if ranges and start - ranges[-1][1] <= CLUSTER_GAP:
+            ranges[-1][1] = start + width
         else:
-            ranges.append([hour, hour + HOUR])
+            ranges.append([start, start + width])
     return [(a, b) for a, b in ranges]
 
 
@@ -145,11 +147,11 @@ def recompute(keys: set[Key], *, batch_size: int = 2000) -> int:
     day_keys = {(a, _day(h)) for a, h in keys}
     # A day is the sum of its hours; the hourly rows of untouched hours of that day are current.
     daily: dict[tuple[int, int | None, datetime], dict] = {}
-    for start, end in _clusters(d for _, d in day_keys):
+    for start, end in _clusters((d for _, d in day_keys), width=DAY):
         agents = {a for a, d in day_keys if start <= d < end}
-        rows = HourlyRollup.objects.filter(
-            agent_id__in=agents, bucket_start__gte=start, bucket_start__lt=end + DAY
-        ).values("agent_id", "version_id", "bucket_start", "latency_hist", *HourlyRollup.COUNTERS)
+        rows = HourlyRollup.objects.filter(agent_id__in=agents, bucket_start__gte=start, bucket_start__lt=end).values(
+            "agent_id", "version_id", "bucket_start", "latency_hist", *HourlyRollup.COUNTERS
+        )
         for row in rows:
             day = _day(row["bucket_start"])
             if (row["agent_id"], day) not in day_keys:
