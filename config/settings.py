@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "registry",
     "approvals",
+    "approvals.actions",
     "incidents",
     "evals",
     "telemetry",
@@ -251,7 +252,9 @@ QUORUM_REQUEST_CREATED_HOOKS: list[str] = [
     "evals.services.request_created_eval_hook",
 ]
 # Callables (agent) -> dict merged into the agent's /api/v1/controls/ answer (and its ETag).
-QUORUM_CONTROLS_EXTRA: list[str] = []
+QUORUM_CONTROLS_EXTRA: list[str] = [
+    "approvals.actions.selectors.controls_extra",
+]
 
 LOGGING = {
     "version": 1,
@@ -295,6 +298,20 @@ QUORUM_EVAL_JUDGE = {
 # Human ratings needed before a judge can be flagged, and how many recent ratings count.
 QUORUM_EVAL_JUDGE_MIN_SAMPLE = env.int("QUORUM_EVAL_JUDGE_MIN_SAMPLE", default=10)
 QUORUM_EVAL_JUDGE_WINDOW = env.int("QUORUM_EVAL_JUDGE_WINDOW", default=100)
+
+# --- actions (runtime action gate, approvals.actions)
+# How long a pending action waits for approvers before it expires.
+ACTIONS_PENDING_TTL = timedelta(minutes=env.int("ACTIONS_PENDING_TTL_MINUTES", default=15))
+# Seconds the webhook call may take before it counts as failed (and is retried with backoff).
+ACTIONS_WEBHOOK_TIMEOUT_SECONDS = env.float("ACTIONS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Parameters of requests to a tool without a policy are kept this long.
+ACTIONS_DEFAULT_RETENTION_DAYS = env.int("ACTIONS_DEFAULT_RETENTION_DAYS", default=90)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "ActionRequestStatusEnum": "approvals.actions.choices.ActionStatus",
+        "ActionDecisionSourceEnum": "approvals.actions.choices.DecisionSource",
+    }
+)
 
 # --- incidents
 # Name the incident choice sets in the OpenAPI schema (several apps have a "status" field).

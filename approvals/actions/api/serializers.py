@@ -1,0 +1,71 @@
+"""Shapes of ``/api/v1/action-requests/`` for the OpenAPI schema. The body is parsed and
+checked by ``approvals.actions.services.action_request_submit`` (one place for the rules)."""
+
+from rest_framework import serializers
+
+from approvals.actions.choices import ActionStatus, DecisionSource
+
+
+class ActionRequestInputSerializer(serializers.Serializer):
+    tool = serializers.CharField(max_length=120, help_text="A catalog tool name, e.g. payments.refund.")
+    parameters = serializers.DictField(
+        help_text="The action's fields, as the tool's policy declares them (at most 8,000 characters of JSON). "
+        "Fields the policy names for redaction are replaced before storage."
+    )
+    idempotency_key = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text="Unique per action and agent (letters, digits, . _ : -). The same key answers the same "
+        "request again; reusing it for another action is a 409. Required unless dry_run.",
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Answer what would happen; nothing is stored or queued."
+    )
+    change_request_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Tier-4 tools: the pending, approved or applied change request this action belongs to.",
+    )
+    agent = serializers.CharField(
+        required=False, help_text="Optional: your own slug; another agent's is refused (403)."
+    )
+
+
+class RuleSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class DecisionSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=DecisionSource.choices)
+    policy_version = serializers.IntegerField(allow_null=True)
+    rule = RuleSerializer(allow_null=True)
+    reason = serializers.CharField(help_text='Shown to the agent; "side effects disabled" for the kill switch.')
+
+
+class ApprovalStateSerializer(serializers.Serializer):
+    request_id = serializers.IntegerField(required=False, help_text="The approvals-queue request.")
+    required_approvals = serializers.IntegerField()
+    roles = serializers.ListField(child=serializers.CharField())
+    approvals = serializers.IntegerField()
+    blocked_reason = serializers.CharField()
+
+
+class ActionRequestSerializer(serializers.Serializer):
+    id = serializers.UUIDField(allow_null=True, help_text="Null for a dry run.")
+    status = serializers.ChoiceField(choices=ActionStatus.choices)
+    dry_run = serializers.BooleanField()
+    tool = serializers.CharField()
+    idempotency_key = serializers.CharField(required=False)
+    parameters = serializers.DictField(help_text="As stored: redacted.")
+    decision = DecisionSerializer()
+    approval = ApprovalStateSerializer(allow_null=True)
+    change_request_id = serializers.IntegerField(allow_null=True, required=False)
+    created_at = serializers.DateTimeField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class ActionRequestListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = ActionRequestSerializer(many=True)

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("action-requests/", views.ActionRequestListCreateView.as_view(), name="action-request-list"),
+    path("action-requests/<str:pk>/", views.ActionRequestDetailView.as_view(), name="action-request-detail"),
+]

@@ -1,0 +1,282 @@
+"""``/api/v1/action-requests/``: an agent asks before a risky action, then polls the answer.
+
+Agents only (their own key, ``Authorization: Bearer``); an agent sees and creates only its own
+requests (another agent's id is a 404). The rules live in ``approvals.actions.services``."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from approvals.actions.choices import ActionStatus
+from approvals.actions.models import ActionRequest
+from approvals.actions.selectors import action_request_as_dict
+from approvals.actions.services import ActionConflict, ActionInputError, action_request_submit
+from telemetry.api.authentication import AgentKeyAuthentication, IsAgent
+from telemetry.api.serializers import ErrorSerializer
+from telemetry.api.throttling import AgentRateThrottle
+from telemetry.api.views import ERROR_RESPONSES
+
+from .serializers import ActionRequestInputSerializer, ActionRequestListSerializer, ActionRequestSerializer
+
+BODY_KEYS = {"tool", "parameters", "idempotency_key", "dry_run", "change_request_id", "agent"}
+LIST_LIMIT = 100
+
+EXAMPLE_ID = "6f1c2b3a-4d5e-4f60-8a9b-0c1d2e3f4a5b"
+PENDING_EXAMPLE = {
+    "id": EXAMPLE_ID,
+    "status": "pending",
+    "dry_run": False,
+    "tool": "payments.refund",
+    "idempotency_key": "refund-ZD-88123-1",
+    "parameters": {"amount_usd": 120, "customer_tier": "standard", "card_number": "[redacted]"},
+    "decision": {
+        "source": "policy_rule",
+        "policy_version": 1,
+        "rule": {"number": 3, "text": 'require 2 approvals from "Support manager" if amount_usd > 50'},
+        "reason": "needs 2 approval(s) from Support manager",
+    },
+    "approval": {
+        "request_id": 412,
+        "required_approvals": 2,
+        "roles": ["Support manager"],
+        "approvals": 0,
+        "blocked_reason": "",
+    },
+    "change_request_id": None,
+    "created_at": "2026-05-04T10:00:00Z",
+    "decided_at": None,
+    "expires_at": "2026-05-04T10:15:00Z",
+}
+ALLOWED_EXAMPLE = {
+    **PENDING_EXAMPLE,
+    "status": "allowed",
+    "parameters": {"amount_usd": 40, "customer_tier": "pro"},
+    "decision": {
+        "source": "policy_rule",
+        "policy_version": 1,
+        "rule": {"number": 1, "text": "allow if amount_usd <= 50 and customer_tier in ['standard', 'pro']"},
+        "reason": "",
+    },
+    "approval": None,
+    "decided_at": "2026-05-04T10:00:00Z",
+    "expires_at": None,
+}
+DENIED_EXAMPLE = {
+    **ALLOWED_EXAMPLE,
+    "status": "denied",
+    "decision": {"source": "kill_switch", "policy_version": 1, "rule": None, "reason": "side effects disabled"},
+}
+APPROVED_EXAMPLE = {
+    **PENDING_EXAMPLE,
+    "status": "approved",
+    "decision": {**PENDING_EXAMPLE["decision"], "source": "people"},
+    "approval": {**PENDING_EXAMPLE["approval"], "approvals": 2},
+    "decided_at": "2026-05-04T10:04:12Z",
+}
+MISSING_FIELD_EXAMPLE = {
+    "errors": [
+        {
+            "code": "required",
+            "field": "parameters.customer_tier",
+            "message": "customer_tier: required by this tool's policy.",
+        }
+    ]
+}
+
+
+def _error(code: str, field: str | None, message: str, http_status: int) -> Response:
+    return Response({"errors": [{"code": code, "field": field, "message": message}]}, status=http_status)
+
+
+class _AgentView(APIView):
+    authentication_classes = [AgentKeyAuthentication]
+    permission_classes = [IsAgent]
+    throttle_classes = [AgentRateThrottle]
+
+
+class ActionRequestListCreateView(_AgentView):
+    @extend_schema(
+        operation_id="action_requests_create",
+        summary="Ask before a risky action",
+        description=(
+            "The tool's policy decides at once: `allowed`, `denied` (with the rule and the reason) or `pending` "
+            "(people decide in the approvals queue; poll the returned id or receive the agent's webhook; "
+            "pending requests expire after 15 minutes by default). The kill switch denies every side-effecting "
+            'action with the reason "side effects disabled". Idempotent on `idempotency_key`: the same key answers '
+            "200 with the stored request (header `Idempotent-Replayed: true`); the same key for a different action "
+            "is a 409. `dry_run: true` answers what would happen and stores nothing. Parameters are checked "
+            "against the fields the policy declares (missing, unknown or mistyped fields are a 400 naming the "
+            "field; nothing is stored); fields the policy names for redaction never reach the database."
+        ),
+        request=ActionRequestInputSerializer,
+        responses={
+            201: OpenApiResponse(ActionRequestSerializer, "Decided (allowed / denied) or pending; stored."),
+            200: OpenApiResponse(ActionRequestSerializer, "A replay of the same key, or a dry run."),
+            400: OpenApiResponse(ErrorSerializer, "Invalid; every error names its field."),
+            409: OpenApiResponse(ErrorSerializer, "The idempotency key was used for a different action."),
+            **ERROR_RESPONSES,
+        },
+        examples=[
+            OpenApiExample(
+                "Refund 120 USD",
+                value={
+                    "tool": "payments.refund",
+                    "idempotency_key": "refund-ZD-88123-1",
+                    "parameters": {
+                        "amount_usd": 120,
+                        "customer_tier": "standard",
+                        "order_id": "A-1001",
+                        "card_number": "4111 1111 1111 1111",
+                    },
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Dry run",
+                value={
+                    "tool": "payments.refund",
+                    "dry_run": True,
+                    "parameters": {"amount_usd": 40, "customer_tier": "pro", "order_id": "A-1002"},
+                },
+                request_only=True,
+            ),
+            OpenApiExample("Pending", value=PENDING_EXAMPLE, response_only=True, status_codes=["201"]),
+            OpenApiExample("Allowed", value=ALLOWED_EXAMPLE, response_only=True, status_codes=["201"]),
+            OpenApiExample("Denied by the kill switch", value=DENIED_EXAMPLE, response_only=True, status_codes=["201"]),
+            OpenApiExample("Replay", value=PENDING_EXAMPLE, response_only=True, status_codes=["200"]),
+            OpenApiExample("Missing field", value=MISSING_FIELD_EXAMPLE, response_only=True, status_codes=["400"]),
+            OpenApiExample(
+                "Key reused",
+                value={
+                    "errors": [
+                        {
+                            "code": "idempotency_conflict",
+                            "field": "idempotency_key",
+                            "message": "idempotency_key was already used for another action (payments.refund, "
+                            "2026-05-04 10:00 UTC); use a new key for a new action.",
+                        }
+                    ]
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+        tags=["action gate"],
+    )
+    def post(self, request):
+        agent = request.user.agent
+        data = request.data
+        if not isinstance(data, dict):
+            return _error("invalid_type", None, 'Send a JSON object: {"tool": ..., "parameters": {...}}.', 400)
+        unknown = sorted(set(data) - BODY_KEYS)
+        if unknown:
+            return _error("unknown_field", unknown[0], f"{unknown[0]}: unknown field.", 400)
+        if data.get("agent") not in (None, agent.slug):
+            return _error("forbidden", "agent", f"This key may only act for its own agent ({agent.slug}).", 403)
+        dry_run = data.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            return _error("invalid_type", "dry_run", "dry_run: true or false.", 400)
+        try:
+            result = action_request_submit(
+                agent=agent,
+                tool_name=data.get("tool"),
+                parameters=data.get("parameters"),
+                idempotency_key=data.get("idempotency_key"),
+                dry_run=dry_run,
+                change_request_id=data.get("change_request_id"),
+            )
+        except ActionInputError as exc:
+            return Response({"errors": exc.errors}, status=400)
+        except ActionConflict as exc:
+            return _error("idempotency_conflict", "idempotency_key", exc.message, 409)
+        if result.preview is not None:
+            return Response(result.preview, status=200)
+        body = action_request_as_dict(_load(result.action.pk))
+        if result.created:
+            return Response(body, status=201, headers={"Location": f"{request.path}{result.action.pk}/"})
+        return Response(body, status=200, headers={"Idempotent-Replayed": "true"})
+
+    @extend_schema(
+        operation_id="action_requests_list",
+        summary="My recent action requests",
+        description=f"The calling agent's own requests, newest first, at most {LIST_LIMIT}. "
+        "Filter with `status` (an expired-but-not-yet-closed request counts as pending here).",
+        parameters=[OpenApiParameter("status", str, enum=ActionStatus.values, description="Only this status.")],
+        responses={200: ActionRequestListSerializer, 400: OpenApiResponse(ErrorSerializer), **ERROR_RESPONSES},
+        examples=[
+            OpenApiExample(
+                "Two requests", value={"count": 2, "results": [PENDING_EXAMPLE, ALLOWED_EXAMPLE]}, response_only=True
+            )
+        ],
+        tags=["action gate"],
+    )
+    def get(self, request):
+        qs = _queryset().filter(agent=request.user.agent)
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in ActionStatus.values:
+                return _error("invalid_choice", "status", f"status: one of {', '.join(ActionStatus.values)}.", 400)
+            qs = qs.filter(status=wanted)
+        rows = [action_request_as_dict(a) for a in qs.order_by("-created_at")[:LIST_LIMIT]]
+        return Response({"count": len(rows), "results": rows})
+
+
+def _queryset():
+    return ActionRequest.objects.select_related("tool", "policy_version", "approval_request")
+
+
+def _load(pk) -> ActionRequest:
+    return _queryset().get(pk=pk)
+
+
+class ActionRequestDetailView(_AgentView):
+    @extend_schema(
+        operation_id="action_requests_retrieve",
+        summary="Poll one action request",
+        description=(
+            "`pending` until people decide: then `approved` or `denied`; `expired` once its expiry passed "
+            "without enough approvals (from that instant no approval can count). Another agent's id is a 404."
+        ),
+        responses={
+            200: ActionRequestSerializer,
+            404: OpenApiResponse(ErrorSerializer, "No such request for this agent."),
+            **ERROR_RESPONSES,
+        },
+        examples=[
+            OpenApiExample("Approved", value=APPROVED_EXAMPLE, response_only=True, status_codes=["200"]),
+            OpenApiExample(
+                "Expired",
+                value={
+                    **PENDING_EXAMPLE,
+                    "status": "expired",
+                    "decision": {
+                        **PENDING_EXAMPLE["decision"],
+                        "source": "expiry",
+                        "reason": "no decision before the request expired",
+                    },
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            OpenApiExample(
+                "Not found",
+                value={"errors": [{"code": "not_found", "field": None, "message": "No such action request."}]},
+                response_only=True,
+                status_codes=["404"],
+            ),
+        ],
+        tags=["action gate"],
+    )
+    def get(self, request, pk: str):
+        try:
+            key = uuid.UUID(str(pk))
+        except ValueError:
+            key = None
+        action = _queryset().filter(pk=key, agent=request.user.agent).first() if key else None
+        if action is None:
+            return _error("not_found", None, "No such action request.", 404)
+        return Response(action_request_as_dict(action), headers={"Cache-Control": "no-store"})

@@ -1,0 +1,27 @@
+from django.db import models
+
+
+class ActionStatus(models.TextChoices):
+    ALLOWED = "allowed", "Allowed"
+    DENIED = "denied", "Denied"
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    EXPIRED = "expired", "Expired"
+
+
+FINAL_STATUSES = (ActionStatus.ALLOWED, ActionStatus.DENIED, ActionStatus.APPROVED, ActionStatus.EXPIRED)
+
+
+class DecisionSource(models.TextChoices):
+    """Who or what decided: a rule of the policy, the tier default, the kill switch, people
+    (through the approvals queue), or the clock."""
+
+    POLICY_RULE = "policy_rule", "Policy rule"
+    TIER_DEFAULT = "tier_default", "Action-tier default"
+    KILL_SWITCH = "kill_switch", "Kill switch"
+    PEOPLE = "people", "Approvers"
+    EXPIRY = "expiry", "Expiry"
+
+
+# What counts as a "policy block" in reports: an automatic denial.
+BLOCK_SOURCES = (DecisionSource.POLICY_RULE, DecisionSource.KILL_SWITCH, DecisionSource.TIER_DEFAULT)

@@ -1,0 +1,673 @@
+"""The runtime action gate: an agent asks before a risky action; a policy answers at once
+(allow / deny) or hands the question to people through the approvals engine.
+
+Order of the rules, and why:
+
+1. Bad input is refused first (400) and nothing is stored: unknown tool, a parameter the
+   policy does not declare, a required one missing, a value of the wrong type.
+2. The kill switch (the agent's or the fleet's) denies every side-effecting action with the
+   reason "side effects disabled", whatever the policy says.
+3. The policy's rules, in order; the first whose condition holds decides.
+4. No rule matched: the default of the tool's action tier (0 and 2 allow, 1 one approval,
+   3 the two-person rule, 4 approval plus a linked change request).
+
+Idempotent on ``(agent, idempotency_key)``: a replay answers the stored request, a unique
+constraint settles two concurrent first posts, and reusing a key for a different action is a
+conflict. Fields the policy names for redaction (and anything on the telemetry deny list,
+and card numbers anywhere) are replaced before the row is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals.choices import RequestStatus
+from approvals.models import ApprovalRequest
+from registry import roles as role_names
+from registry.choices import ActionTier
+from registry.models import Agent, GlobalControls, Tool
+from telemetry.redaction import REDACTED, _norm, deny_list, redact
+
+from .choices import ActionStatus, DecisionSource
+from .language import (
+    OUTCOME_ALLOW,
+    OUTCOME_APPROVAL,
+    OUTCOME_DENY,
+    PolicySyntaxError,
+    evaluate,
+    fields_parse,
+    parameters_coerce,
+    rules_parse,
+)
+from .models import ActionPolicyVersion, ActionRequest, AgentGateSettings
+
+KIND = "runtime_action"
+KILL_SWITCH_REASON = "side effects disabled"
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$")
+MAX_PARAMETERS_CHARS = 8000
+MAX_NOTE = 500
+DEFAULT_APPROVER_ROLES = [role_names.APPROVER, role_names.GOVERNANCE_BOARD]
+
+
+class ActionInputError(Exception):
+    """Bad input; nothing was stored. ``errors`` are ``{"code", "field", "message"}`` dicts."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__("; ".join(e["message"] for e in errors))
+
+
+class ActionConflict(Exception):
+    """The idempotency key was used before for a different action."""
+
+    def __init__(self, message: str, existing: ActionRequest):
+        self.message = message
+        self.existing = existing
+        super().__init__(message)
+
+
+def _error(code: str, field_name: str | None, message: str) -> dict:
+    return {"code": code, "field": field_name, "message": message}
+
+
+# --- policies -------------------------------------------------------------------------------------
+
+
+def policy_current(*, tool: Tool) -> ActionPolicyVersion | None:
+    """The version in force: the highest number."""
+    return ActionPolicyVersion.objects.filter(tool=tool).order_by("-number").first()
+
+
+def _redact_list(value) -> list[str]:
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[\s,]+", value) if part]
+    return list(dict.fromkeys(str(v).strip() for v in (value or []) if str(v).strip()))
+
+
+def policy_validate(
+    *, fields_source: str, rules_source: str, redact_fields, retention_days
+) -> tuple[dict, list[dict], list[str], int]:
+    """Parse and check a policy; a ``ValidationError`` keyed by form field says what is wrong and
+    where (line, column, token). Rules may only name declared fields, roles that exist as groups,
+    and enum values the field declares; redacted fields must be declared."""
+    errors: dict[str, list[str]] = {}
+    fields: dict = {}
+    rules: list = []
+    try:
+        fields = fields_parse(fields_source)
+        if not fields:
+            errors["fields_source"] = ["Declare at least one field, e.g. 'amount_usd: decimal'."]
+    except PolicySyntaxError as exc:
+        errors["fields_source"] = [f"Fields, {exc.describe()}"]
+    if "fields_source" not in errors:
+        try:
+            rules = rules_parse(rules_source, fields)
+        except PolicySyntaxError as exc:
+            errors["rules_source"] = [f"Rules, {exc.describe()}"]
+        else:
+            named = {r["role"] for r in rules if "role" in r}
+            groups = set(Group.objects.filter(name__in=named).values_list("name", flat=True))
+            for rule in rules:
+                if rule["outcome"] == OUTCOME_APPROVAL and rule["role"] not in groups:
+                    errors.setdefault("rules_source", []).append(
+                        f"Rules, line {rule['line']}, column {rule['role_col']}: there is no role (group) "
+                        f"named {rule['role']!r}."
+                    )
+    redact_list = _redact_list(redact_fields)
+    if fields:
+        unknown = [name for name in redact_list if name not in fields]
+        if unknown:
+            errors["redact_fields"] = [f"Not declared in the fields: {', '.join(unknown)}."]
+    try:
+        days = int(retention_days)
+        if not 1 <= days <= 3650:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["retention_days"] = ["Keep requests between 1 and 3650 days."]
+        days = 0
+    if errors:
+        raise ValidationError(errors)
+    for rule in rules:
+        rule.pop("role_col", None)
+        rule.pop("if_col", None)
+    return fields, rules, redact_list, days
+
+
+def policy_version_create(
+    *,
+    tool: Tool,
+    fields_source: str,
+    rules_source: str,
+    redact_fields=(),
+    retention_days: int = 365,
+    note: str = "",
+    actor=None,
+) -> ActionPolicyVersion:
+    """Save a policy for ``tool`` as its next version (the first is 1). Earlier versions stay
+    as they were: decisions name the version they were made under. The tool row is locked so two
+    editors saving at once get consecutive numbers (the unique constraint backs it)."""
+    fields, rules, redact_list, days = policy_validate(
+        fields_source=fields_source,
+        rules_source=rules_source,
+        redact_fields=redact_fields,
+        retention_days=retention_days,
+    )
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise ValidationError({"note": f"Keep the note under {MAX_NOTE} characters."})
+    from auditlog.context import set_actor
+
+    with transaction.atomic(), set_actor(actor) if actor is not None else _nullcontext():
+        Tool.objects.select_for_update().get(pk=tool.pk)
+        versions = ActionPolicyVersion.objects.filter(tool=tool).order_by("-number")
+        last = versions.values_list("number", flat=True).first()
+        return ActionPolicyVersion.objects.create(
+            tool=tool,
+            number=(last or 0) + 1,
+            fields_source=fields_source.strip(),
+            fields=fields,
+            rules_source=rules_source.strip(),
+            rules=rules,
+            redact_fields=redact_list,
+            retention_days=days,
+            note=note,
+            created_by=actor,
+        )
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --- deciding -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    status: str
+    source: str
+    reason: str = ""
+    rule: dict | None = None
+    required_approvals: int | None = None
+    roles: list[str] = field(default_factory=list)
+    needs_change_request: bool = False
+
+    @property
+    def rule_text(self) -> str:
+        return self.rule["text"] if self.rule else ""
+
+    @property
+    def rule_number(self) -> int | None:
+        return self.rule["number"] if self.rule else None
+
+
+TIER_DEFAULT_TEXT = {
+    0: "tier 0 (read-only) default: allow",
+    1: "tier 1 (draft) default: one approval",
+    2: "tier 2 (low-risk write) default: allow",
+    3: "tier 3 (high-risk write) default: two-person rule",
+    4: "tier 4 (production control) default: approval plus a linked change request",
+}
+
+
+def side_effects_enabled(agent: Agent) -> bool:
+    return bool(agent.side_effects_enabled and GlobalControls.load().side_effects_enabled)
+
+
+def action_decide(*, agent: Agent, tool: Tool, policy: ActionPolicyVersion | None, values: dict) -> Outcome:
+    """The decision for already-validated values: kill switch, then the rules in order, then
+    the tier default. Pure apart from reading the kill switches."""
+    if tool.has_side_effects and not side_effects_enabled(agent):
+        return Outcome(ActionStatus.DENIED, DecisionSource.KILL_SWITCH, reason=KILL_SWITCH_REASON)
+    for rule in policy.rules if policy else []:
+        if not evaluate(rule["tree"], values):
+            continue
+        if rule["outcome"] == OUTCOME_ALLOW:
+            return Outcome(ActionStatus.ALLOWED, DecisionSource.POLICY_RULE, rule=rule)
+        if rule["outcome"] == OUTCOME_DENY:
+            return Outcome(ActionStatus.DENIED, DecisionSource.POLICY_RULE, reason=rule["reason"], rule=rule)
+        return Outcome(
+            ActionStatus.PENDING,
+            DecisionSource.POLICY_RULE,
+            rule=rule,
+            required_approvals=int(rule["approvals"]),
+            roles=[rule["role"]],
+            reason=f"needs {rule['approvals']} approval(s) from {rule['role']}",
+        )
+    tier = int(tool.action_tier)
+    text = TIER_DEFAULT_TEXT[tier]
+    if tier in (ActionTier.READ_ONLY, ActionTier.LOW_RISK_WRITE):
+        return Outcome(ActionStatus.ALLOWED, DecisionSource.TIER_DEFAULT, reason=text)
+    required = {ActionTier.DRAFT: 1, ActionTier.HIGH_RISK_WRITE: 2, ActionTier.PRODUCTION_CONTROL: 1}[tier]
+    return Outcome(
+        ActionStatus.PENDING,
+        DecisionSource.TIER_DEFAULT,
+        reason=text,
+        required_approvals=required,
+        roles=list(DEFAULT_APPROVER_ROLES),
+        needs_change_request=tier == ActionTier.PRODUCTION_CONTROL,
+    )
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def parameters_redact(parameters: dict, policy: ActionPolicyVersion | None) -> dict:
+    """What may be stored: the policy's redact list and the telemetry deny list replaced by
+    ``[redacted]``, card-number-like digits masked anywhere."""
+    denied = set(deny_list())
+    if policy is not None:
+        denied |= {_norm(name) for name in policy.redact_fields}
+    return redact(parameters, denied)
+
+
+@dataclass
+class SubmitResult:
+    action: ActionRequest | None
+    created: bool
+    preview: dict | None = None
+
+
+def _change_request_check(agent: Agent, raw) -> tuple[ApprovalRequest | None, list[dict]]:
+    if raw is None or raw == "":
+        return None, []
+    try:
+        pk = int(raw)
+        if isinstance(raw, bool) or pk < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        return None, [_error("invalid", "change_request_id", "change_request_id: the id of a change request.")]
+    req = ApprovalRequest.objects.filter(pk=pk, agent=agent).exclude(kind=KIND).first()
+    if req is None:
+        message = f"change_request_id: {agent.slug} has no change request #{pk}."
+        return None, [_error("not_found", "change_request_id", message)]
+    if req.status not in (RequestStatus.PENDING, RequestStatus.APPROVED, RequestStatus.APPLIED):
+        return None, [
+            _error(
+                "invalid",
+                "change_request_id",
+                f"change_request_id: change request #{pk} is {req.get_status_display().lower()}; link a pending, "
+                "approved or applied one.",
+            )
+        ]
+    return req, []
+
+
+def action_request_submit(
+    *,
+    agent: Agent,
+    tool_name,
+    parameters,
+    idempotency_key=None,
+    dry_run: bool = False,
+    change_request_id=None,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """An agent asks to perform an action. See the module docstring for the order of the rules.
+
+    Returns the stored request (``created`` False for a replay of the same key), or for
+    ``dry_run`` a preview of the answer with nothing stored. Raises :class:`ActionInputError`
+    (nothing stored) or :class:`ActionConflict` (key reused for another action)."""
+    errors: list[dict] = []
+    if not isinstance(tool_name, str) or not tool_name.strip():
+        errors.append(_error("required", "tool", "tool: name the tool, e.g. payments.refund."))
+        tool = None
+    else:
+        tool = Tool.objects.filter(name=tool_name.strip()).first()
+        if tool is None:
+            message = f"tool: no tool named {tool_name.strip()[:120]!r} in the catalog."
+            errors.append(_error("not_found", "tool", message))
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, dict):
+        errors.append(_error("invalid_type", "parameters", "parameters: a JSON object of the action's fields."))
+        parameters = {}
+    elif len(_canonical(parameters)) > MAX_PARAMETERS_CHARS:
+        message = f"parameters: at most {MAX_PARAMETERS_CHARS} characters of JSON."
+        errors.append(_error("too_long", "parameters", message))
+        parameters = {}
+    if not dry_run:
+        if idempotency_key is None or idempotency_key == "":
+            errors.append(_error("required", "idempotency_key", "idempotency_key: required (unique per action)."))
+        elif not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+            errors.append(
+                _error(
+                    "invalid",
+                    "idempotency_key",
+                    "idempotency_key: 1 to 100 characters: letters, digits and . _ : - "
+                    "(starting with a letter or digit).",
+                )
+            )
+    change_request, cr_errors = _change_request_check(agent, change_request_id)
+    errors.extend(cr_errors)
+    policy = policy_current(tool=tool) if tool is not None else None
+    values: dict = {}
+    if policy is not None and isinstance(parameters, dict):
+        values, field_errors = parameters_coerce(policy.fields, parameters)
+        errors.extend(_error(e.code, f"parameters.{e.field}", e.message) for e in field_errors)
+    if errors:
+        raise ActionInputError(errors)
+
+    stored_parameters = parameters_redact(parameters, policy)
+    link = change_request.pk if change_request else None
+    fingerprint = hashlib.sha256(
+        _canonical({"tool": tool.name, "parameters": stored_parameters, "change_request": link}).encode()
+    ).hexdigest()
+    if not dry_run:
+        existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return SubmitResult(_replay(existing, fingerprint), created=False)
+
+    outcome = action_decide(agent=agent, tool=tool, policy=policy, values=values)
+    if outcome.needs_change_request and change_request is None:
+        raise ActionInputError(
+            [
+                _error(
+                    "change_request_required",
+                    "change_request_id",
+                    f"change_request_id: {tool.name} is a tier-4 production control; link the pending or applied "
+                    "change request it belongs to.",
+                )
+            ]
+        )
+    now = now or timezone.now()
+    if dry_run:
+        return SubmitResult(None, created=False, preview=_preview(tool, policy, outcome, stored_parameters, now))
+
+    try:
+        with transaction.atomic():
+            action = _create(
+                agent, tool, policy, outcome, stored_parameters, idempotency_key, fingerprint, change_request, now
+            )
+    except IntegrityError:
+        # Lost the race for this key to a concurrent post: answer what it stored.
+        existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return SubmitResult(_replay(existing, fingerprint), created=False)
+    return SubmitResult(action, created=True)
+
+
+def _replay(existing: ActionRequest, fingerprint: str) -> ActionRequest:
+    if existing.fingerprint != fingerprint:
+        raise ActionConflict(
+            f"idempotency_key was already used for another action ({existing.tool.name}, "
+            f"{existing.created_at:%Y-%m-%d %H:%M} UTC); use a new key for a new action.",
+            existing,
+        )
+    return existing
+
+
+def _create(agent, tool, policy, outcome: Outcome, stored_parameters, key, fingerprint, change_request, now):
+    pending = outcome.status == ActionStatus.PENDING
+    ttl = settings.ACTIONS_PENDING_TTL
+    action = ActionRequest.objects.create(
+        agent=agent,
+        tool=tool,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        parameters=stored_parameters,
+        status=outcome.status,
+        source=outcome.source,
+        policy_version=policy,
+        rule_number=outcome.rule_number,
+        rule_text=outcome.rule_text[:500],
+        reason=outcome.reason[:500],
+        required_approvals=outcome.required_approvals,
+        approver_role=", ".join(outcome.roles)[:150],
+        change_request=change_request,
+        expires_at=now + ttl if pending else None,
+        decided_at=None if pending else now,
+    )
+    if pending:
+        from approvals.services import request_create
+
+        rule = outcome.rule_text or outcome.reason
+        where = f"{tool.name} policy v{policy.number}" if policy else f"{tool.name} (no policy)"
+        approval = request_create(
+            agent=agent,
+            kind=KIND,
+            payload={
+                "action_request": str(action.pk),
+                "tool": tool.name,
+                "parameters": stored_parameters,
+                "rule": rule,
+                "policy_version": policy.number if policy else None,
+                "change_request": change_request.pk if change_request else None,
+            },
+            requester=None,
+            justification=f"{agent.name} asks to run {tool.name}; {where}: {rule}.",
+            policy={
+                "required_approvals": outcome.required_approvals,
+                "eligible_roles": outcome.roles,
+                "board_outside_team": False,
+                "checklist": [],
+                "action_rule": rule,
+            },
+            expires_at=action.expires_at,
+        )
+        action.approval_request = approval
+        action.save(update_fields=["approval_request"])
+    return action
+
+
+def _preview(tool, policy, outcome: Outcome, stored_parameters, now) -> dict:
+    pending = outcome.status == ActionStatus.PENDING
+    return {
+        "id": None,
+        "status": outcome.status,
+        "dry_run": True,
+        "tool": tool.name,
+        "parameters": stored_parameters,
+        "decision": {
+            "source": outcome.source,
+            "policy_version": policy.number if policy else None,
+            "rule": {"number": outcome.rule_number, "text": outcome.rule_text} if outcome.rule else None,
+            "reason": outcome.reason,
+        },
+        "approval": {
+            "required_approvals": outcome.required_approvals,
+            "roles": outcome.roles,
+            "approvals": 0,
+            "blocked_reason": "",
+        }
+        if pending
+        else None,
+        "created_at": None,
+        "decided_at": None if pending else now,
+        "expires_at": now + settings.ACTIONS_PENDING_TTL if pending else None,
+    }
+
+
+# --- reading the current state -------------------------------------------------------------------
+
+
+def action_effective_status(action: ActionRequest, now: datetime | None = None) -> str:
+    """What the agent is told. A pending request past its expiry *is* expired even before the
+    expiry task has closed it: the engine refuses every decision after ``expires_at`` (under
+    the request's row lock), so nothing can turn it into an approval any more."""
+    if action.status == ActionStatus.PENDING and action.expires_at <= (now or timezone.now()):
+        return ActionStatus.EXPIRED
+    return action.status
+
+
+# --- people decided (called by the approvals engine, inside its transaction) -----------------------
+
+
+def action_mark_approved(*, approval_request: ApprovalRequest) -> ActionRequest | None:
+    """Enough approvers said yes: the action may go ahead. Refused (``ApplyBlocked``) while the
+    kill switch is pulled — the request then stays approved-but-blocked until it expires."""
+    from approvals.exceptions import ApplyBlocked
+
+    action = (
+        ActionRequest.objects.select_for_update()
+        .select_related("tool", "agent")
+        .filter(approval_request=approval_request)
+        .first()
+    )
+    if action is None or action.status != ActionStatus.PENDING:
+        return action
+    if action.tool.has_side_effects and not side_effects_enabled(Agent.objects.get(pk=action.agent_id)):
+        raise ApplyBlocked(
+            f"Side effects of {action.agent.name} are disabled; the action stays blocked until they are re-enabled "
+            "or the request expires."
+        )
+    _finish(action, ActionStatus.APPROVED, DecisionSource.PEOPLE, "")
+    return action
+
+
+def action_mark_closed(*, approval_request: ApprovalRequest) -> ActionRequest | None:
+    """The approval request closed without approval: denied by a person, expired, withdrawn."""
+    action = ActionRequest.objects.select_for_update().filter(approval_request=approval_request).first()
+    if action is None or action.status != ActionStatus.PENDING:
+        return action
+    if approval_request.status == RequestStatus.EXPIRED:
+        _finish(action, ActionStatus.EXPIRED, DecisionSource.EXPIRY, "no decision before the request expired")
+    else:
+        denial = approval_request.decisions.filter(verdict="deny").select_related("approver").last()
+        reason = f"denied by an approver: {denial.reason}" if denial else "the approval request was closed"
+        _finish(action, ActionStatus.DENIED, DecisionSource.PEOPLE, reason)
+    return action
+
+
+def _finish(action: ActionRequest, status: str, source: str, reason: str) -> None:
+    action.status = status
+    action.source = source
+    if reason:
+        action.reason = reason[:500]
+    action.decided_at = timezone.now()
+    action.save(update_fields=["status", "source", "reason", "decided_at"])
+    action_id = action.pk
+    transaction.on_commit(lambda: _enqueue_webhook(action_id))
+
+
+def _enqueue_webhook(action_id) -> None:
+    if not AgentGateSettings.objects.filter(agent__action_requests=action_id).exclude(webhook_url="").exists():
+        return
+    from .tasks import deliver_action_webhook
+
+    deliver_action_webhook.delay(action_request_id=str(action_id))
+
+
+# --- webhook --------------------------------------------------------------------------------------
+
+
+class WebhookRetryable(Exception):
+    """The receiver answered 5xx, 408 or 429: worth trying again later."""
+
+
+def gate_settings_update(
+    *, agent: Agent, webhook_url: str, rotate_secret: bool = False, actor=None
+) -> AgentGateSettings:
+    """Set (or clear) an agent's webhook URL. A secret is made the first time a URL is set, and
+    again when asked to rotate; it is shown to people who may edit the agent."""
+    from auditlog.context import set_actor
+
+    with transaction.atomic(), set_actor(actor) if actor is not None else _nullcontext():
+        gate, _ = AgentGateSettings.objects.select_for_update().get_or_create(agent=agent)
+        gate.webhook_url = (webhook_url or "").strip()
+        if gate.webhook_url and (rotate_secret or not gate.webhook_secret):
+            gate.webhook_secret = secrets.token_hex(32)
+        gate.save()
+    return gate
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_body(action: ActionRequest) -> bytes:
+    from .selectors import action_request_as_dict
+
+    payload = {"event": "action_request.decided", "action_request": action_request_as_dict(action)}
+    return _canonical(payload).encode()
+
+
+def webhook_deliver(*, action_request_id) -> str:
+    """POST the decided request to the agent's webhook, signed with HMAC-SHA256 of the body
+    (``X-Quorum-Signature: sha256=<hex>``). Delivered once: a request already delivered is
+    skipped, and the delivery id header (the request id) lets a receiver drop a duplicate a
+    redelivered task might still cause. Raises on failures worth retrying."""
+    import httpx
+
+    qs = ActionRequest.objects.select_related("agent", "tool", "policy_version")
+    action = qs.filter(pk=action_request_id).first()
+    if action is None or action.webhook_delivered_at is not None or action.status == ActionStatus.PENDING:
+        return "skipped"
+    gate = AgentGateSettings.objects.filter(agent_id=action.agent_id).first()
+    if gate is None or not gate.webhook_url:
+        return "no webhook"
+    body = webhook_body(action)
+    ActionRequest.objects.filter(pk=action.pk).update(webhook_attempts=action.webhook_attempts + 1)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Quorum-Webhook/1",
+        "X-Quorum-Event": "action_request.decided",
+        "X-Quorum-Delivery": str(action.pk),
+        "X-Quorum-Signature": webhook_signature(gate.webhook_secret, body),
+    }
+    try:
+        response = httpx.post(
+            gate.webhook_url, content=body, headers=headers, timeout=settings.ACTIONS_WEBHOOK_TIMEOUT_SECONDS
+        )
+    except httpx.TransportError as exc:
+        ActionRequest.objects.filter(pk=action.pk).update(webhook_last_error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    if 200 <= response.status_code < 300:
+        ActionRequest.objects.filter(pk=action.pk, webhook_delivered_at__isnull=True).update(
+            webhook_delivered_at=timezone.now(), webhook_last_error=""
+        )
+        return "delivered"
+    message = f"HTTP {response.status_code}"
+    ActionRequest.objects.filter(pk=action.pk).update(webhook_last_error=message)
+    if response.status_code >= 500 or response.status_code in (408, 429):
+        raise WebhookRetryable(message)
+    return "refused"
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def parameters_purge_expired(*, now: datetime | None = None, batch: int = 1000) -> int:
+    """Drop the stored parameters of decided requests older than their policy's retention
+    (requests without a policy keep them for ``ACTIONS_DEFAULT_RETENTION_DAYS``). The decision
+    itself (status, rule, policy version) stays for the audit trail and the reports."""
+    now = now or timezone.now()
+    purged = 0
+    qs = ActionRequest.objects.filter(parameters_purged_at__isnull=True).exclude(status=ActionStatus.PENDING)
+    candidates = (
+        qs.select_related("policy_version")
+        .order_by("created_at")
+        .only("pk", "created_at", "policy_version__retention_days")[: batch * 5]
+    )
+    default_days = settings.ACTIONS_DEFAULT_RETENTION_DAYS
+    ids = []
+    for action in candidates:
+        days = action.policy_version.retention_days if action.policy_version else default_days
+        if action.created_at + timedelta(days=days) <= now:
+            ids.append(action.pk)
+        if len(ids) >= batch:
+            break
+    if ids:
+        # One bulk update bypasses auditlog on purpose: the log would otherwise keep the old values.
+        purged = ActionRequest.objects.filter(pk__in=ids, parameters_purged_at__isnull=True).update(
+            parameters={"_purged": REDACTED}, parameters_purged_at=now
+        )
+    return purged
