@@ -7,8 +7,10 @@ optional spaces or dashes) is masked to its last four digits, wherever it appear
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -60,6 +62,10 @@ def redact(value, denied: Iterable[str] | None = None):
         return [redact(item, denied) for item in value]
     if isinstance(value, str):
         return mask_card_numbers(value)
+    if isinstance(value, Decimal):
+        # JSON bodies are parsed with exact decimals; metadata stores plain JSON numbers.
+        as_float = float(value)
+        return as_float if math.isfinite(as_float) else str(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
         masked = mask_card_numbers(str(value))
         return masked if masked != str(value) else value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from registry.choices import VersionState
-from registry.models import Agent, AgentVersion, ToolGrant, UserAPIKey
+from registry.models import Agent, AgentVersion, UserAPIKey
 
 from .choices import ViolationKind
 from .models import AgentAPIKey, ComplianceViolation, Run
@@ -163,25 +162,28 @@ class _Governance:
     """The agent's registered versions, loaded once per request (two queries)."""
 
     def __init__(self, agent: Agent):
-        tools: dict[int, set[str]] = defaultdict(set)
-        for version_id, tool in ToolGrant.objects.filter(version__agent=agent).values_list("version_id", "tool__name"):
-            tools[version_id].add(tool)
         self.by_label: dict[str, _VersionInfo] = {}
         self.by_digest: dict[str, _VersionInfo] = {}
-        for row in AgentVersion.objects.filter(agent=agent).values(
-            "id", "label", "state", "approved_at", "model_name", "model_provider", "bundle_digest"
-        ):
-            info = _VersionInfo(
-                id=row["id"],
-                label=row["label"],
-                approved=row["state"] in APPROVED_STATES or row["approved_at"] is not None,
-                model_name=row["model_name"],
-                model_provider=row["model_provider"],
-                digest=row["bundle_digest"],
-                tools=tools[row["id"]],
-            )
-            self.by_label[info.label] = info
-            self.by_digest.setdefault(info.digest, info)
+        # One query: a row per (version, granted tool), or one row with tool None.
+        rows = AgentVersion.objects.filter(agent=agent).values_list(
+            "id", "label", "state", "approved_at", "model_name", "model_provider", "bundle_digest", "grants__tool__name"
+        )
+        for vid, label, state, approved_at, model_name, provider, digest, tool in rows:
+            info = self.by_label.get(label)
+            if info is None:
+                info = _VersionInfo(
+                    id=vid,
+                    label=label,
+                    approved=state in APPROVED_STATES or approved_at is not None,
+                    model_name=model_name,
+                    model_provider=provider,
+                    digest=digest,
+                    tools=set(),
+                )
+                self.by_label[label] = info
+                self.by_digest.setdefault(digest, info)
+            if tool:
+                info.tools.add(tool)
 
     def check(self, run: RunIn) -> tuple[int | None, list[_Finding]]:
         """Rule: a run must come from an approved version (by its digest when sent, else its
@@ -294,7 +296,10 @@ def runs_ingest(*, agent: Agent, items: list, received_at: datetime | None = Non
         findings_by_run[run.run_id] = findings
         rows.append(_row(run, version_id, denied))
 
-    with transaction.atomic():
+    # A lone INSERT is atomic on its own; the explicit transaction (two more round trips) is
+    # only needed when violations must be written together with the runs.
+    needs_transaction = any(findings_by_run.values())
+    with transaction.atomic() if needs_transaction else _null():
         created = _insert_runs(agent.pk, rows, received_at)
         violation_rows: dict[tuple, dict] = {}
         for result, run in accepted:
@@ -340,11 +345,11 @@ def _row(run: RunIn, version_id: int | None, denied) -> tuple:
         run.output_tokens,
         run.cost_usd,
         run.tool_calls,
-        json.dumps(run.tools_used),
+        run.tools_used,
         run.policy_blocks,
         run.human_minutes,
         run.trace_id,
-        json.dumps(redact(run.metadata, denied), default=str, ensure_ascii=False) if run.metadata else "{}",
+        redact(run.metadata, denied) if run.metadata else {},
     )
 
 
@@ -355,9 +360,14 @@ _RUN_COLUMNS = (
 )  # fmt: skip
 _PG_TYPES = (
     "bigint", "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "integer", "text", "text",
-    "text", "integer", "integer", "numeric", "integer", "text", "integer", "numeric", "text", "text",
+    "text", "integer", "integer", "numeric", "integer", "jsonb", "integer", "numeric", "text", "jsonb",
 )  # fmt: skip
-_JSON_COLUMNS = {"tools_used", "metadata"}
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # Decimal: exact digits, never a float
 
 
 def _insert_runs(agent_id: int, rows: list[tuple], received_at: datetime) -> set[str]:
@@ -367,22 +377,17 @@ def _insert_runs(agent_id: int, rows: list[tuple], received_at: datetime) -> set
     created: set[str] = set()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One statement whatever the batch size: column arrays unnested server-side.
-            select = ", ".join(f"t.{c}::jsonb" if c in _JSON_COLUMNS else f"t.{c}" for c in _RUN_COLUMNS)
-            arrays = ", ".join(f"%b::{t}[]" for t in _PG_TYPES)
+            # One statement whatever the batch size: the rows travel as one JSON document that
+            # PostgreSQL unpacks in C (json_to_recordset) — no per-value quoting in Python.
+            columns = ", ".join(f"{c} {t}" for c, t in zip(_RUN_COLUMNS, _PG_TYPES, strict=True))
             sql = (
-                f"INSERT INTO {table} ({cols}) SELECT %s, {select}, %s FROM unnest({arrays}) "  # noqa: S608 - names from model meta; values are bound parameters
-                f"AS t({', '.join(_RUN_COLUMNS)}) ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
+                f"INSERT INTO {table} ({cols}) SELECT %s, {', '.join('t.' + c for c in _RUN_COLUMNS)}, %s "  # noqa: S608
+                f"FROM json_to_recordset(%s::json) AS t({columns}) "
+                "ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
             )
-            columns = [list(col) for col in zip(*rows, strict=True)]
-            # Server-side binding: psycopg dumps the column arrays in C (binary), where Django's
-            # client-side cursor would quote every element in Python. Same connection and
-            # transaction as the ORM.
-            import psycopg
-
-            with psycopg.Cursor(connection.connection) as raw:
-                raw.execute(sql, [agent_id, received_at, *columns])
-                created.update(r[0] for r in raw.fetchall())
+            document = json.dumps([dict(zip(_RUN_COLUMNS, row, strict=True)) for row in rows], default=_json_default)
+            cursor.execute(sql, [agent_id, received_at, document])
+            created.update(r[0] for r in cursor.fetchall())
         else:
             ops = connection.ops
             per_row = len(_RUN_COLUMNS) + 2
@@ -398,6 +403,8 @@ def _insert_runs(agent_id: int, rows: list[tuple], received_at: datetime) -> set
                     adapted[7] = ops.adapt_datetimefield_value(row[7])
                     adapted[14] = ops.adapt_decimalfield_value(row[14], 12, 6)
                     adapted[18] = ops.adapt_decimalfield_value(row[18], 8, 2)
+                    adapted[16] = json.dumps(row[16])
+                    adapted[20] = json.dumps(row[20], ensure_ascii=False)
                     params.extend([agent_id, *adapted, received])
                 sql = (
                     f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholders] * len(part))} "  # noqa: S608 - names from model meta; values are bound parameters

@@ -1,7 +1,7 @@
 """Per-agent rate limit, counted atomically in the shared cache (Redis in production).
 
-A fixed one-minute window: ``cache.add`` creates the counter with its expiry, ``cache.incr``
-(Redis ``INCRBY``) bumps it atomically, so every web process and node shares one count.
+A fixed one-minute window per agent. On Redis one ``MULTI``/``EXEC`` does ``INCR`` and
+``EXPIRE``, so every web process and node shares one exact count in one round trip.
 DRF's own ``SimpleRateThrottle`` reads and rewrites a list, which two processes can race."""
 
 from __future__ import annotations
@@ -26,14 +26,43 @@ class AgentRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // WINDOW_SECONDS)
         key = f"telemetry:rl:{self.scope}:{agent.pk}:{window}"
-        cache.add(key, 0, timeout=WINDOW_SECONDS + 5)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: start the window again
-            cache.add(key, 1, timeout=WINDOW_SECONDS + 5)
-            count = 1
+        count = _hit(key)
         self._wait = (window + 1) * WINDOW_SECONDS - now
         return count <= limit
 
     def wait(self) -> float:
         return max(1, int(self._wait + 0.999))
+
+
+def _hit(key: str) -> int:
+    """Count one request in the window's counter; atomic across processes."""
+    client = _redis_client()
+    if client is not None:
+        # One round trip: INCR and set the expiry in the same MULTI/EXEC.
+        full_key = cache.make_and_validate_key(key)
+        with client.pipeline(transaction=True) as pipe:
+            pipe.incr(full_key)
+            pipe.expire(full_key, WINDOW_SECONDS + 5)
+            count, _ = pipe.execute()
+        return int(count)
+    # Other cache backends (the embedded file cache): add() creates the counter atomically,
+    # of two processes racing on the window's first request one adds, the other increments.
+    if cache.add(key, 1, timeout=WINDOW_SECONDS + 5):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired in between
+        cache.add(key, 1, timeout=WINDOW_SECONDS + 5)
+        return 1
+
+
+def _redis_client():
+    """The redis-py client behind Django's RedisCache (``_cache`` is Django's own, stable since 4.0),
+    or None for other backends."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return backend._cache.get_client(write=True)
+    return None
