@@ -13,13 +13,14 @@ from . import services
 from .exceptions import ApprovalError
 from .models import ApprovalRequest
 
-# agent, kind, requester, payload (None = pick an ungranted tool), justification, decisions [(user, verdict, reason)]
+# agent, kind, requester, payload, justification, decisions [(user, verdict, reason)].
+# For tool grants the payload lists candidate tools; the first one not granted yet is used.
 DEMO_REQUESTS = [
     (
         "it-helpdesk",
         "tool_grant",
         "owner2",
-        {"tool": "tickets.update", "constraints": {"fields": ["status", "tags"]}},
+        {"tool": ["okta.reset_password", "tickets.update", "email.send"], "constraints": {"max_per_hour": 20}},
         "Let the helpdesk agent close tickets it resolved, so humans stop doing it by hand.",
         [("approver", "approve", "Scoped to status and tags only; fine.")],
     ),
@@ -35,17 +36,17 @@ DEMO_REQUESTS = [
         "sales-leads",
         "tool_grant",
         "owner2",
-        {"tool": "crm.read", "constraints": {}},
-        "Read the account before drafting, to stop generic openers.",
+        {"tool": ["crm.read", "kb.search", "contracts.read", "email.draft"], "constraints": {}},
+        "Read more context before drafting, to stop generic openers.",
         [("approver", "approve", "Read-only."), ("board", "approve", "Agreed; read-only CRM access.")],
     ),
     (
         "knowledge-search",
         "tier_change",
         "owner2",
-        {"risk_tier": 3},
-        "Only internal, public-to-staff documents: tier 3 is enough.",
-        [("board", "deny", "It indexes HR documents too; stays tier 2 until that source is removed.")],
+        {"risk_tier": 1},
+        "It now indexes HR documents; treat it as regulated-data tier 1.",
+        [("board", "deny", "Remove the HR source instead; tier 1 reviews are not worth it for search.")],
     ),
 ]
 
@@ -61,13 +62,22 @@ def seed_approvals(stdout=None) -> None:
             continue
         if ApprovalRequest.objects.filter(agent=agent, kind=kind, justification=justification).exists():
             continue
-        if kind == "tool_grant" and not Tool.objects.filter(name=payload["tool"]).exists():
-            continue
+        if kind == "tool_grant":
+            # The first candidate tool the deployed version does not have yet.
+            deployed = agent.deployed_version
+            have = set(deployed.grants.values_list("tool__name", flat=True)) if deployed else set()
+            tool = Tool.objects.filter(name__in=payload["tool"]).exclude(name__in=have).order_by("name").first()
+            if tool is None:
+                continue
+            payload = {**payload, "tool": tool.name}
         try:
             req = services.change_request_create(
                 agent=agent, kind=kind, payload=payload, requester=users[requester], justification=justification
             )
             for username, verdict, reason in decisions:
+                req.refresh_from_db()
+                if req.status != "pending":  # a tier-3 agent needs only one approver
+                    break
                 services.decision_record(
                     request_id=req.pk,
                     approver=users[username],
