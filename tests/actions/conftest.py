@@ -29,3 +29,41 @@ def refund_policy(support_managers, refund_tool, board_user):
 def refund(client, key="k-1", **params):
     body = {"tool": "payments.refund", "idempotency_key": key, "parameters": params}
     return client.post("/api/v1/action-requests/", body, format="json")
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Enqueued tasks run in-process (no worker in unit tests; the webhook test starts a real one)."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def other_agent_client(db):
+    """A second agent (another team) with its own key."""
+    from rest_framework.test import APIClient
+
+    from telemetry.services import agent_key_issue
+    from tests.factories import AgentFactory
+
+    other = AgentFactory(slug="other-agent", name="Other Agent")
+    _key, secret = agent_key_issue(agent=other, name="other key")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    client.agent = other
+    return client
+
+
+@pytest.fixture
+def gate_reseeded(reseeded):
+    """After a transactional flush: the role groups and approval policies (``reseeded``) and
+    this app's role permissions and beat schedules."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("approvals.actions.migrations.0002_permissions_and_schedules").seed(apps, None)

@@ -75,7 +75,9 @@ def test_it_denies_a_non_positive_amount_with_the_rule_reason(agent_client, refu
         ({"amount_usd": "NaN", "customer_tier": "pro"}, "parameters.amount_usd", "invalid"),
     ],
 )
-def test_it_refuses_bad_parameters_naming_the_field_and_stores_nothing(agent_client, refund_policy, params, field, code):
+def test_it_refuses_bad_parameters_naming_the_field_and_stores_nothing(
+    agent_client, refund_policy, params, field, code
+):
     response = refund(agent_client, key="bad", **params)
     assert response.status_code == 400
     errors = response.json()["errors"]
@@ -100,7 +102,11 @@ def test_it_reports_every_missing_field_at_once(agent_client, refund_policy):
         ({"tool": "payments.refund", "parameters": [], "idempotency_key": "a"}, "parameters"),
         ({"tool": "payments.refund", "parameters": {"amount_usd": 1, "customer_tier": "pro"}}, "idempotency_key"),
         (
-            {"tool": "payments.refund", "parameters": {"amount_usd": 1, "customer_tier": "pro"}, "idempotency_key": "a b"},
+            {
+                "tool": "payments.refund",
+                "parameters": {"amount_usd": 1, "customer_tier": "pro"},
+                "idempotency_key": "a b",
+            },
             "idempotency_key",
         ),
         ({"tool": "payments.refund", "parameters": {}, "idempotency_key": "a", "extra": 1}, "extra"),
