@@ -620,8 +620,12 @@ def _tick(request, run: EvalRun) -> None:
         return
     evidence = settings.QUORUM_BASE_URL.rstrip("/") + run.get_absolute_url()
     try:
+        from approvals.exceptions import RequestRefused
+    except ImportError:
+        RequestRefused = ValidationError  # noqa: N806 - stand-in when approvals has no such exception
+    try:
         tick(request_id=request.pk, key=CHECKLIST_KEY, user=None, evidence=evidence, automatic=True)
-    except ValidationError as exc:  # closed meanwhile, or the item is not on this checklist
+    except (ValidationError, RequestRefused) as exc:  # closed meanwhile, or the item is not on this checklist
         logger.info("eval checklist not ticked on request %s: %s", request.pk, exc)
 
 
