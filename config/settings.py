@@ -228,6 +228,7 @@ QUORUM_HOME_PANELS = [
 QUORUM_AGENT_CARD_SECTIONS: list[str] = [
     "telemetry.sections.agent_card_section",
     "approvals.panels.agent_card_section",
+    "approvals.actions.sections.agent_card_section",
     "evals.panels.evals_agent_section",
     "incidents.sections.agent_card_section",
     "reports.panels.reports_agent_section",
@@ -236,6 +237,7 @@ QUORUM_AGENT_CARD_SECTIONS: list[str] = [
 QUORUM_DEMO_SEEDERS: list[str] = [
     "telemetry.demo.seed_telemetry",
     "approvals.demo.seed_approvals",
+    "approvals.actions.demo.seed_actions",
     "evals.demo.seed_evals",
     "incidents.demo.seed_incidents",
     "reports.demo.seed_reports",

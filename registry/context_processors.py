@@ -11,6 +11,7 @@ NAV_ITEMS: list[dict] = [
     {"label": "Agents", "url": "registry:agent_list", "perm": "registry.view_agent"},
     {"label": "API tokens", "url": "telemetry:user_tokens", "perm": None},
     {"label": "Approvals", "url": "approvals:queue", "perm": None, "badge": "approvals.selectors.awaiting_count"},
+    {"label": "Actions", "url": "actions:index", "perm": "actions.view_actionpolicyversion"},
     {
         "label": "Incidents",
         "url": "incidents:incident_list",

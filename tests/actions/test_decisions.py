@@ -145,7 +145,7 @@ def test_an_approval_racing_the_expiry_gives_one_outcome(gate_reseeded, agent_ke
         barrier = threading.Barrier(2)
         errors = []
 
-        def approve():
+        def approve(req=req, barrier=barrier, errors=errors):
             try:
                 barrier.wait(10)
                 _approve(req, support_managers[1])
@@ -156,7 +156,7 @@ def test_an_approval_racing_the_expiry_gives_one_outcome(gate_reseeded, agent_ke
             finally:
                 connection.close()
 
-        def expire():
+        def expire(barrier=barrier, errors=errors, deadline=deadline):
             try:
                 barrier.wait(10)
                 engine.requests_expire(now=deadline)

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "actions"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("policies/<str:tool>/", views.policy_detail, name="policy_detail"),
+    path("policies/<str:tool>/edit/", views.policy_edit, name="policy_edit"),
+    path("requests/<uuid:pk>/", views.request_detail, name="request_detail"),
+    path("agents/<slug:slug>/webhook/", views.webhook_update, name="webhook_update"),
+]

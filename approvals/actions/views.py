@@ -1,0 +1,141 @@
+"""Console pages of the action gate: policies (read by every role, edited by the governance
+board — each save is a new version), action requests, and an agent's webhook settings."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from registry.models import Tool
+from registry.permissions import user_can_edit_agent
+from registry.selectors import agents_visible_to
+
+from .choices import ActionStatus
+from .forms import PolicyForm, WebhookForm
+from .models import AgentGateSettings
+from .selectors import action_requests_visible_to, policies_overview, policy_versions
+from .services import action_effective_status, gate_settings_update, policy_version_create
+
+EDIT_PERM = "actions.add_actionpolicyversion"
+VIEW_PERM = "actions.view_actionpolicyversion"
+
+
+def _require_view(user) -> None:
+    if not user.has_perm(VIEW_PERM):
+        raise PermissionDenied("You may not read action policies.")
+
+
+@login_required
+def index(request):
+    _require_view(request.user)
+    qs = action_requests_visible_to(request.user).order_by("-created_at")
+    status = request.GET.get("status", "")
+    errors = []
+    if status:
+        if status in ActionStatus.values:
+            qs = qs.filter(status=status)
+        else:
+            errors.append(f"Unknown status {status!r}; showing every status.")
+            status = ""
+    agent_slug = request.GET.get("agent", "")
+    if agent_slug:
+        qs = qs.filter(agent__slug=agent_slug)
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    for action in page.object_list:
+        action.effective_status = action_effective_status(action)
+    context = {
+        "tools": policies_overview(),
+        "page": page,
+        "status": status,
+        "agent_slug": agent_slug,
+        "statuses": ActionStatus.choices,
+        "errors": errors,
+        "can_edit": request.user.has_perm(EDIT_PERM),
+    }
+    return render(request, "actions/index.html", context)
+
+
+@login_required
+def policy_detail(request, tool: str):
+    _require_view(request.user)
+    tool = get_object_or_404(Tool, name=tool)
+    versions = list(policy_versions(tool=tool))
+    shown = versions[0] if versions else None
+    wanted = request.GET.get("version")
+    if wanted:
+        shown = next((v for v in versions if str(v.number) == wanted), None)
+        if shown is None:
+            raise Http404("No such policy version.")
+    context = {
+        "tool": tool,
+        "versions": versions,
+        "shown": shown,
+        "current": versions[0] if versions else None,
+        "can_edit": request.user.has_perm(EDIT_PERM),
+    }
+    return render(request, "actions/policy_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def policy_edit(request, tool: str):
+    if not request.user.has_perm(EDIT_PERM):
+        raise PermissionDenied("Only the governance board edits action policies.")
+    tool = get_object_or_404(Tool, name=tool)
+    current = policy_versions(tool=tool).first()
+    form = PolicyForm(request.POST or None, initial=PolicyForm.initial_from(current))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            version = policy_version_create(
+                tool=tool,
+                fields_source=data["fields_source"],
+                rules_source=data["rules_source"],
+                redact_fields=data["redact_fields"],
+                retention_days=data["retention_days"],
+                note=data["note"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            for name, msgs in exc.message_dict.items():
+                for message in msgs:
+                    form.add_error(name if name in form.fields else None, message)
+        else:
+            messages.success(request, f"Saved {tool.name} policy v{version.number}; new requests use it now.")
+            return redirect("actions:policy_detail", tool=tool.name)
+    status = 400 if form.errors else 200
+    return render(request, "actions/policy_form.html", {"form": form, "tool": tool, "current": current}, status=status)
+
+
+@login_required
+def request_detail(request, pk: uuid.UUID):
+    action = get_object_or_404(action_requests_visible_to(request.user).select_related("change_request"), pk=pk)
+    action.effective_status = action_effective_status(action)
+    return render(request, "actions/request_detail.html", {"action": action})
+
+
+@login_required
+@require_POST
+def webhook_update(request, slug: str):
+    agent = get_object_or_404(agents_visible_to(request.user), slug=slug)
+    if not user_can_edit_agent(request.user, agent):
+        raise PermissionDenied(f"You may not change {agent.name}.")
+    form = WebhookForm(request.POST)
+    if not form.is_valid():
+        gate = AgentGateSettings.objects.filter(agent=agent).first()
+        return render(request, "actions/webhook_form.html", {"form": form, "agent": agent, "gate": gate}, status=400)
+    gate_settings_update(
+        agent=agent,
+        webhook_url=form.cleaned_data["webhook_url"],
+        rotate_secret=form.cleaned_data["rotate_secret"],
+        actor=request.user,
+    )
+    messages.success(request, "Webhook settings saved." if form.cleaned_data["webhook_url"] else "Webhook removed.")
+    return redirect(agent)
