@@ -183,3 +183,18 @@ def test_an_approval_racing_the_expiry_gives_one_outcome(gate_reseeded, agent_ke
             assert poll == "expired"
         outcomes.append(action.status)
     assert set(outcomes) <= {"approved", "expired"}
+
+
+@pytest.mark.django_db
+def test_the_approvals_pages_and_emails_handle_a_request_without_a_person_behind_it(
+    client, agent_client, refund_policy, support_managers, django_capture_on_commit_callbacks, mailoutbox
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _body, req = _pending(agent_client)
+    assert sorted(m.to[0] for m in mailoutbox) == ["support1@example.com", "support2@example.com"]
+    assert mailoutbox[0].body.startswith("An agent asks")
+    client.force_login(support_managers[0])
+    queue = client.get("/approvals/").content.decode()
+    assert f'request-row-{req.pk}' in queue and "Runtime action" in queue
+    page = client.get(req.get_absolute_url()).content.decode()
+    assert "Requested by the agent" in page and "payments.refund" in page
