@@ -12,6 +12,25 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
+@pytest.fixture(autouse=True)
+def incident_roles(reseeded):
+    """An earlier transactional test's flush removed what data migrations made; put back the role
+    groups (``reseeded``) and the incident permissions of each role."""
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from incidents.roles import ROLE_PERMISSIONS
+
+    # The flush recreated content types under new ids; the process-wide cache still has the old ones.
+    ContentType.objects.clear_cache()
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group = Group.objects.get(name=role)
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
 def test_operator_pulls_the_kill_switch_writes_the_postmortem_and_closes(new_page, agent, operator_user):
     from incidents.models import Incident
 
