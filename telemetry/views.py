@@ -32,10 +32,10 @@ def _managed_agent(request, slug):
 
 def _keys_answer(request, agent, *, form=None, new_secret=None, new_key=None, status=200):
     """The keys section (HTMX) or a full page; a new secret is shown in this answer only."""
-    context = agent_keys_context(request, agent, form=form)
-    context.update({"new_secret": new_secret, "new_key": new_key})
+    section = agent_keys_context(request, agent, form=form)
     template = "telemetry/htmx/agent_keys.html" if request.htmx else "telemetry/agent_keys_page.html"
-    response = render(request, template, {"section": context, "agent": agent}, status=status)
+    context = {"section": section, "agent": agent, "new_secret": new_secret, "new_key": new_key}
+    response = render(request, template, context, status=status)
     response["Vary"] = "HX-Request"
     # The secret must not be kept by a shared cache or the browser's back button.
     response["Cache-Control"] = "no-store"

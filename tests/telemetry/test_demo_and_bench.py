@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from registry.demo import seed_registry
+from telemetry.demo import DIP_AGENT, seed_telemetry
+from telemetry.models import ComplianceViolation, Run
+
+
+@pytest.mark.django_db
+def test_the_demo_seeds_months_of_runs_idempotently_with_a_visible_dip():
+    seed_registry()
+    created = seed_telemetry()
+    assert created > 20_000
+    assert seed_telemetry() == 0
+    assert Run.objects.count() == created
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    dip = Run.objects.filter(
+        agent__slug=DIP_AGENT, started_at__range=(now - timedelta(days=21), now - timedelta(days=14))
+    )
+    before = Run.objects.filter(
+        agent__slug=DIP_AGENT, started_at__range=(now - timedelta(days=60), now - timedelta(days=30))
+    )
+    rate = lambda qs: qs.filter(outcome="resolved").count() / qs.count()  # noqa: E731
+    assert rate(dip) < rate(before) - 0.1
+    weekday = Run.objects.filter(started_at__week_day__in=[2, 3, 4, 5, 6]).count() / 5
+    weekend = Run.objects.filter(started_at__week_day__in=[1, 7]).count() / 2
+    assert weekend < weekday * 0.6
+    assert Run.objects.filter(outcome="escalated").exclude(reason="").exists()
+    assert ComplianceViolation.objects.filter(kind="unapproved_version").exists()
+    assert ComplianceViolation.objects.filter(kind="ungranted_tool").exists()
+
+
+def test_the_benchmark_runs_and_prints_its_ratios(capsys):
+    from bench.telemetry import main
+
+    figures = main(["telemetry", "--rows", "2000", "--requests", "96", "--workers", "2", "--db", "quorum_bench_test"])
+    out = capsys.readouterr().out
+    assert "b/a" in out and "c/bare" in out
+    assert all(
+        figures[k] > 0 for k in ("copy_rows_per_s", "batch_rows_per_s", "single_posts_per_s", "bare_requests_per_s")
+    )
+    assert figures["b_over_a"] == figures["batch_rows_per_s"] / figures["copy_rows_per_s"]
