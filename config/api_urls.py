@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("approvals.actions.api.urls")),
     path("", include("incidents.api.urls")),
     path("", include("telemetry.api.urls")),
+    path("", include("evals.api.urls")),
 ]

@@ -300,6 +300,14 @@ QUORUM_EVAL_JUDGE = {
 # Human ratings needed before a judge can be flagged, and how many recent ratings count.
 QUORUM_EVAL_JUDGE_MIN_SAMPLE = env.int("QUORUM_EVAL_JUDGE_MIN_SAMPLE", default=10)
 QUORUM_EVAL_JUDGE_WINDOW = env.int("QUORUM_EVAL_JUDGE_WINDOW", default=100)
+# Name the eval choice sets in the OpenAPI schema (several apps have "status" and "source" fields).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "EvalRunStatusEnum": "evals.choices.RunStatus",
+        "EvalRunSourceEnum": "evals.choices.RunSource",
+        "EvalScorerEnum": "evals.choices.Scorer",
+    }
+)
 
 # --- actions (runtime action gate, approvals.actions)
 # How long a pending action waits for approvers before it expires.

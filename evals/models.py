@@ -181,6 +181,8 @@ class EvalRun(models.Model):
     total_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     error = models.TextField(blank=True, max_length=4000)
     commit_sha = models.CharField(max_length=64, blank=True, help_text="CI: the commit the results came from.")
+    # CI: SHA-256 of the posted results, so a replay of the same key with other results is told apart.
+    request_digest = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
