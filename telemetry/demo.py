@@ -21,6 +21,7 @@ from django.utils import timezone
 from registry.choices import VersionState
 from registry.models import Agent, AgentVersion
 
+from .models import Run
 from .services import runs_ingest
 
 DAYS = 90
@@ -47,7 +48,11 @@ def seed_telemetry(stdout=None, now: datetime | None = None) -> int:
         )
         if version is None:
             continue
-        items = list(_runs_for(agent, version, now))
+        # Re-seeding skips what is stored already (the ingest would answer "duplicate" anyway;
+        # this only saves re-validating tens of thousands of runs).
+        stored = set(Run.objects.filter(agent=agent, run_id__startswith="demo-").values_list("run_id", flat=True))
+        complete_days = {run_id[5:13] for run_id in stored}  # demo-YYYYMMDD-nnnn; today may be partial
+        items = [item for item in _runs_for(agent, version, now, complete_days) if item["run_id"] not in stored]
         for start in range(0, len(items), BATCH):
             results = runs_ingest(agent=agent, items=items[start : start + BATCH])
             created += sum(1 for r in results if r.status == "created")
@@ -59,7 +64,7 @@ def seed_telemetry(stdout=None, now: datetime | None = None) -> int:
     return created
 
 
-def _runs_for(agent: Agent, version: AgentVersion, now: datetime):
+def _runs_for(agent: Agent, version: AgentVersion, now: datetime, complete_days: frozenset | set = frozenset()):
     tools = list(version.grants.values_list("tool__name", flat=True))
     base = DAILY_VOLUME[agent.status]
     live_since = (agent.deployed_at or now - timedelta(days=DAYS)).date()
@@ -68,6 +73,8 @@ def _runs_for(agent: Agent, version: AgentVersion, now: datetime):
     for offset in range(DAYS, -1, -1):
         day = today - timedelta(days=offset)
         if day < live_since or (paused_from and day >= paused_from):
+            continue
+        if day < today and f"{day:%Y%m%d}" in complete_days:
             continue
         rng = random.Random(f"{agent.slug}:{day.isoformat()}")  # noqa: S311 - demo data, not security
         weekend = day.weekday() >= 5
