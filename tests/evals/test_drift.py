@@ -11,6 +11,7 @@ from evals import services
 from evals.choices import DriftAction, DriftMetric
 from evals.drift_stats import chi2_sf, chi_square_homogeneity, percentile, two_proportion_z
 from evals.models import DriftAlert
+from evals.selectors import OUTCOMES, WindowStats, telemetry_window
 from registry.services import agent_controls_update
 from telemetry.models import Run
 from tests.factories import AgentVersionFactory
@@ -23,6 +24,13 @@ NOW = timezone.now().replace(microsecond=0)
 def make_runs(agent, start, minutes, count, rng, *, resolved=0.85, escalated=0.10, error=0.02, tag="b"):
     """``count`` runs spread over ``minutes`` from ``start``: outcomes drawn with the given
     rates (the rest failed/abandoned), noisy cost and latency."""
+    runs = build_runs(agent, start, minutes, count, rng, resolved=resolved, escalated=escalated, error=error, tag=tag)
+    Run.objects.bulk_create(runs, batch_size=2000)
+    return runs
+
+
+def build_runs(agent, start, minutes, count, rng, *, resolved=0.85, escalated=0.10, error=0.02, tag="b"):
+    """The runs of :func:`make_runs`, unsaved."""
     runs = []
     for i in range(count):
         started = start + timedelta(seconds=rng.uniform(0, minutes * 60 - 1))
@@ -46,7 +54,6 @@ def make_runs(agent, start, minutes, count, rng, *, resolved=0.85, escalated=0.1
                 cost_usd=Decimal(str(round(max(rng.gauss(0.02, 0.006), 0.001), 6))),
             )
         )
-    Run.objects.bulk_create(runs, batch_size=2000)
     return runs
 
 
@@ -101,21 +108,117 @@ def test_a_second_check_adds_to_the_open_alert_instead_of_paging_again(baseline)
     assert alert.occurrences == 2
 
 
+def window_of(runs, start, end, *, with_latency=True) -> WindowStats:
+    """What ``telemetry_window`` computes in the database, computed in Python from unsaved runs."""
+    inside = [r for r in runs if start <= r.started_at < end]
+    outcomes = {o: sum(1 for r in inside if r.outcome == o) for o in OUTCOMES}
+    errors = sum(1 for r in inside if r.status in ("error", "timeout") or r.outcome == "failed")
+    p95 = percentile([r.latency_ms for r in inside], 0.95) if with_latency and inside else None
+    return WindowStats(
+        start=start,
+        end=end,
+        runs=len(inside),
+        outcomes=outcomes,
+        errors=errors,
+        cost_total_usd=sum((r.cost_usd for r in inside), Decimal("0")),
+        latency_p95_ms=p95,
+    )
+
+
+def evaluate_in_memory(agent, policy, runs, baselines) -> list[str]:
+    """The drift check's decision on a recent window held in memory; the breached metrics."""
+    recent_start = NOW - timedelta(minutes=policy.containment_window_minutes)
+    error_start = NOW - timedelta(minutes=policy.error_window_minutes)
+    verdict = services.drift_evaluate(
+        policy=policy,
+        success_threshold_pct=agent.success_threshold_pct,
+        baseline=baselines["baseline"],
+        recent=window_of(runs, recent_start, NOW),
+        error_baseline=baselines["error_baseline"],
+        error_recent=window_of(runs, error_start, NOW, with_latency=False),
+    )
+    return sorted(b.metric for b in verdict.breaches)
+
+
+def stored_baselines(agent, policy) -> dict:
+    recent_start = NOW - timedelta(minutes=policy.containment_window_minutes)
+    error_start = NOW - timedelta(minutes=policy.error_window_minutes)
+    span = timedelta(hours=policy.baseline_hours)
+    return {
+        "baseline": telemetry_window(agent_id=agent.pk, start=recent_start - span, end=recent_start),
+        "error_baseline": telemetry_window(
+            agent_id=agent.pk, start=error_start - span, end=error_start, with_latency=False
+        ),
+    }
+
+
+def test_the_in_memory_decision_matches_the_database_check_window_by_window(baseline):
+    """GIVEN stable noisy windows (and one with a real drop), each stored and checked end to end
+    THEN the windows computed in memory equal the database's, and so do the decisions; this is
+    what lets the 200-window noise test below evaluate the same decision without the inserts."""
+    policy = services.driftpolicy_for(baseline)
+    baselines = stored_baselines(baseline, policy)
+    rng = random.Random(99)
+    windows = [dict(resolved=0.85, escalated=0.10)] * 5 + [dict(resolved=0.70, escalated=0.25)]
+    decisions = []
+    for n, rates in enumerate(windows):
+        runs = make_runs(baseline, NOW - timedelta(minutes=30), 30, rng.randint(150, 250), rng, tag=f"m{n}", **rates)
+        recent_start = NOW - timedelta(minutes=30)
+        stored = telemetry_window(agent_id=baseline.pk, start=recent_start, end=NOW)
+        in_memory = window_of(runs, recent_start, NOW)
+        assert (in_memory.runs, in_memory.outcomes, in_memory.errors, in_memory.cost_total_usd) == (
+            stored.runs,
+            stored.outcomes,
+            stored.errors,
+            stored.cost_total_usd,
+        )
+        assert in_memory.latency_p95_ms == pytest.approx(stored.latency_p95_ms)
+        expected = evaluate_in_memory(baseline, policy, runs, baselines)
+        alerts = services.drift_check_agent(agent_id=baseline.pk, now=NOW)
+        assert sorted(a.metric for a in alerts) == expected
+        decisions.append(expected)
+        window_runs = Run.objects.filter(agent=baseline, run_id__startswith=f"m{n}-")
+        window_runs._raw_delete(window_runs.db)
+        DriftAlert.objects.all().delete()
+    assert decisions[:5] == [[]] * 5 and DriftMetric.CONTAINMENT in decisions[5]
+
+
 def test_at_most_two_false_alerts_over_200_stable_noisy_windows(baseline):
-    """GIVEN a stable agent (same true rates, cost and latency) and a seeded RNG
+    """GIVEN a stable agent (same true rates, cost and latency), its stored 24-hour baseline and a seeded RNG
     WHEN 200 independent 30-minute windows of noisy telemetry are each checked
-    THEN at most 2 checks raise any alert."""
+    THEN at most 2 checks raise any alert.
+
+    The windows go through the drift check's decision function in memory (shown equal to the
+    database path above); inserting and deleting 40,000 runs would prove nothing more."""
+    policy = services.driftpolicy_for(baseline)
+    baselines = stored_baselines(baseline, policy)
     rng = random.Random(2024)
     false_alarms = 0
     for window in range(200):
-        count = rng.randint(150, 250)
-        make_runs(baseline, NOW - timedelta(minutes=30), 30, count, rng, tag=f"w{window}")
-        if services.drift_check_agent(agent_id=baseline.pk, now=NOW):
+        runs = build_runs(baseline, NOW - timedelta(minutes=30), 30, rng.randint(150, 250), rng, tag=f"w{window}")
+        if evaluate_in_memory(baseline, policy, runs, baselines):
             false_alarms += 1
-        window_runs = Run.objects.filter(agent=baseline, run_id__startswith=f"w{window}-")
-        window_runs._raw_delete(window_runs.db)  # plain DELETE: runs have no dependants here
-        DriftAlert.objects.all().delete()
     assert false_alarms <= 2
+
+
+def test_the_noise_test_would_catch_a_trigger_happy_check(baseline):
+    """The same 200 windows under a careless policy (5 % significance, 2-point threshold) raise
+    many alerts: the noise test can fail."""
+    policy = services.driftpolicy_for(baseline)
+    policy.significance = Decimal("0.05")
+    policy.containment_drop_points = policy.error_rise_points = policy.escalation_rise_points = Decimal("2")
+    policy.cost_rise_pct = policy.latency_rise_pct = Decimal("5")
+    baselines = stored_baselines(baseline, policy)
+    rng = random.Random(2024)
+    alarms = sum(
+        bool(
+            evaluate_in_memory(
+                baseline, policy, build_runs(baseline, NOW - timedelta(minutes=30), 30, 200, rng), baselines
+            )
+        )
+        for _ in range(200)
+    )
+    assert alarms > 2
 
 
 def test_it_does_not_test_windows_below_the_minimum_sample(baseline):
