@@ -727,7 +727,9 @@ def version_passing_run(version: AgentVersion) -> EvalRun | None:
 
 def evalrun_after_completion(*, run_id: int) -> None:
     """A passing run ticks "eval results meet threshold" on its version's open go-live and
-    new-version requests."""
+    new-version requests (which applies an approved request whose checklist is then complete);
+    where the item was already ticked by hand, an approved request is applied now that a run
+    vouches for it."""
     run = EvalRun.objects.select_related("version").filter(pk=run_id).first()
     if run is None or not evalrun_counts_for_gate(run) or version_passing_run(run.version) is None:
         return
@@ -759,7 +761,24 @@ def _tick(request, run: EvalRun) -> None:
     try:
         tick(request_id=request.pk, key=CHECKLIST_KEY, user=None, evidence=evidence, automatic=True)
     except (ValidationError, RequestRefused) as exc:  # closed meanwhile, or the item is not on this checklist
-        logger.info("eval checklist not ticked on request %s: %s", request.pk, exc)
+        if getattr(exc, "code", "") == "already_done":
+            # Ticked by hand before the run passed: the item was never what held the request
+            # back, our gate was. Now that a run vouches for the version, try applying again.
+            _retry_apply(request)
+        else:
+            logger.info("eval checklist not ticked on request %s: %s", request.pk, exc)
+
+
+def _retry_apply(request) -> None:
+    try:
+        apply = import_string("approvals.services.request_apply")
+        from approvals.exceptions import RequestRefused
+    except ImportError:
+        return
+    try:
+        apply(request_id=request.pk, actor=None)
+    except RequestRefused as exc:  # not approved yet (the decisions will apply it), or closed meanwhile
+        logger.info("request %s not applied after a passing eval run: %s", request.pk, exc)
 
 
 def request_created_eval_hook(request) -> None:
