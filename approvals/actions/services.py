@@ -24,13 +24,16 @@ import hmac
 import json
 import re
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from approvals.choices import RequestStatus
@@ -169,7 +172,7 @@ def policy_version_create(
         raise ValidationError({"note": f"Keep the note under {MAX_NOTE} characters."})
     from auditlog.context import set_actor
 
-    with transaction.atomic(), set_actor(actor) if actor is not None else _nullcontext():
+    with transaction.atomic(), set_actor(actor) if actor is not None else nullcontext():
         Tool.objects.select_for_update().get(pk=tool.pk)
         versions = ActionPolicyVersion.objects.filter(tool=tool).order_by("-number")
         last = versions.values_list("number", flat=True).first()
@@ -185,14 +188,6 @@ def policy_version_create(
             note=note,
             created_by=actor,
         )
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 # --- deciding -------------------------------------------------------------------------------------
@@ -226,14 +221,23 @@ TIER_DEFAULT_TEXT = {
 }
 
 
-def side_effects_enabled(agent: Agent) -> bool:
-    return bool(agent.side_effects_enabled and GlobalControls.load().side_effects_enabled)
+def side_effects_enabled(agent: Agent, fleet_enabled: bool | None = None) -> bool:
+    """The agent's own switch and the fleet's, read fresh (``fleet_enabled`` when the caller
+    already read it in the same query; no row yet means never switched off)."""
+    if not agent.side_effects_enabled:
+        return False
+    if fleet_enabled is None:
+        fleet_enabled = GlobalControls.load().side_effects_enabled
+    return bool(fleet_enabled)
 
 
 def action_decide(*, agent: Agent, tool: Tool, policy: ActionPolicyVersion | None, values: dict) -> Outcome:
     """The decision for already-validated values: kill switch, then the rules in order, then
     the tier default. Pure apart from reading the kill switches."""
-    if tool.has_side_effects and not side_effects_enabled(agent):
+    fleet = None
+    if policy is not None and "fleet_enabled" in policy.__dict__:  # read with the policy, same query
+        fleet = policy.fleet_enabled is not False
+    if tool.has_side_effects and not side_effects_enabled(agent, fleet):
         return Outcome(ActionStatus.DENIED, DecisionSource.KILL_SWITCH, reason=KILL_SWITCH_REASON)
     for rule in policy.rules if policy else []:
         if not evaluate(rule["tree"], values):
@@ -330,7 +334,15 @@ def action_request_submit(
         errors.append(_error("required", "tool", "tool: name the tool, e.g. payments.refund."))
         tool = None
     else:
-        tool = Tool.objects.filter(name=tool_name.strip()).first()
+        # One query for the tool and its policy in force (the hot path of every request).
+        policy = (
+            ActionPolicyVersion.objects.select_related("tool")
+            .annotate(fleet_enabled=Subquery(GlobalControls.objects.filter(pk=1).values("side_effects_enabled")))
+            .filter(tool__name=tool_name.strip())
+            .order_by("-number")
+            .first()
+        )
+        tool = policy.tool if policy else Tool.objects.filter(name=tool_name.strip()).first()
         if tool is None:
             message = f"tool: no tool named {tool_name.strip()[:120]!r} in the catalog."
             errors.append(_error("not_found", "tool", message))
@@ -357,7 +369,8 @@ def action_request_submit(
             )
     change_request, cr_errors = _change_request_check(agent, change_request_id)
     errors.extend(cr_errors)
-    policy = policy_current(tool=tool) if tool is not None else None
+    if tool is None:
+        policy = None
     values: dict = {}
     if policy is not None and isinstance(parameters, dict):
         values, field_errors = parameters_coerce(policy.fields, parameters)
@@ -370,11 +383,6 @@ def action_request_submit(
     fingerprint = hashlib.sha256(
         _canonical({"tool": tool.name, "parameters": stored_parameters, "change_request": link}).encode()
     ).hexdigest()
-    if not dry_run:
-        existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return SubmitResult(_replay(existing, fingerprint), created=False)
-
     outcome = action_decide(agent=agent, tool=tool, policy=policy, values=values)
     if outcome.needs_change_request and change_request is None:
         raise ActionInputError(
@@ -390,14 +398,23 @@ def action_request_submit(
     now = now or timezone.now()
     if dry_run:
         return SubmitResult(None, created=False, preview=_preview(tool, policy, outcome, stored_parameters, now))
+    if outcome.needs_change_request or outcome.status == ActionStatus.PENDING:
+        # Asking people costs an approval request: answer a replay before making one.
+        existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return SubmitResult(_replay(existing, fingerprint), created=False)
 
+    pending = outcome.status == ActionStatus.PENDING
+    # An automatic decision is one INSERT: autocommit is atomic enough (and saves two round trips
+    # on the hot path); inside a caller's transaction a savepoint keeps a lost race recoverable.
+    atomic = pending or connection.in_atomic_block
     try:
-        with transaction.atomic():
+        with transaction.atomic() if atomic else nullcontext():
             action = _create(
                 agent, tool, policy, outcome, stored_parameters, idempotency_key, fingerprint, change_request, now
             )
     except IntegrityError:
-        # Lost the race for this key to a concurrent post: answer what it stored.
+        # The key is taken: a replay, or a concurrent post that won the race. Answer what it stored.
         existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
         if existing is None:
             raise
@@ -418,24 +435,27 @@ def _replay(existing: ActionRequest, fingerprint: str) -> ActionRequest:
 def _create(agent, tool, policy, outcome: Outcome, stored_parameters, key, fingerprint, change_request, now):
     pending = outcome.status == ActionStatus.PENDING
     ttl = settings.ACTIONS_PENDING_TTL
-    action = ActionRequest.objects.create(
-        agent=agent,
-        tool=tool,
-        idempotency_key=key,
-        fingerprint=fingerprint,
-        parameters=stored_parameters,
-        status=outcome.status,
-        source=outcome.source,
-        policy_version=policy,
-        rule_number=outcome.rule_number,
-        rule_text=outcome.rule_text[:500],
-        reason=outcome.reason[:500],
-        required_approvals=outcome.required_approvals,
-        approver_role=", ".join(outcome.roles)[:150],
-        change_request=change_request,
-        expires_at=now + ttl if pending else None,
-        decided_at=None if pending else now,
-    )
+    # The row is the record of this decision; it is not audited again on insert (later changes,
+    # pending -> approved / denied / expired, are). The approval request has its own audit trail.
+    with disable_auditlog():
+        action = ActionRequest.objects.create(
+            agent=agent,
+            tool=tool,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            parameters=stored_parameters,
+            status=outcome.status,
+            source=outcome.source,
+            policy_version=policy,
+            rule_number=outcome.rule_number,
+            rule_text=outcome.rule_text[:500],
+            reason=outcome.reason[:500],
+            required_approvals=outcome.required_approvals,
+            approver_role=", ".join(outcome.roles)[:150],
+            change_request=change_request,
+            expires_at=now + ttl if pending else None,
+            decided_at=None if pending else now,
+        )
     if pending:
         from approvals.services import request_create
 
@@ -580,7 +600,7 @@ def gate_settings_update(
     again when asked to rotate; it is shown to people who may edit the agent."""
     from auditlog.context import set_actor
 
-    with transaction.atomic(), set_actor(actor) if actor is not None else _nullcontext():
+    with transaction.atomic(), set_actor(actor) if actor is not None else nullcontext():
         gate, _ = AgentGateSettings.objects.select_for_update().get_or_create(agent=agent)
         gate.webhook_url = (webhook_url or "").strip()
         if gate.webhook_url and (rotate_secret or not gate.webhook_secret):

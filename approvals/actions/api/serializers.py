@@ -31,19 +31,19 @@ class ActionRequestInputSerializer(serializers.Serializer):
     )
 
 
-class RuleSerializer(serializers.Serializer):
+class ActionRuleSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     text = serializers.CharField()
 
 
-class DecisionSerializer(serializers.Serializer):
+class ActionDecisionSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=DecisionSource.choices)
     policy_version = serializers.IntegerField(allow_null=True)
-    rule = RuleSerializer(allow_null=True)
+    rule = ActionRuleSerializer(allow_null=True)
     reason = serializers.CharField(help_text='Shown to the agent; "side effects disabled" for the kill switch.')
 
 
-class ApprovalStateSerializer(serializers.Serializer):
+class ActionApprovalStateSerializer(serializers.Serializer):
     request_id = serializers.IntegerField(required=False, help_text="The approvals-queue request.")
     required_approvals = serializers.IntegerField()
     roles = serializers.ListField(child=serializers.CharField())
@@ -58,8 +58,8 @@ class ActionRequestSerializer(serializers.Serializer):
     tool = serializers.CharField()
     idempotency_key = serializers.CharField(required=False)
     parameters = serializers.DictField(help_text="As stored: redacted.")
-    decision = DecisionSerializer()
-    approval = ApprovalStateSerializer(allow_null=True)
+    decision = ActionDecisionSerializer()
+    approval = ActionApprovalStateSerializer(allow_null=True)
     change_request_id = serializers.IntegerField(allow_null=True, required=False)
     created_at = serializers.DateTimeField(allow_null=True)
     decided_at = serializers.DateTimeField(allow_null=True)

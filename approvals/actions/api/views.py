@@ -195,7 +195,7 @@ class ActionRequestListCreateView(_AgentView):
             return _error("idempotency_conflict", "idempotency_key", exc.message, 409)
         if result.preview is not None:
             return Response(result.preview, status=200)
-        body = action_request_as_dict(_load(result.action.pk))
+        body = action_request_as_dict(result.action)
         if result.created:
             return Response(body, status=201, headers={"Location": f"{request.path}{result.action.pk}/"})
         return Response(body, status=200, headers={"Idempotent-Replayed": "true"})
@@ -227,10 +227,6 @@ class ActionRequestListCreateView(_AgentView):
 
 def _queryset():
     return ActionRequest.objects.select_related("tool", "policy_version", "approval_request")
-
-
-def _load(pk) -> ActionRequest:
-    return _queryset().get(pk=pk)
 
 
 class ActionRequestDetailView(_AgentView):
