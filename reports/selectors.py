@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from registry.models import Agent, Review
@@ -580,12 +580,19 @@ def _bucket_of(d: date, grain: str, start: date) -> date:
 
 def portfolio_trend(*, agents: list[Agent], start: date, end: date, grain: str) -> list[dict]:
     """Per week (7-day steps from ``start``) or calendar month: runs, success rate, model
-    cost, value and savings of the given agents. One grouped query over daily rollups."""
-    by_id = {a.pk: a for a in agents}
+    cost, value and savings of the given agents. One query grouped by day (the value priced
+    per agent in SQL through the join), so its cost does not grow with the agent count."""
+    value = ExpressionWrapper(
+        (F("successes") * F("agent__human_minutes_per_unit") - F("human_minutes"))
+        * F("agent__human_cost_per_minute_usd"),
+        output_field=DecimalField(max_digits=28, decimal_places=8),
+    )
     rows = (
         daily_rollups(start=start, end=end)
-        .filter(agent_id__in=list(by_id))
-        .values("agent_id", "bucket_start")
+        .filter(agent_id__in=[a.pk for a in agents])
+        .values("bucket_start")
+        # First, while "successes" still names the column and not the sum annotated next.
+        .annotate(value=Sum(value))
         .annotate(**_sum_annotations())
         .order_by()
     )
@@ -595,22 +602,16 @@ def portfolio_trend(*, agents: list[Agent], start: date, end: date, grain: str) 
         buckets[cursor] = {"start": cursor, "metrics": Metrics(), "value": Decimal("0"), "fixed": Decimal("0")}
         cursor = cursor + timedelta(days=7) if grain == "week" else (cursor + timedelta(days=32)).replace(day=1)
     for row in rows:
-        d = row["bucket_start"].date()
-        bucket = buckets.get(_bucket_of(d, grain, start))
+        bucket = buckets.get(_bucket_of(row["bucket_start"].date(), grain, start))
         if bucket is None:
             continue
-        agent = by_id[row["agent_id"]]
-        m = Metrics.from_row(row)
-        bucket["metrics"].add(m)
-        bucket["value"] += (
-            m.successes * agent.human_minutes_per_unit - m.human_minutes
-        ) * agent.human_cost_per_minute_usd
+        bucket["metrics"].add(Metrics.from_row(row))
+        bucket["value"] += row["value"] or Decimal("0")
     for b in buckets.values():
-        b_end = (
-            min(b["start"] + timedelta(days=7), end)
-            if grain == "week"
-            else min((b["start"] + timedelta(days=32)).replace(day=1), end)
-        )
+        if grain == "week":
+            b_end = min(b["start"] + timedelta(days=7), end)
+        else:
+            b_end = min((b["start"] + timedelta(days=32)).replace(day=1), end)
         fixed = Decimal("0")
         for agent in agents:
             days = live_days(agent, max(b["start"], start), b_end)

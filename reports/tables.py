@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.http import HttpResponse
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,50 @@ class Table:
     rows: list[list] = field(default_factory=list)
     empty: str = "Nothing to show for this period."
     note: str = ""
+
+    @property
+    def body_html(self) -> SafeString:
+        """The table body, built in Python: a 100-agent table is 2,000 cells, which the
+        template engine renders an order of magnitude slower."""
+        if not self.rows:
+            return format_html('<tr><td colspan="{}" class="text-muted">{}</td></tr>', len(self.columns), self.empty)
+        numeric = [c.kind in NUMERIC for c in self.columns]
+        out = []
+        for row in self.rows:
+            cells = []
+            for col, is_num, value in zip(self.columns, numeric, row, strict=False):
+                text = format_cell(value, col.kind)
+                cells.append(f'<td class="text-end">{text}</td>' if is_num else f"<td>{text}</td>")
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        return mark_safe("".join(out))  # noqa: S308 - every cell went through format_cell (escaped)
+
+
+NUMERIC = ("usd", "pct", "int", "num")
+
+
+def format_usd(value, places: int = 2) -> str:
+    if value is None:
+        return "—"
+    value = Decimal(value)
+    sign = "−" if value < 0 else ""
+    return f"{sign}${abs(value):,.{places}f}"
+
+
+def format_cell(value, kind: str = "text") -> str:
+    """A cell for reading, HTML-escaped (the CSV keeps the raw number)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, Link):
+        return format_html('<a href="{}">{}</a>', value.url, value.text)
+    if kind == "usd":
+        return format_usd(value)
+    if kind == "pct":
+        return f"{Decimal(value):.1f} %"
+    if kind == "int":
+        return str(intcomma(value))
+    if kind == "date":
+        return value.strftime("%Y-%m-%d")
+    return str(conditional_escape(value))
 
 
 def _csv_value(value) -> str:

@@ -118,3 +118,15 @@ class DueReviewSerializer(serializers.Serializer):
     kind = serializers.CharField()
     review_id = serializers.IntegerField(source="review.pk", allow_null=True, default=None)
     is_overdue = serializers.BooleanField()
+
+
+class ReportErrorItemSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ReportErrorSerializer(serializers.Serializer):
+    """The project's error shape (``config/api_errors.py``)."""
+
+    errors = ReportErrorItemSerializer(many=True)

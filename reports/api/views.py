@@ -21,6 +21,7 @@ from .serializers import (
     MaturitySerializer,
     PeriodQuerySerializer,
     PortfolioSerializer,
+    ReportErrorSerializer,
 )
 
 
@@ -50,7 +51,7 @@ BAD_DAYS = OpenApiExample(
     response_only=True,
     status_codes=["400"],
 )
-ERROR = serializers.DictField()
+ERROR = ReportErrorSerializer
 
 ROI_EXAMPLE = {
     "agent": "support-triage",

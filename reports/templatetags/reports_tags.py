@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import template
-from django.contrib.humanize.templatetags.humanize import intcomma
-from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
-from reports.tables import Link
+from reports.tables import NUMERIC, format_cell, format_usd
 
 register = template.Library()
 
@@ -14,28 +11,12 @@ register = template.Library()
 @register.filter
 def cell(value, kind: str = "text"):
     """A table cell formatted for reading (the CSV keeps the raw number)."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, Link):
-        return format_html('<a href="{}">{}</a>', value.url, value.text)
-    if kind == "usd":
-        return usd(value)
-    if kind == "pct":
-        return f"{Decimal(value):.1f} %"
-    if kind == "int":
-        return intcomma(value)
-    if kind == "date":
-        return value.strftime("%Y-%m-%d")
-    return value
+    return mark_safe(format_cell(value, kind))  # noqa: S308 - format_cell escapes
 
 
 @register.filter
 def usd(value, places: int = 2):
-    if value is None:
-        return "—"
-    value = Decimal(value)
-    sign = "−" if value < 0 else ""
-    return f"{sign}${abs(value):,.{places}f}"
+    return format_usd(value, places)
 
 
 @register.filter
@@ -45,9 +26,4 @@ def usd0(value):
 
 @register.filter
 def is_numeric(kind: str) -> bool:
-    return kind in ("usd", "pct", "int", "num")
-
-
-@register.filter
-def zip_columns(row, columns):
-    return list(zip(columns, row, strict=False))
+    return kind in NUMERIC
