@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -884,6 +884,22 @@ def driftpolicy_for(agent: Agent):
     """The agent's drift policy, created with the playbook defaults on first use."""
 
     policy, _ = DriftPolicy.objects.get_or_create(agent=agent)
+    return policy
+
+
+@transaction.atomic
+def driftpolicy_update(*, agent: Agent, user, **fields) -> DriftPolicy:
+    """Change an agent's drift policy. Only whoever may change the agent (its owners, the
+    governance board) may; the model's validators and constraints decide what is valid, and an
+    invalid change saves nothing. Locked like a drift check, so a check never sees half a policy."""
+    if not user_can_edit_agent(user, agent):
+        raise PermissionDenied(f"You may not change the drift policy of {agent.name}.")
+    DriftPolicy.objects.get_or_create(agent=agent)
+    policy = DriftPolicy.objects.select_for_update().get(agent=agent)
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    policy.full_clean()
+    policy.save()
     return policy
 
 

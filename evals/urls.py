@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("agents/<slug:slug>/", views.agent_evals, name="agent_evals"),
     path("agents/<slug:slug>/target/", views.target_edit, name="target_edit"),
+    path("agents/<slug:slug>/drift-policy/", views.driftpolicy_edit, name="driftpolicy_edit"),
     path("agents/<slug:slug>/runs/new/", views.run_start, name="run_start"),
     path("sets/<int:pk>/", views.goldenset_detail, name="goldenset_detail"),
     path("set-versions/<int:pk>/", views.setversion_detail, name="setversion_detail"),

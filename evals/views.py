@@ -13,7 +13,7 @@ from registry.selectors import agents_visible_to
 
 from . import services
 from .choices import AlertStatus
-from .forms import CaseForm, EvalTargetForm, GoldenSetForm, ImportForm, RatingForm, RunStartForm
+from .forms import CaseForm, DriftPolicyForm, EvalTargetForm, GoldenSetForm, ImportForm, RatingForm, RunStartForm
 from .models import CaseResult, GoldenCase, GoldenSetVersion, Judge
 from .selectors import alerts_visible_to, evalruns_visible_to, goldensets_visible_to, pass_rate_trend
 
@@ -91,6 +91,28 @@ def target_edit(request, slug: str):
         messages.success(request, "Eval target saved.")
         return redirect("evals:agent_evals", slug=agent.slug)
     return render(request, "evals/target_form.html", {"agent": agent, "form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def driftpolicy_edit(request, slug: str):
+    agent = get_object_or_404(agents_visible_to(request.user), slug=slug)
+    _require_edit(request.user, agent)
+    policy = services.driftpolicy_for(agent)
+    form = DriftPolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        # The form validated a copy; the service saves under the row lock.
+        fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        try:
+            services.driftpolicy_update(agent=agent, user=request.user, **fields)
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, "Drift policy saved.")
+            return redirect("evals:agent_evals", slug=agent.slug)
+    return render(
+        request, "evals/driftpolicy_form.html", {"agent": agent, "form": form}, status=400 if form.errors else 200
+    )
 
 
 @login_required
