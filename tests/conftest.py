@@ -210,17 +210,55 @@ def celery_worker_process(transactional_db, settings):
             proc.wait(timeout=5)
 
 
-# --- approvals: data-migration rows after another transactional test's flush ---------------------
+# --- rows made by data migrations, after another transactional test's flush ------------------
+
+
+SEED_MIGRATION_WORDS = ("seed", "role", "permission", "schedule")
+
+
+def rerun_seed_migrations() -> None:
+    """Transactional tests (``django_db(transaction=True)``, browser tests) end with a flush of
+    every table, which also removes what data migrations made: role groups and their permissions,
+    approval policies, beat schedules. Re-run those (idempotent get_or_create) RunPython steps of
+    the project's own apps, in migration order."""
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations.special import RunPython
+
+    # The flush recreated content types under new ids; a cached old id breaks guardian lookups.
+    ContentType.objects.clear_cache()
+    from guardian.shortcuts import clear_ct_cache
+
+    clear_ct_cache()
+    root = str(Path(__file__).resolve().parent.parent)
+    local = {a.label for a in apps.get_app_configs() if a.path.startswith(root) and ".venv" not in a.path}
+    loader = MigrationLoader(connection, ignore_no_migrations=True)
+    seen = set()
+    for leaf in sorted(loader.graph.leaf_nodes()):
+        for key in loader.graph.forwards_plan(leaf):
+            if key in seen:
+                continue
+            seen.add(key)
+            label, name = key
+            if label not in local or not any(word in name for word in SEED_MIGRATION_WORDS):
+                continue
+            for operation in loader.graph.nodes[key].operations:
+                if isinstance(operation, RunPython):
+                    with connection.schema_editor() as editor:
+                        operation.code(apps, editor)
+
+
+@pytest.fixture(autouse=True)
+def _reseed_after_flush(request):
+    marker = request.node.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        request.getfixturevalue("transactional_db")
+        rerun_seed_migrations()
 
 
 @pytest.fixture
 def reseeded(transactional_db):
-    """Transactional tests run after other transactional tests, whose teardown flushed every
-    table, including the rows data migrations made (role groups, approval policies). Put them back
-    (both seeders are idempotent get_or_create)."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("registry.migrations.0002_seed_roles").create_roles(apps, None)
-    importlib.import_module("approvals.migrations.0002_seed_policies_and_permissions").seed(apps, None)
+    """Explicit form of the autouse re-seed, for fixtures that need the roles before they run."""
+    rerun_seed_migrations()
