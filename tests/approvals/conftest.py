@@ -89,4 +89,3 @@ def _no_foreign_hooks(settings):
     the stand-ins it needs (``tests.approvals.hooks``)."""
     settings.QUORUM_APPLY_GATES = []
     settings.QUORUM_REQUEST_CREATED_HOOKS = []
-
