@@ -391,3 +391,40 @@ def test_console_runs_read_without_a_key(ci_setup, owner_user):
     data = token_client(owner_user).get(f"{URL}{run.pk}/").json()
     assert data["idempotency_key"] is None and data["status"] == "queued" and data["progress_pct"] == 0
     assert data["counts_for_gate"] is False and data["gate_pass_rate_pct"] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ci_retries_racing_on_one_key_make_one_run(reseeded, ci_setup, owner_user):
+    """GIVEN two identical posts arriving at the same instant on two connections
+    THEN one run is created and both answer with it; nothing is recorded twice."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(2)
+    answers, failures = [], []
+
+    def post_once():
+        try:
+            barrier.wait(timeout=10)
+            run, created = services.evalrun_record_ci(
+                version=ci_setup["version"],
+                set_version=ci_setup["set_version"],
+                results=body()["results"],
+                idempotency_key="race",
+                user=owner_user,
+            )
+            answers.append((run.pk, created))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post_once) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    assert len({pk for pk, _ in answers}) == 1 and sorted(created for _, created in answers) == [False, True]
+    assert EvalRun.objects.count() == 1 and CaseResult.objects.count() == 3
