@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from auditlog.context import auditlog_value, set_actor
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -46,6 +44,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from registry import roles as role_names
+from registry.audit import acting_as
 from registry.models import Agent, AgentVersion
 from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
 
@@ -185,22 +184,6 @@ def _name(user) -> str:
 # --- audit actor --------------------------------------------------------------------------------
 
 
-@contextmanager
-def _acting_as(actor):
-    """Attribute audit entries to ``actor`` and afterwards restore whatever context was active
-    (auditlog's ``set_actor`` does not restore, and would silence the middleware's actor)."""
-    previous = auditlog_value.get(None)
-    if actor is None or (previous and previous.get("actor") == actor):
-        yield
-        return
-    try:
-        with set_actor(actor):
-            yield
-    finally:
-        if previous is not None:
-            auditlog_value.set(previous)
-
-
 def _lock(request_id, exc=RequestNotFound) -> ApprovalRequest:
     try:
         return ApprovalRequest.objects.select_for_update().select_related("agent__owner_team").get(pk=int(request_id))
@@ -271,7 +254,7 @@ def request_create(
         raise ValidationError({"payload": "The payload must be a JSON object."})
     if len(payload_canonical_json(payload)) > MAX_PAYLOAD_CHARS:
         raise ValidationError({"payload": f"The payload is limited to {MAX_PAYLOAD_CHARS} characters of JSON."})
-    with transaction.atomic(), _acting_as(requester):
+    with transaction.atomic(), acting_as(requester):
         agent = Agent.objects.select_for_update().select_related("owner_team").get(pk=agent.pk)
         canonical, version = spec.normalize(agent, payload, version)
         snapshot = policy_resolve(agent=agent, kind=kind, payload=canonical)
@@ -317,7 +300,7 @@ def request_create(
 def request_payload_revise(*, request_id: int, actor, payload: dict) -> ApprovalRequest:
     """The requester may change a pending request's payload; approvals given to the earlier
     payload stop counting (they bound to its hash), and the approvers are told again."""
-    with transaction.atomic(), _acting_as(actor):
+    with transaction.atomic(), acting_as(actor):
         req = _lock(request_id, RequestRefused)
         if req.requester_id != getattr(actor, "pk", None):
             raise RequestRefused("Only the requester may change a request.", code="permission_denied")
@@ -348,7 +331,7 @@ def decision_record(*, request_id: int, approver, verdict: str, reason: str, pay
     if verdict not in Verdict.values:
         raise DecisionRefused("Choose approve or deny.", code="invalid")
     reason = (reason or "").strip()
-    with transaction.atomic(), _acting_as(approver):
+    with transaction.atomic(), acting_as(approver):
         req = _lock(request_id)
         if req.status != RequestStatus.PENDING:
             raise DecisionRefused(_closed_sentence(req), code="already_decided")
@@ -451,7 +434,7 @@ def request_apply(*, request_id: int, actor=None) -> ApprovalRequest:
     """Retry applying an approved-but-blocked request ("Apply now", or the beat task). Anyone
     eligible to decide, or the requester, may ask; applying twice is impossible (status check
     under the row lock)."""
-    with transaction.atomic(), _acting_as(actor):
+    with transaction.atomic(), acting_as(actor):
         req = _lock(request_id, RequestRefused)
         if actor is not None and req.requester_id != actor.pk and approver_refusal(req, actor):
             raise RequestRefused("Only the requester or an approver may retry applying.", code="permission_denied")
@@ -492,7 +475,7 @@ def checklist_item_tick(
     (e.g. ``eval_threshold`` from a passing eval run) and needs no person. Ticking the last open
     item of an approved request applies it, through the same exactly-once path as a decision."""
     evidence = (evidence or "").strip()
-    with transaction.atomic(), _acting_as(user):
+    with transaction.atomic(), acting_as(user):
         req = _lock(request_id, RequestRefused)
         if not req.is_open:
             raise RequestRefused(_closed_sentence(req), code="already_decided")
@@ -527,7 +510,7 @@ def checklist_item_tick(
 
 def request_withdraw(*, request_id: int, actor, reason: str = "") -> ApprovalRequest:
     """The requester may withdraw a request that is not applied yet; nothing takes effect."""
-    with transaction.atomic(), _acting_as(actor):
+    with transaction.atomic(), acting_as(actor):
         req = _lock(request_id, RequestRefused)
         if actor is None or req.requester_id != actor.pk:
             raise RequestRefused("Only the requester may withdraw a request.", code="permission_denied")

@@ -211,6 +211,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several apps have a "status" (or "state") field; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "registry.choices.AgentStatus",
+        "VersionStateEnum": "registry.choices.VersionState",
+        "RiskTierEnum": "registry.choices.RiskTier",
+        "ReviewStatusEnum": "registry.choices.ReviewStatus",
+        "ChangeRequestStatusEnum": "approvals.choices.RequestStatus",
+        "RunStatusEnum": "telemetry.choices.RunStatus",
+    },
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 64 * 1024

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from registry.audit import acting_as
 from registry.choices import ReviewKind, ReviewStatus
 from registry.models import Agent, AgentVersion, Review
 from registry.permissions import user_can_operate_agent
@@ -49,11 +50,7 @@ EDITABLE_FIELDS = frozenset(
 
 def _acting(actor):
     """Attribute audit-log entries to ``actor`` outside a request too (tasks, API, shell)."""
-    from contextlib import nullcontext
-
-    from auditlog.context import set_actor
-
-    return set_actor(actor) if actor is not None else nullcontext()
+    return acting_as(actor)
 
 
 def _timeline_add(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
+from .audit import acting_as
 from .models import Agent, AgentVersion, GlobalControls, Tool, ToolGrant
 from .roles import OWNER_OBJECT_PERMISSIONS
 
@@ -73,13 +74,11 @@ def agent_controls_update(*, agent_id: int, actor=None, **changes) -> Agent:
     unknown = set(changes) - CONTROL_FIELDS
     if unknown:
         raise ValueError(f"Not a runtime control: {', '.join(sorted(unknown))}")
-    from auditlog.context import set_actor
-
     agent = Agent.objects.select_for_update().get(pk=agent_id)
     for field, value in changes.items():
         setattr(agent, field, value)
     agent.controls_revision += 1
-    with set_actor(actor) if actor is not None else _nullcontext():
+    with acting_as(actor):
         agent.save(update_fields=[*changes, "controls_revision"])
     return agent
 
@@ -87,20 +86,12 @@ def agent_controls_update(*, agent_id: int, actor=None, **changes) -> Agent:
 @transaction.atomic
 def global_controls_set(*, side_effects_enabled: bool, actor=None, reason: str = "") -> GlobalControls:
     """Flip the fleet-wide kill switch (row locked; revision bumped for ETags)."""
-    from auditlog.context import set_actor
-
     GlobalControls.load()
     controls = GlobalControls.objects.select_for_update().get(pk=1)
     controls.side_effects_enabled = side_effects_enabled
     controls.changed_by = actor
     controls.reason = reason
     controls.revision += 1
-    with set_actor(actor) if actor is not None else _nullcontext():
+    with acting_as(actor):
         controls.save()
     return controls
-
-
-def _nullcontext():
-    from contextlib import nullcontext
-
-    return nullcontext()

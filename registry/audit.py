@@ -1,0 +1,26 @@
+"""Attributing audit-trail entries to the person (or nobody) behind a service call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from auditlog.context import auditlog_value, set_actor
+
+
+@contextmanager
+def acting_as(actor) -> Iterator[None]:
+    """Attribute audit entries made inside the block to ``actor``, then restore whatever
+    context was active before. auditlog's own ``set_actor`` overwrites the context and never
+    restores it, so nesting it (a service called from a view under the auditlog middleware)
+    would silently drop the outer actor for every later save in the same request."""
+    previous = auditlog_value.get(None)
+    if actor is None or (previous and previous.get("actor") == actor):
+        yield
+        return
+    try:
+        with set_actor(actor):
+            yield
+    finally:
+        if previous is not None:
+            auditlog_value.set(previous)
