@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from auditlog.context import set_actor
 from django.db import connection, transaction
 from django.utils import timezone
 
+from registry.audit import acting_as
 from registry.choices import VersionState
 from registry.models import Agent, AgentVersion, UserAPIKey
 
@@ -48,7 +48,7 @@ def agent_key_issue(
     name = (name or "").strip()
     if not name:
         raise CredentialError("Give the key a name (where it is used).")
-    with set_actor(actor) if actor else _null():
+    with acting_as(actor):
         return AgentAPIKey.objects.create_key(
             agent=agent,
             name=name[:50],
@@ -67,7 +67,7 @@ def agent_key_revoke(*, agent: Agent, key_id: str, actor=None) -> AgentAPIKey:
         raise CredentialError("No such key for this agent.")
     if not key.revoked:
         key.revoked, key.revoked_at, key.revoked_by = True, timezone.now(), actor
-        with set_actor(actor) if actor else _null():
+        with acting_as(actor):
             key.save(update_fields=["revoked", "revoked_at", "revoked_by"])
     return key
 
@@ -90,7 +90,7 @@ def agent_key_rotate(*, agent: Agent, key_id: str, actor=None, grace_hours: int 
         cutoff = timezone.now() + timedelta(hours=grace_hours)
         if old.expiry_date is None or old.expiry_date > cutoff:
             old.expiry_date = cutoff
-            with set_actor(actor) if actor else _null():
+            with acting_as(actor):
                 old.save(update_fields=["expiry_date"])
     return new, secret
 
