@@ -83,7 +83,7 @@ def chart(
         )
     if lo < 0:
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#667085"/>')
-    every = max(1, n // 8)
+    every = max(1, -(-n // max(plot_w // 64, 1)))  # at most one label per 64 px, so they never overlap
     for i, label in enumerate(labels):
         if i % every == 0:
             parts.append(
