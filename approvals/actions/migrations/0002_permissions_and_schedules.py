@@ -21,9 +21,12 @@ def seed(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
     app_config = apps.get_app_config("actions")
-    app_config.models_module = True
+    # A historical app config has no models module (create_permissions would skip it); the real
+    # one (tests call seed() after a flush) must keep its own.
+    previous = getattr(app_config, "models_module", None)
+    app_config.models_module = previous or True
     create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
+    app_config.models_module = previous
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
