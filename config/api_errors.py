@@ -15,7 +15,13 @@ def flatten_errors(detail, field: str | None = None) -> list[dict]:
     out: list[dict] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = None if key in ("non_field_errors", "detail") else (f"{field}.{key}" if field else str(key))
+            if key in ("non_field_errors", "detail"):
+                name = None
+            elif isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                # DRF reports list items as {index: errors}; name them like a path: items[3].field
+                name = f"{field}[{key}]" if field else f"[{key}]"
+            else:
+                name = f"{field}.{key}" if field else str(key)
             out.extend(flatten_errors(value, name if name is not None else field))
     elif isinstance(detail, list):
         for index, value in enumerate(detail):

@@ -24,3 +24,14 @@ def acting_as(actor) -> Iterator[None]:
     finally:
         if previous is not None:
             auditlog_value.set(previous)
+
+
+def audit_actor_attach(user) -> None:
+    """Name ``user`` as the actor of the current request's audit context.
+
+    The auditlog middleware resolves the actor before the view runs, which is before DRF
+    authenticates a token; token calls would otherwise be recorded with no actor. The context
+    is a dict shared with the middleware's receiver, so filling it in here is enough."""
+    context = auditlog_value.get(None)
+    if context is not None and context.get("actor") is None:
+        context["actor"] = user

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from registry.audit import audit_actor_attach
 from registry.models import UserAPIKey
 
 
@@ -31,6 +32,7 @@ class UserAPIKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
             UserAPIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        audit_actor_attach(api_key.user)
         return api_key.user, api_key
 
     def authenticate_header(self, request) -> str:

@@ -56,3 +56,30 @@ def test_a_delete_is_audited_with_the_user(client, db):
     assert response.status_code == 302
     entry = _entries(Tool, tool.pk).get(action=LogEntry.Action.DELETE)
     assert entry.actor == admin
+
+
+def test_a_token_authenticated_call_is_audited_with_the_tokens_user(rf, agent, board_user):
+    """The auditlog middleware resolves the actor before DRF authenticates a token; the token
+    authentication fills it in, so writes made later in the request name the user."""
+    from auditlog.context import set_extra_data
+
+    from registry.api.authentication import UserAPIKeyAuthentication
+    from registry.models import UserAPIKey
+
+    _key, secret = UserAPIKey.objects.create_key(user=board_user, name="ci")
+    request = rf.get("/api/v1/agents/", HTTP_AUTHORIZATION=f"Token {secret}")
+    with set_extra_data(context_data={"actor": None, "remote_addr": "127.0.0.1"}):
+        user, _auth = UserAPIKeyAuthentication().authenticate(request)
+        agent.name = "Renamed by CI"
+        agent.save()
+    assert user == board_user
+    entry = _entries(Agent, agent.pk).filter(action=LogEntry.Action.UPDATE).latest("timestamp")
+    assert entry.actor == board_user
+
+
+def test_api_errors_name_list_items_like_a_path():
+    from config.api_errors import flatten_errors
+
+    errors = flatten_errors({"results": {3: {"case": ["Unknown case."]}}, "name": ["Required."]})
+    assert {"code": "invalid", "field": "results[3].case", "message": "Unknown case."} in errors
+    assert {"code": "invalid", "field": "name", "message": "Required."} in errors
