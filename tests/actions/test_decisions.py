@@ -195,6 +195,6 @@ def test_the_approvals_pages_and_emails_handle_a_request_without_a_person_behind
     assert mailoutbox[0].body.startswith("An agent asks")
     client.force_login(support_managers[0])
     queue = client.get("/approvals/").content.decode()
-    assert f'request-row-{req.pk}' in queue and "Runtime action" in queue
+    assert f"request-row-{req.pk}" in queue and "Runtime action" in queue
     page = client.get(req.get_absolute_url()).content.decode()
     assert "Requested by the agent" in page and "payments.refund" in page
