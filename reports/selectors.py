@@ -518,20 +518,18 @@ class PortfolioTotals:
 def portfolio(*, user, start: date, end: date) -> Portfolio:
     """ROI of every agent the user may see that was live in the period (or reported runs),
     the portfolio totals, and a trend (weekly up to 120 days, monthly beyond)."""
-    agents = list(
-        agents_visible_to(user).filter(
-            Q(status__in=LIVE_STATUSES) | Q(pk__in=daily_rollups(start=start, end=end).values("agent_id"))
-        )
-    )
-    ids = [a.pk for a in agents]
+    visible = agents_visible_to(user)
+    # One pass over the period's daily rows; the agents are those live now or with runs in it.
     sums = {
         r["agent_id"]: Metrics.from_row(r)
         for r in daily_rollups(start=start, end=end)
-        .filter(agent_id__in=ids)
+        .filter(agent__in=visible.values("pk"))
         .values("agent_id")
         .annotate(**_sum_annotations())
         .order_by()
     }
+    agents = list(visible.filter(Q(status__in=LIVE_STATUSES) | Q(pk__in=list(sums))))
+    ids = [a.pk for a in agents]
     available, incidents = incident_costs(start=start, end=end)
     builds = _investments(ids)
     rois = [
