@@ -39,6 +39,7 @@ from django.utils import timezone
 from approvals.choices import RequestStatus
 from approvals.models import ApprovalRequest
 from registry import roles as role_names
+from registry.audit import acting_as
 from registry.choices import ActionTier
 from registry.models import Agent, GlobalControls, Tool
 from telemetry.redaction import REDACTED, _norm, deny_list, redact
@@ -170,9 +171,7 @@ def policy_version_create(
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
         raise ValidationError({"note": f"Keep the note under {MAX_NOTE} characters."})
-    from auditlog.context import set_actor
-
-    with transaction.atomic(), set_actor(actor) if actor is not None else nullcontext():
+    with transaction.atomic(), acting_as(actor):
         Tool.objects.select_for_update().get(pk=tool.pk)
         versions = ActionPolicyVersion.objects.filter(tool=tool).order_by("-number")
         last = versions.values_list("number", flat=True).first()
@@ -598,9 +597,7 @@ def gate_settings_update(
 ) -> AgentGateSettings:
     """Set (or clear) an agent's webhook URL. A secret is made the first time a URL is set, and
     again when asked to rotate; it is shown to people who may edit the agent."""
-    from auditlog.context import set_actor
-
-    with transaction.atomic(), set_actor(actor) if actor is not None else nullcontext():
+    with transaction.atomic(), acting_as(actor):
         gate, _ = AgentGateSettings.objects.select_for_update().get_or_create(agent=agent)
         gate.webhook_url = (webhook_url or "").strip()
         if gate.webhook_url and (rotate_secret or not gate.webhook_secret):

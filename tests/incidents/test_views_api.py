@@ -259,7 +259,7 @@ def test_monitoring_opens_an_incident_with_a_user_token_then_links(agent, operat
             {"agent": "support-triage", "severity": "sev2", "title": "t", "financial_impact_usd": "-1"},
             "financial_impact_usd",
         ),
-        ({"agent": "support-triage", "severity": "sev2", "title": "t", "run_ids": ["x" * 200]}, "run_ids.0"),
+        ({"agent": "support-triage", "severity": "sev2", "title": "t", "run_ids": ["x" * 200]}, "run_ids[0]"),
     ],
 )
 def test_bad_api_input_gets_a_field_error_and_creates_nothing(agent, operator_user, body, field):
