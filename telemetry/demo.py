@@ -90,11 +90,12 @@ def _runs_for(agent: Agent, version: AgentVersion, now: datetime, complete_days:
 def _run(agent, version, tools, rng, day: date, n: int, started: datetime, now: datetime) -> dict:
     days_ago = (now.date() - day).days
     dip = agent.slug == DIP_AGENT and 14 <= days_ago <= 21
-    p_resolved = 0.70 if dip else 0.90
+    # Healthy agents sit just above the 92 % default threshold, so the dipping one stands out.
+    p_resolved = 0.70 if dip else 0.945
     roll = rng.random()
     if roll < p_resolved:
         outcome, reason, status = "resolved", None, "ok"
-    elif roll < p_resolved + (0.20 if dip else 0.06):
+    elif roll < p_resolved + (0.20 if dip else 0.035):
         outcome = "escalated"
         reason = "tool_outage" if dip else rng.choice(["ambiguity", "ambiguity", "data_missing", "policy_blocked"])
         status = "ok"
