@@ -42,17 +42,27 @@ def requests_awaiting(user) -> list[ApprovalRequest]:
     roles = set(user.groups.values_list("name", flat=True))
     if not roles:
         return []
+    # The role test in SQL too (JSON containment), so a user no pending request names (an
+    # executive, an auditor) costs one cheap query on every page's nav badge.
+    eligible = Q()
+    for role in roles:
+        eligible |= Q(policy_snapshot__contains={"eligible_roles": [role]})
     qs = (
         ApprovalRequest.objects.filter(status=RequestStatus.PENDING)
+        .filter(eligible)
         .exclude(requester=user)
         .exclude(decisions__approver=user)
         .select_related("agent", "requester")
         .order_by("expires_at")
     )
+    candidates = list(qs)
+    if not candidates:
+        return []
     approvable = _agents_user_may_approve(user)
     if approvable is not None:
         qs = qs.filter(agent__in=approvable.values("pk"))
-    return [r for r in qs if roles.intersection(r.policy_snapshot.get("eligible_roles", []))]
+        candidates = list(qs)
+    return [r for r in candidates if roles.intersection(r.policy_snapshot.get("eligible_roles", []))]
 
 
 def awaiting_count(user) -> int:

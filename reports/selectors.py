@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -408,17 +409,23 @@ def month_bounds(moment: datetime) -> tuple[date, date, Decimal]:
     return first, nxt, Decimal(str(round(max(elapsed, 1 / (days * 24)), 6)))
 
 
-def budget_burns(*, now: datetime, agents: QuerySet[Agent] | None = None) -> list[BudgetBurn]:
+def budget_burns(*, now: datetime, agents: QuerySet[Agent] | list[Agent] | None = None) -> list[BudgetBurn]:
     """Month-to-date run cost per live agent with a budget, projected to the month's end:
     projected = month-to-date spend / elapsed fraction of the month (elapsed counted to the
-    hour, at least one hour so the 1st of the month does not divide by zero)."""
-    agents = (agents if agents is not None else Agent.objects.all()).filter(
-        status__in=LIVE_STATUSES, monthly_budget_usd__gt=0
-    )
+    hour, at least one hour so the 1st of the month does not divide by zero). ``agents`` may
+    be a list already loaded (the portfolio's), filtered the same way in Python."""
+    if isinstance(agents, list):
+        agents = [a for a in agents if a.status in LIVE_STATUSES and a.monthly_budget_usd > 0]
+        of_agents = Q(agent_id__in=[a.pk for a in agents])
+    else:
+        agents = (agents if agents is not None else Agent.objects.all()).filter(
+            status__in=LIVE_STATUSES, monthly_budget_usd__gt=0
+        )
+        of_agents = Q(agent__in=agents)
     first, nxt, elapsed = month_bounds(now)
     spend = dict(
         daily_rollups(start=first, end=nxt)
-        .filter(agent__in=agents)
+        .filter(of_agents)
         .values("agent_id")
         .annotate(c=Sum("cost_usd"))
         .values_list("agent_id", "c")
@@ -461,6 +468,7 @@ class Portfolio:
     trend: list[dict] = field(default_factory=list)
     trend_grain: str = "week"
     incidents_available: bool = False
+    agents: list[Agent] = field(default_factory=list)  # in the database's order (by name)
 
     @property
     def top_by_savings(self) -> list[Roi]:
@@ -515,20 +523,45 @@ class PortfolioTotals:
         return None  # blended per-agent only: human minute prices differ between agents
 
 
+def _period_sums(*, visible: QuerySet[Agent], start: date, end: date) -> tuple[dict[int, Metrics], list[dict]]:
+    """The period's daily rows of the visible agents summed two ways in one scan (GROUPING
+    SETS): per agent, and per day with the value priced per agent through the join.
+    Django's ORM has no grouping sets, hence SQL; the filters are the ORM's own."""
+    table = DailyRollup._meta.db_table
+    agent_table = Agent._meta.db_table
+    decimal_fields = {"cost_usd", "human_minutes"}
+    sums = ", ".join(f'SUM(r."{f}")' + ("" if f in decimal_fields else "::bigint") + f' AS "{f}"' for f in SUM_FIELDS)
+    visible_sql, visible_params = visible.values("pk").query.sql_with_params()
+    # Only identifiers from the models' metadata and the ORM's own compiled subquery are spliced in.
+    sql = " ".join(
+        [
+            'SELECT GROUPING(r."agent_id") AS by_day, r."agent_id", r."bucket_start",',
+            sums + ",",
+            'SUM((r."successes" * a."human_minutes_per_unit" - r."human_minutes") * a."human_cost_per_minute_usd")',
+            'AS "value" FROM',
+            f'"{table}" r INNER JOIN "{agent_table}" a ON a."id" = r."agent_id"',
+            'WHERE r."bucket_start" >= %s AND r."bucket_start" < %s AND r."agent_id" IN (',
+            visible_sql,
+            ') GROUP BY GROUPING SETS ((r."agent_id"), (r."bucket_start"))',
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [day_start(start), day_start(end), *visible_params])
+        names = [c.name for c in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    by_agent = {r["agent_id"]: Metrics.from_row(r) for r in rows if not r["by_day"]}
+    by_day = [r for r in rows if r["by_day"]]
+    return by_agent, by_day
+
+
 def portfolio(*, user, start: date, end: date) -> Portfolio:
     """ROI of every agent the user may see that was live in the period (or reported runs),
     the portfolio totals, and a trend (weekly up to 120 days, monthly beyond)."""
     visible = agents_visible_to(user)
     # One pass over the period's daily rows; the agents are those live now or with runs in it.
-    sums = {
-        r["agent_id"]: Metrics.from_row(r)
-        for r in daily_rollups(start=start, end=end)
-        .filter(agent__in=visible.values("pk"))
-        .values("agent_id")
-        .annotate(**_sum_annotations())
-        .order_by()
-    }
-    agents = list(visible.filter(Q(status__in=LIVE_STATUSES) | Q(pk__in=list(sums))))
+    sums, day_rows = _period_sums(visible=visible, start=start, end=end)
+    # The tables show the agents' own fields only: no owner or team joins.
+    agents = list(visible.select_related(None).filter(Q(status__in=LIVE_STATUSES) | Q(pk__in=list(sums))))
     ids = [a.pk for a in agents]
     available, incidents = incident_costs(start=start, end=end)
     builds = _investments(ids)
@@ -564,9 +597,10 @@ def portfolio(*, user, start: date, end: date) -> Portfolio:
         end=end,
         rois=rois,
         totals=totals,
-        trend=portfolio_trend(agents=agents, start=start, end=end, grain=grain),
+        trend=_trend_buckets(agents=agents, rows=day_rows, start=start, end=end, grain=grain),
         trend_grain=grain,
         incidents_available=available,
+        agents=agents,
     )
 
 
@@ -594,6 +628,10 @@ def portfolio_trend(*, agents: list[Agent], start: date, end: date, grain: str) 
         .annotate(**_sum_annotations())
         .order_by()
     )
+    return _trend_buckets(agents=agents, rows=rows, start=start, end=end, grain=grain)
+
+
+def _trend_buckets(*, agents: list[Agent], rows, start: date, end: date, grain: str) -> list[dict]:
     buckets: dict[date, dict] = {}
     cursor = _bucket_of(start, grain, start)
     while cursor < end:
@@ -605,15 +643,24 @@ def portfolio_trend(*, agents: list[Agent], start: date, end: date, grain: str) 
             continue
         bucket["metrics"].add(Metrics.from_row(row))
         bucket["value"] += row["value"] or Decimal("0")
+    # Each agent's go-live day and monthly fixed cost once, not once per bucket.
+    fixed_costs = [
+        (
+            timezone.localdate(a.deployed_at, UTC) if a.deployed_at else None,
+            (a.monthly_infra_cost_usd + a.monthly_ops_cost_usd) * 12,
+        )
+        for a in agents
+    ]
     for b in buckets.values():
         if grain == "week":
             b_end = min(b["start"] + timedelta(days=7), end)
         else:
             b_end = min((b["start"] + timedelta(days=32)).replace(day=1), end)
+        b_start = max(b["start"], start)
         fixed = Decimal("0")
-        for agent in agents:
-            days = live_days(agent, max(b["start"], start), b_end)
-            fixed += (agent.monthly_infra_cost_usd + agent.monthly_ops_cost_usd) * 12 * days / Decimal(365)
+        for live_on, yearly in fixed_costs:
+            days = max(0, (b_end - (max(b_start, live_on) if live_on else b_start)).days)
+            fixed += yearly * days / Decimal(365)
         b["end"] = b_end
         b["fixed"] = fixed
         b["cost"] = b["metrics"].cost_usd + fixed

@@ -71,13 +71,16 @@ def format_cell(value, kind: str = "text") -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, Link):
-        return format_html('<a href="{}">{}</a>', value.url, value.text)
+        # format_html() would do the same escaping; this runs for some 300 cells per page.
+        return f'<a href="{conditional_escape(value.url)}">{conditional_escape(value.text)}</a>'
     if kind == "usd":
         return format_usd(value)
     if kind == "pct":
         return f"{Decimal(value):.1f} %"
     if kind == "int":
-        return str(intcomma(value))
+        # intcomma() goes through the localization machinery; the site is en-us (no
+        # LocaleMiddleware), so a plain int groups the same with the format spec.
+        return f"{value:,}" if type(value) is int else str(intcomma(value))
     if kind == "date":
         return value.strftime("%Y-%m-%d")
     return str(conditional_escape(value))

@@ -75,7 +75,8 @@ def portfolio(request):
         return _bad_period(request, form, "reports/portfolio.html")
     p = selectors.portfolio(user=request.user, start=start, end=end)
     today = timezone.localdate()
-    burns = [b for b in selectors.budget_burns(now=timezone.now(), agents=agents_visible_to(request.user))]
+    # Every visible live agent is among the portfolio's (already loaded).
+    burns = selectors.budget_burns(now=timezone.now(), agents=p.agents)
     alerts = {a.agent_id: a for a in selectors.budget_alerts_current(user=request.user, today=today)}
     tables = _portfolio_tables(p, burns, alerts)
     response = _export(request, tables, "portfolio")
