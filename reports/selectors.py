@@ -30,6 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
@@ -125,7 +126,9 @@ class Metrics:
 
 @dataclass
 class Roi:
-    """ROI of one agent over a period; the formulas are in this module's docstring."""
+    """ROI of one agent over a period; the formulas are in this module's docstring. Built once
+    from its inputs and not changed after, so the derived figures are computed once (the
+    portfolio reads each of them several times for a hundred agents)."""
 
     agent: Agent
     start: date
@@ -139,11 +142,11 @@ class Roi:
     def human_cost_per_minute(self) -> Decimal:
         return self.agent.human_cost_per_minute_usd
 
-    @property
+    @cached_property
     def minutes_automated(self) -> Decimal:
         return self.metrics.successes * self.agent.human_minutes_per_unit - self.metrics.human_minutes
 
-    @property
+    @cached_property
     def value_usd(self) -> Decimal:
         return self.minutes_automated * self.human_cost_per_minute
 
@@ -154,26 +157,26 @@ class Roi:
     def _prorated(self, monthly: Decimal) -> Decimal:
         return monthly * 12 * self.live_days / Decimal(365)
 
-    @property
+    @cached_property
     def infra_cost_usd(self) -> Decimal:
         return self._prorated(self.agent.monthly_infra_cost_usd)
 
-    @property
+    @cached_property
     def ops_cost_usd(self) -> Decimal:
         return self._prorated(self.agent.monthly_ops_cost_usd)
 
-    @property
+    @cached_property
     def total_cost_usd(self) -> Decimal:
         return self.model_cost_usd + self.infra_cost_usd + self.ops_cost_usd
 
-    @property
+    @cached_property
     def savings_usd(self) -> Decimal:
         return self.value_usd - self.total_cost_usd
 
     def _annualize(self, amount: Decimal) -> Decimal | None:
         return amount * 365 / Decimal(self.live_days) if self.live_days else None
 
-    @property
+    @cached_property
     def annualized_savings_usd(self) -> Decimal | None:
         return self._annualize(self.savings_usd)
 
@@ -185,7 +188,7 @@ class Roi:
     def annualized_net_of_incidents_usd(self) -> Decimal | None:
         return self._annualize(self.net_of_incidents_usd)
 
-    @property
+    @cached_property
     def roi_multiple(self) -> Decimal | None:
         if not self.total_cost_usd:
             return None
@@ -198,7 +201,7 @@ class Roi:
             return None
         return (self.build_cost_usd / (annual / 12)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
-    @property
+    @cached_property
     def cost_per_success_usd(self) -> Decimal | None:
         if not self.metrics.successes:
             return None

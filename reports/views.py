@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from registry.models import Review
+from registry.models import Agent, Review
 from registry.permissions import user_can_edit_agent
 from registry.selectors import agents_visible_to
 
@@ -129,6 +129,8 @@ def portfolio(request):
 
 def _portfolio_tables(p, burns, alerts) -> list[Table]:
     _agent_link = _agent_linker()
+    # get_status_display() hashes the choices on every call; a hundred rows read one dict.
+    status_labels = {value: str(label) for value, label in Agent._meta.get_field("status").flatchoices}
     agents = Table(
         "agents",
         "Every agent",
@@ -160,7 +162,7 @@ def _portfolio_tables(p, burns, alerts) -> list[Table]:
             [
                 _agent_link(r.agent),
                 r.agent.risk_tier,
-                r.agent.get_status_display(),
+                status_labels.get(r.agent.status, r.agent.status),
                 m.runs,
                 m.success_rate_pct,
                 m.escalation_rate_pct,
