@@ -315,10 +315,8 @@ def agent_roi(request, slug: str):
     today = timezone.localdate()
     periods = selectors.agent_roi_by_period(agent=agent, periods=selectors.roi_periods(agent=agent, today=end))
     versions = selectors.agent_versions_breakdown(agent=agent, start=start, end=end)
-    burn = next(
-        iter(selectors.budget_burns(now=timezone.now(), agents=agents_visible_to(request.user).filter(pk=agent.pk))),
-        None,
-    )
+    # The agent was looked up among those the user may see.
+    burn = next(iter(selectors.budget_burns(now=timezone.now(), agents=[agent])), None)
     last24 = selectors.agent_last_24h(agent=agent, now=timezone.now())
     tables = _agent_tables(roi, periods, versions)
     response = _export(request, tables, f"agent-{agent.slug}")
