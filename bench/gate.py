@@ -32,8 +32,8 @@ from bench.telemetry import PYTHON, ROOT, SETUP, TIMEOUT, _env, _free_port, _wai
 POLICY_SETUP = """
 import django; django.setup()
 from registry.models import Tool
-from approvals.actions.demo import REFUND_POLICY, ensure_support_managers
-from approvals.actions.services import policy_version_create, policy_current
+from actions.demo import REFUND_POLICY, ensure_support_managers
+from actions.services import policy_version_create, policy_current
 ensure_support_managers(password="bench-only")
 tool, _ = Tool.objects.get_or_create(name="payments.refund", defaults={"system": "Stripe", "action_tier": 3})
 if policy_current(tool=tool) is None:

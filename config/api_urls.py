@@ -6,7 +6,7 @@ urlpatterns = [
     path("", include("registry.api.urls")),
     path("", include("reports.api.urls")),
     path("", include("approvals.api.urls")),
-    path("", include("approvals.actions.api.urls")),
+    path("", include("actions.api.urls")),
     path("", include("incidents.api.urls")),
     path("", include("telemetry.api.urls")),
     path("", include("evals.api.urls")),

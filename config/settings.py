@@ -49,7 +49,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "registry",
     "approvals",
-    "approvals.actions",
+    "actions",
     "incidents",
     "evals",
     "telemetry",
@@ -237,7 +237,7 @@ QUORUM_HOME_PANELS = [
 QUORUM_AGENT_CARD_SECTIONS: list[str] = [
     "telemetry.sections.agent_card_section",
     "approvals.panels.agent_card_section",
-    "approvals.actions.sections.agent_card_section",
+    "actions.sections.agent_card_section",
     "evals.panels.evals_agent_section",
     "incidents.sections.agent_card_section",
     "reports.panels.reports_agent_section",
@@ -246,7 +246,7 @@ QUORUM_AGENT_CARD_SECTIONS: list[str] = [
 QUORUM_DEMO_SEEDERS: list[str] = [
     "telemetry.demo.seed_telemetry",
     "approvals.demo.seed_approvals",
-    "approvals.actions.demo.seed_actions",
+    "actions.demo.seed_actions",
     "evals.demo.seed_evals",
     "incidents.demo.seed_incidents",
     "reports.demo.seed_reports",
@@ -264,7 +264,7 @@ QUORUM_REQUEST_CREATED_HOOKS: list[str] = [
 ]
 # Callables (agent) -> dict merged into the agent's /api/v1/controls/ answer (and its ETag).
 QUORUM_CONTROLS_EXTRA: list[str] = [
-    "approvals.actions.selectors.controls_extra",
+    "actions.selectors.controls_extra",
 ]
 
 LOGGING = {
@@ -318,7 +318,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     }
 )
 
-# --- actions (runtime action gate, approvals.actions)
+# --- actions (the runtime action gate)
 # How long a pending action waits for approvers before it expires.
 ACTIONS_PENDING_TTL = timedelta(minutes=env.int("ACTIONS_PENDING_TTL_MINUTES", default=15))
 # Seconds the webhook call may take before it counts as failed (and is retried with backoff).
@@ -327,8 +327,8 @@ ACTIONS_WEBHOOK_TIMEOUT_SECONDS = env.float("ACTIONS_WEBHOOK_TIMEOUT_SECONDS", d
 ACTIONS_DEFAULT_RETENTION_DAYS = env.int("ACTIONS_DEFAULT_RETENTION_DAYS", default=90)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
-        "ActionRequestStatusEnum": "approvals.actions.choices.ActionStatus",
-        "ActionDecisionSourceEnum": "approvals.actions.choices.DecisionSource",
+        "ActionRequestStatusEnum": "actions.choices.ActionStatus",
+        "ActionDecisionSourceEnum": "actions.choices.DecisionSource",
     }
 )
 

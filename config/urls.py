@@ -12,7 +12,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("agents/", include("registry.urls")),
     path("approvals/", include("approvals.urls")),
-    path("actions/", include("approvals.actions.urls")),
+    path("actions/", include("actions.urls")),
     path("incidents/", include("incidents.urls")),
     path("evals/", include("evals.urls")),
     path("reports/", include("reports.urls")),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from approvals.actions.demo import REFUND_POLICY, ensure_support_managers
-from approvals.actions.services import policy_version_create
+from actions.demo import REFUND_POLICY, ensure_support_managers
+from actions.services import policy_version_create
 from tests.factories import ToolFactory
 
 
@@ -66,4 +66,4 @@ def gate_reseeded(reseeded):
 
     from django.apps import apps
 
-    importlib.import_module("approvals.actions.migrations.0002_permissions_and_schedules").seed(apps, None)
+    importlib.import_module("actions.migrations.0002_permissions_and_schedules").seed(apps, None)

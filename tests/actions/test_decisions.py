@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from approvals import services as engine
-from approvals.actions.models import ActionRequest
+from actions.models import ActionRequest
 from approvals.exceptions import DecisionRefused
 from approvals.kinds import kind_get
 from approvals.models import ApprovalRequest
@@ -128,8 +128,8 @@ def test_an_approval_racing_the_expiry_gives_one_outcome(gate_reseeded, agent_ke
     applied-and-approved or expired — never both, and the agent's poll agrees with the row."""
     from rest_framework.test import APIClient
 
-    from approvals.actions.demo import REFUND_POLICY
-    from approvals.actions.services import policy_version_create
+    from actions.demo import REFUND_POLICY
+    from actions.services import policy_version_create
     from tests.factories import ToolFactory
 
     policy_version_create(tool=ToolFactory(name="payments.refund", action_tier=3), **REFUND_POLICY)

@@ -9,7 +9,7 @@ from auditlog.models import LogEntry
 from django.db import connection
 from rest_framework.test import APIClient
 
-from approvals.actions.models import ActionRequest
+from actions.models import ActionRequest
 from approvals.models import ApprovalRequest
 from registry.services import agent_controls_update, global_controls_set
 from tests.factories import AgentVersionFactory, ToolFactory, ToolGrantFactory
@@ -59,7 +59,7 @@ def test_the_global_kill_switch_denies_too_but_spares_side_effect_free_tools(
 def test_policy_blocks_are_counted_per_agent(agent, agent_client, other_agent_client, refund_policy, operator_user):
     from django.utils import timezone
 
-    from approvals.actions.selectors import policy_blocks_by_agent
+    from actions.selectors import policy_blocks_by_agent
 
     start = timezone.now()
     refund(agent_client, key="a", amount_usd=-1, customer_tier="pro")  # deny rule
@@ -197,8 +197,8 @@ def test_a_tier_four_action_needs_a_linked_change_request(agent, agent_client, o
 def test_the_controls_show_the_policy_version_and_its_edit_changes_the_etag(
     agent, agent_client, refund_policy, board_user
 ):
-    from approvals.actions.demo import REFUND_POLICY
-    from approvals.actions.services import policy_version_create
+    from actions.demo import REFUND_POLICY
+    from actions.services import policy_version_create
     from registry.models import AgentVersion
 
     version = AgentVersionFactory(agent=agent)

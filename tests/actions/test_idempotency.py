@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from approvals.actions import services
-from approvals.actions.models import ActionRequest
+from actions import services
+from actions.models import ActionRequest
 from approvals.models import ApprovalRequest
 
 from .conftest import refund

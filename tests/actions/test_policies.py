@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from approvals.actions.demo import REFUND_FIELDS, REFUND_POLICY
-from approvals.actions.language import PolicySyntaxError, condition_parse, evaluate, fields_parse
-from approvals.actions.models import ActionPolicyVersion
-from approvals.actions.services import policy_version_create
+from actions.demo import REFUND_FIELDS, REFUND_POLICY
+from actions.language import PolicySyntaxError, condition_parse, evaluate, fields_parse
+from actions.models import ActionPolicyVersion
+from actions.services import policy_version_create
 
 from .conftest import refund
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals.actions.models import ActionRequest
-from approvals.actions.services import parameters_purge_expired
+from actions.models import ActionRequest
+from actions.services import parameters_purge_expired
 
 from .conftest import refund
 

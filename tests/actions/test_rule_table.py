@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from approvals.actions.models import ActionRequest
+from actions.models import ActionRequest
 from approvals.models import ApprovalRequest
 
 from .conftest import refund

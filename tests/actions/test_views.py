@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from approvals.actions.models import ActionPolicyVersion, AgentGateSettings
+from actions.models import ActionPolicyVersion, AgentGateSettings
 
 from .conftest import refund
 
@@ -144,7 +144,7 @@ def test_the_seeded_demo_is_idempotent(db):
 
     from django.core.management import call_command
 
-    from approvals.actions.models import ActionRequest
+    from actions.models import ActionRequest
 
     call_command("seed_demo", stdout=StringIO())
     counts = (ActionPolicyVersion.objects.count(), ActionRequest.objects.count())

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from approvals.actions.models import ActionRequest
-from approvals.actions.services import gate_settings_update, webhook_deliver
+from actions.models import ActionRequest
+from actions.services import gate_settings_update, webhook_deliver
 from approvals.models import ApprovalRequest
 from approvals.services import decision_record
 
@@ -25,8 +25,8 @@ def _approve_all(req, users):
 def test_it_calls_the_webhook_once_signed_when_people_decide(gate_reseeded, agent, agent_key, support_managers):
     from rest_framework.test import APIClient
 
-    from approvals.actions.demo import REFUND_POLICY
-    from approvals.actions.services import policy_version_create
+    from actions.demo import REFUND_POLICY
+    from actions.services import policy_version_create
     from tests.factories import ToolFactory
 
     policy_version_create(tool=ToolFactory(name="payments.refund", action_tier=3), **REFUND_POLICY)
@@ -62,8 +62,8 @@ def test_a_failing_receiver_is_retried_by_the_worker_with_backoff(
     worker retries (backoff) until the third call succeeds, and records three attempts."""
     from rest_framework.test import APIClient
 
-    from approvals.actions.demo import REFUND_POLICY
-    from approvals.actions.services import policy_version_create
+    from actions.demo import REFUND_POLICY
+    from actions.services import policy_version_create
     from config.celery import app
     from tests.factories import ToolFactory
 

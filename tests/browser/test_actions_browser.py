@@ -24,13 +24,13 @@ def gate_world(reseeded):
 
     from django.apps import apps
 
-    from approvals.actions.demo import REFUND_POLICY, ensure_support_managers
-    from approvals.actions.services import policy_version_create
+    from actions.demo import REFUND_POLICY, ensure_support_managers
+    from actions.services import policy_version_create
     from config.celery import app
     from telemetry.services import agent_key_issue
     from tests.factories import AgentFactory, TeamFactory, ToolFactory, UserFactory
 
-    importlib.import_module("approvals.actions.migrations.0002_permissions_and_schedules").seed(apps, None)
+    importlib.import_module("actions.migrations.0002_permissions_and_schedules").seed(apps, None)
     ensure_support_managers(password="pw")
     owner = UserFactory(username="olivia")
     agent = AgentFactory(
@@ -54,7 +54,7 @@ def _approve(page, request_url: str, reason: str) -> None:
 
 
 def test_two_support_managers_approve_a_120_usd_refund(new_page, gate_world):
-    from approvals.actions.services import gate_settings_update
+    from actions.services import gate_settings_update
 
     agent, client = gate_world
     with Receiver() as receiver:

@@ -1,7 +1,7 @@
 """``/api/v1/action-requests/``: an agent asks before a risky action, then polls the answer.
 
 Agents only (their own key, ``Authorization: Bearer``); an agent sees and creates only its own
-requests (another agent's id is a 404). The rules live in ``approvals.actions.services``."""
+requests (another agent's id is a 404). The rules live in ``actions.services``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals.actions.choices import ActionStatus
-from approvals.actions.models import ActionRequest
-from approvals.actions.selectors import action_request_as_dict
-from approvals.actions.services import ActionConflict, ActionInputError, action_request_submit
+from actions.choices import ActionStatus
+from actions.models import ActionRequest
+from actions.selectors import action_request_as_dict
+from actions.services import ActionConflict, ActionInputError, action_request_submit
 from telemetry.api.authentication import AgentKeyAuthentication, IsAgent
 from telemetry.api.serializers import ErrorSerializer
 from telemetry.api.throttling import AgentRateThrottle

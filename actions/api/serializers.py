@@ -1,9 +1,9 @@
 """Shapes of ``/api/v1/action-requests/`` for the OpenAPI schema. The body is parsed and
-checked by ``approvals.actions.services.action_request_submit`` (one place for the rules)."""
+checked by ``actions.services.action_request_submit`` (one place for the rules)."""
 
 from rest_framework import serializers
 
-from approvals.actions.choices import ActionStatus, DecisionSource
+from actions.choices import ActionStatus, DecisionSource
 
 
 class ActionRequestInputSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class ActionsConfig(AppConfig):
-    name = "approvals.actions"
+    name = "actions"
     label = "actions"
     verbose_name = "Runtime action gate"
     default_auto_field = "django.db.models.BigAutoField"
