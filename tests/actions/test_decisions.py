@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from approvals import services as engine
 from actions.models import ActionRequest
+from approvals import services as engine
 from approvals.exceptions import DecisionRefused
 from approvals.kinds import kind_get
 from approvals.models import ApprovalRequest
