@@ -227,19 +227,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 64 * 1024
 # Home page panels, one callable per app: (request) -> {"template": ..., ...context} or None.
 QUORUM_HOME_PANELS = [
     "registry.panels.registry_home_panel",
-    "telemetry.sections.home_panel",
+    "telemetry.panels.home_panel",
     "approvals.panels.awaiting_home_panel",
     "evals.panels.evals_home_panel",
-    "incidents.sections.home_panel",
+    "incidents.panels.home_panel",
     "reports.panels.reports_home_panel",
 ]
 # Agent-card sections, one callable per app: (request, agent) -> {"template": ..., ...context} or None.
 QUORUM_AGENT_CARD_SECTIONS: list[str] = [
-    "telemetry.sections.agent_card_section",
+    "telemetry.panels.agent_card_section",
     "approvals.panels.agent_card_section",
-    "actions.sections.agent_card_section",
+    "actions.panels.agent_card_section",
     "evals.panels.evals_agent_section",
-    "incidents.sections.agent_card_section",
+    "incidents.panels.agent_card_section",
     "reports.panels.reports_agent_section",
 ]
 # Demo data seeders run by `manage.py seed_demo` after the registry: callables (stdout) -> None.

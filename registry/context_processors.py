@@ -16,7 +16,7 @@ NAV_ITEMS: list[dict] = [
         "label": "Incidents",
         "url": "incidents:incident_list",
         "perm": "incidents.view_incident",
-        "badge": "incidents.sections.active_incident_count",
+        "badge": "incidents.panels.active_incident_count",
     },
     {
         "label": "Evals",

@@ -15,7 +15,7 @@ from registry.selectors import agents_visible_to
 from . import services
 from .forms import KeyIssueForm, KeyRotateForm
 from .models import AgentAPIKey
-from .sections import agent_keys_context
+from .panels import agent_keys_context
 
 
 def user_can_manage_agent_keys(user, agent) -> bool:
