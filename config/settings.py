@@ -70,6 +70,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The expired-form page in the layout, with the signed-in user's navigation.
+CSRF_FAILURE_VIEW = "config.error_views.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
