@@ -12,7 +12,7 @@ from django.utils import timezone
 from registry.models import Agent
 
 from . import services
-from .models import AgentInvestment, RollupState
+from .models import AgentInvestment
 
 # slug -> one-time build cost (USD): what it took to build, integrate and roll out.
 BUILD_COSTS = {
@@ -32,11 +32,8 @@ BUILD_COSTS = {
 
 def seed_reports(stdout=None, now=None) -> None:
     now = now or timezone.now()
-    buckets = services.rollup_rebuild(start=now - timedelta(days=400), end=now + timedelta(hours=1))
     # Every run present now is in the rollups; the beat task takes over from here.
-    state, _ = RollupState.objects.get_or_create(pk=1)
-    if state.watermark is None or state.watermark < now:
-        RollupState.objects.filter(pk=1).update(watermark=now, last_run_at=now, last_buckets=buckets)
+    buckets = services.rollup_rebuild(start=now - timedelta(days=400), end=now + timedelta(hours=1), watermark=now)
     for slug, cost in BUILD_COSTS.items():
         agent = Agent.objects.filter(slug=slug).first()
         if agent is not None:

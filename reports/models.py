@@ -1,8 +1,7 @@
-"""What agents are worth, in tables the pages can read fast.
+"""What agents are worth: build costs and budget alerts (governed records, audited).
 
-Rollups are derived data: recomputed from raw runs (``telemetry.Run``), never edited by
-hand, so they are not in the audit trail. Budget alerts, investments and review dossiers
-are governed records and are audited."""
+The rollups the pages read are telemetry's (``telemetry.models.HourlyRollup`` and
+``DailyRollup``): telemetry owns runs and what is derived from them."""
 
 from __future__ import annotations
 
@@ -13,133 +12,6 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-
-from .latency import empty_histogram
-
-
-class RollupBase(models.Model):
-    """Counters for one (agent, version, bucket). ``version`` is null for runs that matched
-    no registered version. ``latency_hist`` counts runs per fixed log-spaced latency bucket
-    (``reports.latency.EDGES_MS``), so two rows merge by summing element-wise."""
-
-    agent = models.ForeignKey("registry.Agent", on_delete=models.CASCADE, related_name="+")
-    version = models.ForeignKey("registry.AgentVersion", on_delete=models.CASCADE, null=True, related_name="+")
-    bucket_start = models.DateTimeField()
-    runs = models.PositiveIntegerField(default=0)
-    successes = models.PositiveIntegerField(default=0, help_text="Runs whose outcome is resolved.")
-    escalations = models.PositiveIntegerField(default=0)
-    failures = models.PositiveIntegerField(default=0)
-    blocked = models.PositiveIntegerField(default=0, help_text="Runs whose outcome is blocked (by policy).")
-    abandoned = models.PositiveIntegerField(default=0)
-    errors = models.PositiveIntegerField(default=0, help_text="Runs whose technical status is error or timeout.")
-    human_touched = models.PositiveIntegerField(
-        default=0, help_text="Runs escalated to a human or with human handling minutes."
-    )
-    policy_blocks = models.PositiveBigIntegerField(default=0)
-    tool_calls = models.PositiveBigIntegerField(default=0)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
-    human_minutes = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
-    latency_sum_ms = models.PositiveBigIntegerField(default=0)
-    latency_hist = models.JSONField(default=empty_histogram)
-    computed_at = models.DateTimeField(auto_now=True)
-
-    COUNTERS = (
-        "runs",
-        "successes",
-        "escalations",
-        "failures",
-        "blocked",
-        "abandoned",
-        "errors",
-        "human_touched",
-        "policy_blocks",
-        "tool_calls",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "human_minutes",
-        "latency_sum_ms",
-    )
-
-    class Meta:
-        abstract = True
-
-    def __str__(self) -> str:
-        return f"{self.agent_id}/{self.version_id or '-'} @ {self.bucket_start:%Y-%m-%d %H:%M}: {self.runs} runs"
-
-
-class HourlyRollup(RollupBase):
-    """One hour (by the run's ``started_at``, UTC) of one agent version."""
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["agent", "version", "bucket_start"],
-                condition=Q(version__isnull=False),
-                name="reports_hourly_unique_version_bucket",
-            ),
-            models.UniqueConstraint(
-                fields=["agent", "bucket_start"],
-                condition=Q(version__isnull=True),
-                name="reports_hourly_unique_unversioned_bucket",
-            ),
-            models.CheckConstraint(
-                condition=Q(successes__lte=models.F("runs")), name="reports_hourly_successes_le_runs"
-            ),
-        ]
-        indexes = [models.Index(fields=["agent", "bucket_start"]), models.Index(fields=["bucket_start"])]
-
-
-class DailyRollup(RollupBase):
-    """One UTC day of one agent version: the sum of that day's hourly rows."""
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["agent", "version", "bucket_start"],
-                condition=Q(version__isnull=False),
-                name="reports_daily_unique_version_bucket",
-            ),
-            models.UniqueConstraint(
-                fields=["agent", "bucket_start"],
-                condition=Q(version__isnull=True),
-                name="reports_daily_unique_unversioned_bucket",
-            ),
-            models.CheckConstraint(
-                condition=Q(successes__lte=models.F("runs")), name="reports_daily_successes_le_runs"
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["agent", "bucket_start"]),
-            # The portfolio sums every agent's counters over a period: with the counters in the
-            # index that is an index-only scan, never reading the wide latency histograms.
-            models.Index(
-                fields=["bucket_start"],
-                include=["agent", *RollupBase.COUNTERS],
-                name="reports_daily_period_cover",
-            ),
-        ]
-
-
-class RollupState(models.Model):
-    """The rollup's progress: every run received up to ``watermark`` is in the rollups.
-    A single row (pk = 1), locked while a rollup pass runs so two workers never interleave."""
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    watermark = models.DateTimeField(null=True, blank=True)
-    last_run_at = models.DateTimeField(null=True, blank=True)
-    last_buckets = models.PositiveIntegerField(default=0, help_text="Hourly buckets recomputed by the last pass.")
-
-    class Meta:
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="reports_rollupstate_singleton")]
-        permissions = [
-            ("view_reports", "Can read ROI, portfolio, review calendar and maturity reports"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Rollups up to {self.watermark:%Y-%m-%d %H:%M:%S}" if self.watermark else "Rollups not started"
 
 
 class AgentInvestment(models.Model):
@@ -163,6 +35,10 @@ class AgentInvestment(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(build_cost_usd__gte=0), name="reports_investment_non_negative")
+        ]
+        # The reports' own permission (it sat on the rollup state until rollups moved to telemetry).
+        permissions = [
+            ("view_reports", "Can read ROI, portfolio, review calendar and maturity reports"),
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,6 @@
-"""Report rules: keeping rollups current, budget-burn alerts, the review workflow, investments.
+"""Report rules: budget-burn alerts, the review workflow, investments (rollups are telemetry's).
 
 Rules in one line each (details in the docstrings):
-* rollups are recomputed per bucket from raw runs, for every bucket a newly received run
-  touched (late runs included), in one transaction that also advances the watermark;
 * a budget alert is raised at most once per agent and day, and mailed once;
 * a scheduled review opens when the agent's next review falls due (the tier cadence), once,
   and the owner and the board are mailed once, however often the beat task runs;
@@ -28,9 +26,10 @@ from django.utils import timezone
 from registry import roles
 from registry.choices import ReviewKind, ReviewOutcome, ReviewStatus
 from registry.models import Agent, Review
+from telemetry import services as telemetry_services
 
-from . import rollups, selectors
-from .models import AgentInvestment, BudgetAlert, ReviewDossier, RollupState
+from . import selectors
+from .models import AgentInvestment, BudgetAlert, ReviewDossier
 
 log = logging.getLogger(__name__)
 
@@ -41,38 +40,9 @@ def _setting(name: str, default):
 
 # --- rollups -------------------------------------------------------------------------------
 
-
-def rollup_refresh(*, now: datetime | None = None) -> int:
-    """Bring the hourly and daily rollups up to date with every run received until
-    ``now − REPORTS_ROLLUP_SETTLE_SECONDS``.
-
-    The buckets to recompute are those holding a run received after the watermark — by the
-    run's ``started_at``, so a run that arrives days late lands in its own hour and day.
-    Each such bucket is recomputed whole from the raw runs, and the watermark moves, in one
-    transaction under a lock on the state row: two workers never interleave, a crash leaves
-    nothing half-done, and running it again changes nothing. The settle delay covers ingest
-    transactions that were stamped before, but committed after, the pass looked.
-    Returns the number of hourly buckets recomputed."""
-    now = now or timezone.now()
-    upto = now - timedelta(seconds=_setting("REPORTS_ROLLUP_SETTLE_SECONDS", 120))
-    RollupState.objects.get_or_create(pk=1)
-    with transaction.atomic():
-        state = RollupState.objects.select_for_update().get(pk=1)
-        if state.watermark is not None and upto <= state.watermark:
-            return 0
-        keys = rollups.affected_hours(received_after=state.watermark, received_upto=upto)
-        count = rollups.recompute(keys)
-        state.watermark = upto
-        state.last_run_at = now
-        state.last_buckets = count
-        state.save()
-    return count
-
-
-def rollup_rebuild(*, start: datetime, end: datetime) -> int:
-    """Recompute every bucket with runs started in [start, end), whatever the watermark
-    says (repair after a restore, or seeding a benchmark). Idempotent."""
-    return rollups.rebuild(start=start, end=end)
+# Rollups are telemetry's (it owns runs); these names stay here for the reports' callers.
+rollup_refresh = telemetry_services.rollup_refresh
+rollup_rebuild = telemetry_services.rollup_rebuild
 
 
 # --- budget burn ---------------------------------------------------------------------------

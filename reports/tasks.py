@@ -1,18 +1,13 @@
 """Report tasks: thin wrappers that call a service. Schedules are in the database
-(data migration ``0003_beat_schedules``), each with an ``expires`` under its period."""
+(data migration ``0003_beat_schedules``), each with an ``expires`` under its period. The
+rollup pass is telemetry's (``telemetry.tasks``)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import OperationalError
 
 from . import services
-
-
-@shared_task(name="reports.rollup_refresh", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
-def rollup_refresh_task() -> int:
-    return services.rollup_refresh()
 
 
 @shared_task(name="reports.budget_check")

@@ -1,5 +1,7 @@
 """What agents report (one row per run summary), who may report it (agent keys), and what
-governance found wrong in it (compliance violations)."""
+governance found wrong in it (compliance violations), and the rollups derived from runs."""
+
+from decimal import Decimal
 
 from auditlog.registry import auditlog
 from django.conf import settings
@@ -9,6 +11,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from .choices import RunOutcome, RunReason, RunStatus, ViolationKind
+from .latency import empty_histogram
 
 
 class Run(models.Model):
@@ -147,6 +150,172 @@ class ComplianceViolation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.agent_id} ({self.version_key}) at {self.hour:%Y-%m-%d %H:00}"
+
+
+# --- rollups: runs summed per bucket, for pages and drift checks ------------------------------
+# Derived data, recomputed from raw runs (never edited by hand), so not in the audit trail.
+# The hourly and daily tables and the state row were created by the reports app and keep their
+# table names (``reports_*``); telemetry owns them since runs and what is derived from runs are one
+# concept (see migrations 0003 here and 0005 in reports).
+
+
+class RollupBase(models.Model):
+    """Counters for one (agent, version, bucket). ``version`` is null for runs that matched
+    no registered version. ``latency_hist`` counts runs per fixed log-spaced latency bucket
+    (``telemetry.latency.EDGES_MS``), so two rows merge by summing element-wise."""
+
+    agent = models.ForeignKey("registry.Agent", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("registry.AgentVersion", on_delete=models.CASCADE, null=True, related_name="+")
+    bucket_start = models.DateTimeField()
+    runs = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0, help_text="Runs whose outcome is resolved.")
+    escalations = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    blocked = models.PositiveIntegerField(default=0, help_text="Runs whose outcome is blocked (by policy).")
+    abandoned = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0, help_text="Runs whose technical status is error or timeout.")
+    human_touched = models.PositiveIntegerField(
+        default=0, help_text="Runs escalated to a human or with human handling minutes."
+    )
+    policy_blocks = models.PositiveBigIntegerField(default=0)
+    tool_calls = models.PositiveBigIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("0"))
+    human_minutes = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
+    latency_sum_ms = models.PositiveBigIntegerField(default=0)
+    latency_hist = models.JSONField(default=empty_histogram)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    COUNTERS = (
+        "runs",
+        "successes",
+        "escalations",
+        "failures",
+        "blocked",
+        "abandoned",
+        "errors",
+        "human_touched",
+        "policy_blocks",
+        "tool_calls",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "human_minutes",
+        "latency_sum_ms",
+    )
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}/{self.version_id or '-'} @ {self.bucket_start:%Y-%m-%d %H:%M}: {self.runs} runs"
+
+
+class FiveMinuteRollup(RollupBase):
+    """Five minutes (by ``started_at``, UTC, aligned on the hour) of one agent version, kept
+    for ``telemetry.rollups.FIVE_MINUTE_RETENTION``: the grain of the drift checks' windows
+    (10 and 30 minutes against a baseline of up to 30 days). Hourly rows of those hours are
+    the sums of these rows."""
+
+    errored_or_failed = models.PositiveIntegerField(
+        default=0, help_text="Runs that errored or timed out, or whose outcome is failed: the drift error rate."
+    )
+
+    COUNTERS = (*RollupBase.COUNTERS, "errored_or_failed")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "version", "bucket_start"],
+                condition=Q(version__isnull=False),
+                name="telemetry_5min_unique_version_bucket",
+            ),
+            models.UniqueConstraint(
+                fields=["agent", "bucket_start"],
+                condition=Q(version__isnull=True),
+                name="telemetry_5min_unique_unversioned_bucket",
+            ),
+            models.CheckConstraint(
+                condition=Q(successes__lte=models.F("runs")), name="telemetry_5min_successes_le_runs"
+            ),
+            models.CheckConstraint(
+                condition=Q(errored_or_failed__lte=models.F("runs")), name="telemetry_5min_errored_le_runs"
+            ),
+        ]
+        indexes = [models.Index(fields=["agent", "bucket_start"]), models.Index(fields=["bucket_start"])]
+
+
+class HourlyRollup(RollupBase):
+    """One hour (by the run's ``started_at``, UTC) of one agent version."""
+
+    class Meta:
+        db_table = "reports_hourlyrollup"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "version", "bucket_start"],
+                condition=Q(version__isnull=False),
+                name="reports_hourly_unique_version_bucket",
+            ),
+            models.UniqueConstraint(
+                fields=["agent", "bucket_start"],
+                condition=Q(version__isnull=True),
+                name="reports_hourly_unique_unversioned_bucket",
+            ),
+            models.CheckConstraint(
+                condition=Q(successes__lte=models.F("runs")), name="reports_hourly_successes_le_runs"
+            ),
+        ]
+        indexes = [models.Index(fields=["agent", "bucket_start"]), models.Index(fields=["bucket_start"])]
+
+
+class DailyRollup(RollupBase):
+    """One UTC day of one agent version: the sum of that day's hourly rows."""
+
+    class Meta:
+        db_table = "reports_dailyrollup"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "version", "bucket_start"],
+                condition=Q(version__isnull=False),
+                name="reports_daily_unique_version_bucket",
+            ),
+            models.UniqueConstraint(
+                fields=["agent", "bucket_start"],
+                condition=Q(version__isnull=True),
+                name="reports_daily_unique_unversioned_bucket",
+            ),
+            models.CheckConstraint(
+                condition=Q(successes__lte=models.F("runs")), name="reports_daily_successes_le_runs"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["agent", "bucket_start"]),
+            # The portfolio sums every agent's counters over a period: with the counters in the
+            # index that is an index-only scan, never reading the wide latency histograms.
+            models.Index(
+                fields=["bucket_start"],
+                include=["agent", *RollupBase.COUNTERS],
+                name="reports_daily_period_cover",
+            ),
+        ]
+
+
+class RollupState(models.Model):
+    """The rollup's progress: every run received up to ``watermark`` is in the rollups.
+    A single row (pk = 1), locked while a rollup pass runs so two workers never interleave."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    watermark = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_buckets = models.PositiveIntegerField(default=0, help_text="Hourly buckets recomputed by the last pass.")
+
+    class Meta:
+        db_table = "reports_rollupstate"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="reports_rollupstate_singleton")]
+
+    def __str__(self) -> str:
+        return f"Rollups up to {self.watermark:%Y-%m-%d %H:%M:%S}" if self.watermark else "Rollups not started"
 
 
 auditlog.register(AgentAPIKey, exclude_fields=["hashed_key", "id", "last_used_at"])

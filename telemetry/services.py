@@ -1,4 +1,5 @@
-"""Telemetry rules: credentials for agents and people, run ingest, governance checks on ingest."""
+"""Telemetry rules: credentials for agents and people, run ingest, governance checks on ingest,
+and keeping the rollups of runs current."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -13,8 +15,9 @@ from registry.audit import acting_as
 from registry.choices import VersionState
 from registry.models import Agent, AgentVersion, UserAPIKey
 
+from . import rollups
 from .choices import ViolationKind
-from .models import AgentAPIKey, ComplianceViolation, Run
+from .models import AgentAPIKey, ComplianceViolation, RollupState, Run
 from .redaction import deny_list, redact
 from .schemas import RunIn, run_validate
 
@@ -454,3 +457,71 @@ def _null():
     from contextlib import nullcontext
 
     return nullcontext()
+
+
+# --- rollups ---------------------------------------------------------------------------------
+
+# Any 64-bit key of ours for pg_advisory_xact_lock(key, agent_id): one agent's catch-up at a time.
+ROLLUP_AGENT_LOCK = 0x524F4C4C  # "ROLL"
+
+
+def rollup_refresh(*, now: datetime | None = None) -> int:
+    """Bring the five-minute, hourly and daily rollups up to date with every run received until
+    ``now − REPORTS_ROLLUP_SETTLE_SECONDS``, and drop five-minute rows past their retention.
+
+    The buckets to recompute are those holding a run received after the watermark — by the
+    run's ``started_at``, so a run that arrives days late lands in its own hour and day.
+    Each such bucket is recomputed whole from the raw runs, and the watermark moves, in one
+    transaction under a lock on the state row: two workers never interleave, a crash leaves
+    nothing half-done, and running it again changes nothing. The settle delay covers ingest
+    transactions that were stamped before, but committed after, the pass looked.
+    Returns the number of hourly buckets recomputed."""
+    now = now or timezone.now()
+    upto = now - timedelta(seconds=getattr(settings, "REPORTS_ROLLUP_SETTLE_SECONDS", 120))
+    RollupState.objects.get_or_create(pk=1)
+    with transaction.atomic():
+        state = RollupState.objects.select_for_update().get(pk=1)
+        if state.watermark is not None and upto <= state.watermark:
+            return 0
+        keys = rollups.affected_hours(received_after=state.watermark, received_upto=upto)
+        count = rollups.recompute(keys)
+        rollups.prune_fine(now=now)
+        state.watermark = upto
+        state.last_run_at = now
+        state.last_buckets = count
+        state.save()
+    return count
+
+
+def rollup_rebuild(*, start: datetime, end: datetime, watermark: datetime | None = None) -> int:
+    """Recompute every bucket with runs started in [start, end), whatever the watermark
+    says (repair after a restore, or seeding a benchmark). Idempotent. With ``watermark``
+    (a seeder that just loaded every run), the watermark moves forward to it: the pass
+    takes over from there."""
+    buckets = rollups.rebuild(start=start, end=end)
+    if watermark is not None:
+        state, _ = RollupState.objects.get_or_create(pk=1)
+        if state.watermark is None or state.watermark < watermark:
+            RollupState.objects.filter(pk=1).update(watermark=watermark, last_run_at=watermark, last_buckets=buckets)
+    return buckets
+
+
+def rollup_catch_up_agent(*, agent_id: int) -> int:
+    """Bring one agent's five-minute rollups up to date with every run received so far, for
+    readers that need the last minutes (drift checks) between two passes of ``rollup_refresh``.
+
+    Only the five-minute buckets holding a run received after the watermark are recomputed,
+    whole, from raw runs (idempotent); the watermark, the hourly and the daily rows stay the
+    pass's. Returns the number of buckets recomputed."""
+    state = RollupState.objects.filter(pk=1).first()
+    buckets = rollups.recent_fine_buckets(agent_id=agent_id, received_after=state.watermark if state else None)
+    if not buckets:
+        return 0
+    with transaction.atomic():
+        # Race: the pass (or another check of this agent) rewriting the same five-minute rows at
+        # the same time would delete and insert them twice. The pass holds the state row FOR
+        # UPDATE, so a shared lock waits for it; checks of one agent wait on the advisory lock.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {RollupState._meta.db_table} WHERE id = 1 FOR SHARE")  # noqa: S608
+            cursor.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", [ROLLUP_AGENT_LOCK, agent_id])
+        return rollups.recompute_fine(agent_id=agent_id, buckets=buckets)

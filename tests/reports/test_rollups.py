@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reports import services
-from reports.latency import EDGES_MS, empty_histogram, merge, percentile_ms
-from reports.models import DailyRollup, HourlyRollup, RollupState
-from telemetry.models import Run
+from telemetry import services as telemetry_services
+from telemetry.latency import EDGES_MS, empty_histogram, merge, percentile_ms
+from telemetry.models import DailyRollup, FiveMinuteRollup, HourlyRollup, RollupState, Run
 from tests.factories import AgentFactory, AgentVersionFactory
 from tests.reports.factories import make_run
 
@@ -105,7 +105,7 @@ run_strategy = st.fixed_dictionaries(
 )
 
 
-def _insert(fleet, specs) -> None:
+def _insert(fleet, specs, base=BASE) -> None:
     agents, versions = fleet
     runs = []
     for spec in specs:
@@ -114,7 +114,7 @@ def _insert(fleet, specs) -> None:
             make_run(
                 agent,
                 version=versions[agent.pk][spec["version"]],
-                started_at=BASE + timedelta(minutes=spec["minute"], seconds=spec["second"]),
+                started_at=base + timedelta(minutes=spec["minute"], seconds=spec["second"]),
                 outcome=spec["outcome"],
                 status=spec["status"],
                 latency_ms=spec["latency_ms"],
@@ -199,3 +199,116 @@ def test_percentiles_come_from_the_merged_histograms():
     p95 = percentile_ms(merged, 95)
     assert 2000 < p95 <= 2000 * 1.19  # upper edge of 2000 ms's bucket: within one bucket (19 %)
     assert percentile_ms(empty_histogram(), 95) is None
+
+
+# --- five-minute rollups (within their retention) -------------------------------------------
+
+FINE_SQL = """
+SELECT agent_id, version_id, date_bin('5 minutes', started_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+       count(*), count(*) FILTER (WHERE outcome = 'resolved'), count(*) FILTER (WHERE outcome = 'escalated'),
+       count(*) FILTER (WHERE outcome = 'failed'), count(*) FILTER (WHERE outcome = 'blocked'),
+       count(*) FILTER (WHERE outcome = 'abandoned'), count(*) FILTER (WHERE status <> 'ok'),
+       count(*) FILTER (WHERE outcome = 'escalated' OR human_minutes > 0),
+       sum(policy_blocks), sum(tool_calls), sum(input_tokens), sum(output_tokens),
+       sum(cost_usd), sum(human_minutes), sum(latency_ms),
+       count(*) FILTER (WHERE status <> 'ok' OR outcome = 'failed'), array_agg(latency_ms)
+FROM telemetry_run WHERE (%s IS NULL OR agent_id = %s) GROUP BY 1, 2, 3
+"""
+FINE_FIELDS = [*FIELDS, "errored_or_failed"]
+
+
+def direct_fine_sql(agent_id=None) -> dict:
+    """Five-minute truth, computed independently of the rollup code."""
+    with connection.cursor() as cursor:
+        cursor.execute(FINE_SQL, [agent_id, agent_id])
+        rows = cursor.fetchall()
+    out = {}
+    for agent, version_id, bucket, *values in rows:
+        latencies = values.pop()
+        hist = empty_histogram()
+        for ms in latencies:
+            hist[bisect_right(EDGES_MS, ms)] += 1
+        record = dict(zip(FINE_FIELDS, [int(v) if not isinstance(v, Decimal) else v for v in values], strict=True))
+        record["latency_hist"] = hist
+        out[(agent, version_id, bucket.astimezone(UTC))] = record
+    return out
+
+
+def stored_fine(agent_id=None) -> dict:
+    rows = FiveMinuteRollup.objects.all() if agent_id is None else FiveMinuteRollup.objects.filter(agent_id=agent_id)
+    return {
+        (r["agent_id"], r["version_id"], r["bucket_start"]): {k: r[k] for k in [*FINE_FIELDS, "latency_hist"]}
+        for r in rows.values("agent_id", "version_id", "bucket_start", "latency_hist", *FINE_FIELDS)
+    }
+
+
+def recent_base() -> datetime:
+    """Three days ago, on the hour: inside the five-minute retention."""
+    from django.utils import timezone
+
+    return (timezone.now() - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.lists(run_strategy, min_size=1, max_size=40), late=st.lists(run_strategy, max_size=10))
+def test_five_minute_rows_match_direct_sql_and_hours_are_their_sums(fleet, first, late):
+    """GIVEN random runs within the last days WHEN the pass runs (twice, then a rebuild, then late runs)
+    THEN five-minute rows equal a direct SQL aggregation, and hourly and daily rows still do too."""
+    for model in (Run, FiveMinuteRollup, HourlyRollup, DailyRollup, RollupState):
+        model.objects.all().delete()
+    base = recent_base()
+    _insert(fleet, first, base)
+    services.rollup_refresh()
+    assert stored_fine() == direct_fine_sql()
+    assert stored(HourlyRollup) == direct_sql("hour")
+    assert stored(DailyRollup) == direct_sql("day")
+
+    fine = stored_fine()
+    assert services.rollup_refresh() == 0
+    services.rollup_rebuild(start=base - timedelta(days=1), end=base + timedelta(days=5))
+    assert stored_fine() == fine
+
+    _insert(fleet, late, base)
+    services.rollup_refresh()
+    assert stored_fine() == direct_fine_sql()
+    assert stored(HourlyRollup) == direct_sql("hour")
+
+
+def test_one_agents_catch_up_brings_its_five_minute_rows_current_between_passes(fleet, settings):
+    """GIVEN a pass ran, then more runs arrived (within the settle delay, so the pass would skip them)
+    WHEN one agent catches up THEN its five-minute rows equal direct SQL, the other agent's and the
+    watermark are untouched, and catching up again changes nothing."""
+    agents, versions = fleet
+    base = recent_base()
+    make_run(agents[0], version=versions[agents[0].pk][0], started_at=base + timedelta(minutes=7))
+    make_run(agents[1], started_at=base + timedelta(minutes=7))
+    services.rollup_refresh()
+    watermark = RollupState.objects.get().watermark
+    settings.REPORTS_ROLLUP_SETTLE_SECONDS = 600
+    make_run(agents[0], version=versions[agents[0].pk][0], started_at=base + timedelta(minutes=8), outcome="failed")
+    make_run(agents[0], started_at=base + timedelta(minutes=31), status="timeout")
+    make_run(agents[1], started_at=base + timedelta(minutes=9))
+    other_before = stored_fine(agents[1].pk)
+
+    assert telemetry_services.rollup_catch_up_agent(agent_id=agents[0].pk) == 2
+    assert stored_fine(agents[0].pk) == direct_fine_sql(agents[0].pk)
+    assert stored_fine(agents[1].pk) == other_before
+    assert RollupState.objects.get().watermark == watermark
+    assert telemetry_services.rollup_catch_up_agent(agent_id=agents[0].pk) == 2
+    assert stored_fine(agents[0].pk) == direct_fine_sql(agents[0].pk)
+
+
+def test_five_minute_rows_past_their_retention_are_dropped_by_the_pass(fleet):
+    agents, _ = fleet
+    make_run(agents[0], started_at=recent_base())
+    make_run(agents[0], started_at=BASE)  # March: hourly and daily rows only
+    services.rollup_refresh()
+    assert {r.bucket_start for r in FiveMinuteRollup.objects.all()} == {recent_base()}
+    assert HourlyRollup.objects.count() == 2
+
+    from django.utils import timezone
+
+    make_run(agents[1], started_at=recent_base())
+    services.rollup_refresh(now=timezone.now() + timedelta(days=40))  # the recent row is old by then
+    assert not FiveMinuteRollup.objects.exists()
+    assert HourlyRollup.objects.count() == 3
