@@ -97,6 +97,12 @@ class ApprovalRequest(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    # After applying, "now" equals "after": the page shows this comparison, taken when applied.
+    diff_at_apply = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What would change, as it stood when the request was applied: [{label, current, proposed}].",
+    )
 
     class Meta:
         ordering = ["-created_at"]

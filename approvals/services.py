@@ -392,6 +392,16 @@ def _close(req: ApprovalRequest, status: str, now: datetime, *, notify: bool = T
         transaction.on_commit(lambda: _enqueue("notify_request_outcome", req_id))
 
 
+def _diff_snapshot(spec: KindSpec, req: ApprovalRequest) -> list[dict] | None:
+    """The kind's "now / after applying" rows as plain data, taken just before applying."""
+    try:
+        with transaction.atomic():  # a savepoint: a failed read must not poison the apply
+            rows = spec.diff(req)
+    except Exception:  # noqa: BLE001 - a display aid must never stop an approved change
+        return None
+    return [{"label": r.label, "current": str(r.current), "proposed": str(r.proposed)} for r in rows]
+
+
 def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
     """Apply an approved request (row already locked by the caller) if nothing holds it back.
     Exactly once: the status moves to applied in this same transaction."""
@@ -406,9 +416,12 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
         if objection:
             reasons.append(str(objection))
     if not reasons:
+        spec = kind_get(req.kind)
+        # Once applied, "now" equals "after": keep the comparison the approvers decided on.
+        diff_at_apply = _diff_snapshot(spec, req)
         try:
             with transaction.atomic():
-                kind_get(req.kind).apply(req, actor)
+                spec.apply(req, actor)
         except ApplyBlocked as exc:
             reasons.append(exc.message)
     if reasons:
@@ -424,7 +437,8 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
     req.status = RequestStatus.APPLIED
     req.applied_at = timezone.now()
     req.blocked_reason = ""
-    req.save(update_fields=["status", "applied_at", "blocked_reason", "updated_at"])
+    req.diff_at_apply = diff_at_apply
+    req.save(update_fields=["status", "applied_at", "blocked_reason", "diff_at_apply", "updated_at"])
     req_id = req.pk
     transaction.on_commit(lambda: _enqueue("notify_request_outcome", req_id))
     return True

@@ -20,7 +20,7 @@ from . import services
 from .choices import RequestStatus
 from .exceptions import ApprovalError
 from .forms import ChangeRequestForm, DecisionForm, TickForm
-from .kinds import kind_get, kinds_all
+from .kinds import DiffRow, kind_get, kinds_all
 from .models import ApprovalRequest
 from .selectors import (
     request_timeline,
@@ -61,6 +61,18 @@ def _visible_request(request, pk: int) -> ApprovalRequest:
     return get_object_or_404(requests_visible_to(request.user).select_related("agent__owner_team"), pk=pk)
 
 
+def _request_diff(req: ApprovalRequest) -> tuple[list[DiffRow], bool]:
+    """What the change does. Once applied, today's state already includes it, so the page shows
+    the comparison kept when it was applied (``True``); before that, or for a request applied
+    before such snapshots were kept, it compares with today's state (``False``)."""
+    if req.status == RequestStatus.APPLIED and req.diff_at_apply is not None:
+        return [DiffRow(row["label"], row["current"], row["proposed"]) for row in req.diff_at_apply], True
+    try:
+        return kind_get(req.kind).diff(req), False
+    except Exception:  # noqa: BLE001 - a version deleted since; the payload below still says it all
+        return [], False
+
+
 def request_context(request, req: ApprovalRequest, *, decision_form=None, tick_errors=None, error=None) -> dict:
     """Everything the request page (and its live fragment) shows, for this viewer."""
     user = request.user
@@ -79,10 +91,7 @@ def request_context(request, req: ApprovalRequest, *, decision_form=None, tick_e
                 "error": (tick_errors or {}).get(item.key),
             }
         )
-    try:
-        diff = kind_get(req.kind).diff(req)
-    except Exception:  # noqa: BLE001 - a version deleted since; the payload below still says it all
-        diff = []
+    diff, diff_is_snapshot = _request_diff(req)
     if decision_form is None:
         decision_form = DecisionForm(initial={"payload_hash": req.payload_hash})
     return {
@@ -90,6 +99,7 @@ def request_context(request, req: ApprovalRequest, *, decision_form=None, tick_e
         "tally": tally,
         "decisions": decisions,
         "diff": diff,
+        "diff_is_snapshot": diff_is_snapshot,
         "checklist": checklist,
         "checklist_open": sum(1 for c in checklist if not c["item"].done),
         "timeline": request_timeline(req),
