@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from contextlib import nullcontext
@@ -40,6 +39,7 @@ from approvals.choices import RequestStatus
 from approvals.models import ApprovalRequest
 from registry import roles as role_names
 from registry.audit import acting_as
+from registry.canonical import canonical_json, canonical_sha256
 from registry.choices import ActionTier
 from registry.models import Agent, GlobalControls, Tool
 from telemetry.redaction import REDACTED, _norm, deny_list, redact
@@ -268,10 +268,6 @@ def action_decide(*, agent: Agent, tool: Tool, policy: ActionPolicyVersion | Non
     )
 
 
-def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def parameters_redact(parameters: dict, policy: ActionPolicyVersion | None) -> dict:
     """What may be stored: the policy's redact list and the telemetry deny list replaced by
     ``[redacted]``, card-number-like digits masked anywhere."""
@@ -350,7 +346,7 @@ def action_request_submit(
     if not isinstance(parameters, dict):
         errors.append(_error("invalid_type", "parameters", "parameters: a JSON object of the action's fields."))
         parameters = {}
-    elif len(_canonical(parameters)) > MAX_PARAMETERS_CHARS:
+    elif len(canonical_json(parameters)) > MAX_PARAMETERS_CHARS:
         message = f"parameters: at most {MAX_PARAMETERS_CHARS} characters of JSON."
         errors.append(_error("too_long", "parameters", message))
         parameters = {}
@@ -379,9 +375,7 @@ def action_request_submit(
 
     stored_parameters = parameters_redact(parameters, policy)
     link = change_request.pk if change_request else None
-    fingerprint = hashlib.sha256(
-        _canonical({"tool": tool.name, "parameters": stored_parameters, "change_request": link}).encode()
-    ).hexdigest()
+    fingerprint = canonical_sha256({"tool": tool.name, "parameters": stored_parameters, "change_request": link})
     outcome = action_decide(agent=agent, tool=tool, policy=policy, values=values)
     if outcome.needs_change_request and change_request is None:
         raise ActionInputError(
@@ -614,7 +608,7 @@ def webhook_body(action: ActionRequest) -> bytes:
     from .selectors import action_request_as_dict
 
     payload = {"event": "action_request.decided", "action_request": action_request_as_dict(action)}
-    return _canonical(payload).encode()
+    return canonical_json(payload).encode()
 
 
 def webhook_deliver(*, action_request_id) -> str:

@@ -32,8 +32,6 @@ Cross-app hooks (settings)
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -45,6 +43,7 @@ from django.utils.module_loading import import_string
 
 from registry import roles as role_names
 from registry.audit import acting_as
+from registry.canonical import canonical_json, canonical_sha256
 from registry.models import Agent, AgentVersion
 from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
 
@@ -62,13 +61,10 @@ MAX_PAYLOAD_CHARS = 16_000
 # --- hashing and policy -------------------------------------------------------------------------
 
 
-def payload_canonical_json(payload: dict) -> str:
-    """Sorted keys, no whitespace, UTF-8 as is: the same effect always hashes the same."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def payload_hash_compute(payload: dict) -> str:
-    return hashlib.sha256(payload_canonical_json(payload).encode()).hexdigest()
+    """The hash decisions bind to: SHA-256 of the payload's canonical JSON, so the same effect
+    always hashes the same (:mod:`registry.canonical`)."""
+    return canonical_sha256(payload)
 
 
 def policy_resolve(*, agent: Agent, kind: str, payload: dict) -> dict:
@@ -252,7 +248,7 @@ def request_create(
         payload = {}
     if not isinstance(payload, dict):
         raise ValidationError({"payload": "The payload must be a JSON object."})
-    if len(payload_canonical_json(payload)) > MAX_PAYLOAD_CHARS:
+    if len(canonical_json(payload)) > MAX_PAYLOAD_CHARS:
         raise ValidationError({"payload": f"The payload is limited to {MAX_PAYLOAD_CHARS} characters of JSON."})
     with transaction.atomic(), acting_as(requester):
         agent = Agent.objects.select_for_update().select_related("owner_team").get(pk=agent.pk)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
 from decimal import Decimal
 
@@ -18,6 +16,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from .cadence import add_months
+from .canonical import canonical_sha256
 from .choices import (
     ActionTier,
     AgentStatus,
@@ -340,8 +339,7 @@ class AgentVersion(models.Model):
         }
 
     def compute_bundle_digest(self) -> str:
-        canonical = json.dumps(self.canonical_bundle(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_sha256(self.canonical_bundle())
 
     def clean(self) -> None:
         if self.pk and not self.is_editable:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,6 +10,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from registry.canonical import canonical_sha256
 from registry.choices import VersionState
 from registry.models import Agent, AgentVersion, GlobalControls
 from registry.selectors import agents_visible_to
@@ -54,8 +53,7 @@ def agent_controls(*, agent_id: int) -> tuple[dict, str]:
     for path in settings.QUORUM_CONTROLS_EXTRA:
         extra = import_string(path)(agent) or {}
         body.update({k: v for k, v in extra.items() if k not in ("agent", "revision")})
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    etag = '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
+    etag = '"' + canonical_sha256(body)[:32] + '"'
     return body, etag
 
 

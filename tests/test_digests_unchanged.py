@@ -22,6 +22,7 @@ from django.core.management import call_command
 
 from approvals.models import ApprovalRequest
 from approvals.services import payload_hash_compute
+from registry.canonical import canonical_json
 from registry.models import AgentVersion
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +130,5 @@ def test_it_keeps_the_canonical_form_of_edge_payloads():
 
 def test_it_hashes_a_uuid_and_a_decimal_as_their_text():
     # The action gate's fingerprints hold UUIDs and Decimals; they hash as their str().
-    from actions.services import _canonical
-
     value = {"id": uuid.UUID(PINNED_UUID), "amount": Decimal("12.50"), "name": "Zoë"}
-    assert _canonical(value) == '{"amount":"12.50","id":"00000000-0000-0000-0000-000000000001","name":"Zoë"}'
+    assert canonical_json(value) == '{"amount":"12.50","id":"00000000-0000-0000-0000-000000000001","name":"Zoë"}'
