@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .forms import KeyIssueForm
-from .selectors import agent_keys, agent_violations, violations_recent
+from .selectors import agent_keys, agent_violations, violations_recent, violations_recent_grouped
 
 
 def agent_keys_context(request, agent, *, form=None) -> dict:
@@ -28,5 +28,8 @@ def home_panel(request) -> dict | None:
     """Compliance violations of the last 7 days on agents the user may see."""
     if not request.user.has_perm("registry.view_agent"):
         return None
-    qs = violations_recent(user=request.user)
-    return {"template": "telemetry/panels/home.html", "violations": list(qs[:10]), "count": qs.count()}
+    return {
+        "template": "telemetry/panels/home.html",
+        "groups": violations_recent_grouped(user=request.user),
+        "count": violations_recent(user=request.user).count(),
+    }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -15,6 +16,7 @@ from registry.choices import VersionState
 from registry.models import Agent, AgentVersion, GlobalControls
 from registry.selectors import agents_visible_to
 
+from .choices import ViolationKind
 from .models import AgentAPIKey, ComplianceViolation
 
 
@@ -77,3 +79,50 @@ def violations_recent(*, user, days: int = 7) -> QuerySet[ComplianceViolation]:
 
 def violations_run_total(*, qs: QuerySet[ComplianceViolation]) -> int:
     return qs.aggregate(n=Sum("run_count"))["n"] or 0
+
+
+@dataclass(frozen=True)
+class ViolationGroup:
+    """One line of the home page: an agent broke one rule in ``hours`` hourly windows."""
+
+    agent: Agent
+    kind: str
+    kind_label: str
+    hours: int
+    runs: int
+    first_hour: datetime
+    last_hour: datetime
+
+
+def violations_recent_grouped(*, user, days: int = 7, limit: int = 10) -> list[ViolationGroup]:
+    """Recent violations one line per agent and rule, most recently seen first.
+
+    The table keeps one row per agent, version, rule and hour (so a misbehaving agent cannot
+    flood it); listed as they are, those rows read as near-identical lines on the home page."""
+    rows = list(
+        violations_recent(user=user, days=days)
+        .order_by()
+        .values("agent", "kind")
+        .annotate(
+            hours=Count("pk"),
+            runs=Sum("run_count"),
+            first_hour=Min("hour"),
+            last_hour=Max("hour"),
+            last_seen=Max("last_seen_at"),
+        )
+        .order_by("-last_seen", "agent", "kind")[:limit]
+    )
+    agents = Agent.objects.in_bulk({r["agent"] for r in rows})
+    labels = dict(ViolationKind.choices)
+    return [
+        ViolationGroup(
+            agent=agents[r["agent"]],
+            kind=r["kind"],
+            kind_label=labels.get(r["kind"], r["kind"]),
+            hours=r["hours"],
+            runs=r["runs"],
+            first_hour=r["first_hour"],
+            last_hour=r["last_hour"],
+        )
+        for r in rows
+    ]
