@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .choices import RequestKind
 from .kinds import kinds_all
 from .selectors import requests_awaiting, requests_open_for_agent
 from .services import user_may_request
@@ -21,9 +22,21 @@ def awaiting_home_panel(request):
     return {"template": "approvals/panels/home.html", "awaiting": awaiting[:10], "awaiting_count": len(awaiting)}
 
 
+def _offered_for_state(kind: str, agent) -> bool:
+    """Only offer a change the agent's current state allows: re-enabling side effects while
+    they are on would only end in the kind's refusal after the requester wrote a justification."""
+    if kind == RequestKind.REENABLE_SIDE_EFFECTS:
+        return not agent.side_effects_enabled
+    return True
+
+
 def agent_card_section(request, agent):
     """Agent card: its open requests, and buttons to start the kinds this user may request."""
-    kinds = [spec for spec in kinds_all() if user_may_request(request.user, agent, spec.value)]
+    kinds = [
+        spec
+        for spec in kinds_all()
+        if _offered_for_state(spec.value, agent) and user_may_request(request.user, agent, spec.value)
+    ]
     return {
         "template": "approvals/panels/agent_card.html",
         "open_requests": list(requests_open_for_agent(agent)),
