@@ -2,10 +2,13 @@ from django.db import models
 
 
 class ActionStatus(models.TextChoices):
+    """Labels follow the approvals engine's words for the same states (one vocabulary across
+    the console): an action people approved is "Applied" there, so it is "Applied" here too."""
+
     ALLOWED = "allowed", "Allowed"
     DENIED = "denied", "Denied"
-    PENDING = "pending", "Pending approval"
-    APPROVED = "approved", "Approved"
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Applied"
     EXPIRED = "expired", "Expired"
 
 

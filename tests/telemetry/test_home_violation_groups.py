@@ -38,7 +38,7 @@ def test_it_groups_hourly_violations_of_one_rule_into_one_line(client, board_use
 
     assert html.count('data-testid="violation-group"') == 2
     assert html.count("Unapproved version") == 1
-    assert '×3</span>' in html and "(7 runs," in html
+    assert "×3</span>" in html and "(7 runs," in html
     assert "Tool not granted to the version" in html and "(1 run," in html
     assert html.count('data-testid="violation-group-count"') == 1  # a single hour needs no count
 
