@@ -10,7 +10,17 @@ class ActionsConfig(AppConfig):
     def ready(self) -> None:
         # Pending actions are decided in the approvals queue: register the request kind.
         from approvals.kinds import register_kind
+        from registry.extensions import NavItem, agent_card_sections, demo_seeders, nav_items
+        from telemetry.extensions import controls_extras
 
+        from .demo import seed_actions
         from .kind import RUNTIME_ACTION_KIND
+        from .panels import agent_card_section
+        from .selectors import controls_extra
 
         register_kind(RUNTIME_ACTION_KIND)
+        agent_card_sections.register(agent_card_section, order=30)
+        nav_items.register(NavItem("Actions", "actions:index", perm="actions.view_actionpolicyversion"), order=40)
+        demo_seeders.register(seed_actions, order=30)
+        # Agents learn the action-policy version in force with their runtime controls.
+        controls_extras.register(controls_extra, order=10)

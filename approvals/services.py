@@ -19,12 +19,12 @@ any change request, with the same eligibility, two-person rule, reasons, hash bi
 immutability and exactly-once application. Keep a pointer from your own model to the
 ``ApprovalRequest`` (a OneToOne) to read its status.
 
-Cross-app hooks (settings)
---------------------------
-* ``QUORUM_REQUEST_CREATED_HOOKS``: callables ``(request) -> None`` run **inside** the creating
+Cross-app hooks (:mod:`approvals.extensions`, registered from the upper apps' ``ready()``)
+------------------------------------------------------------------------------------------
+* ``request_created_hooks``: callables ``(request) -> None`` run **inside** the creating
   transaction, after the checklist rows exist and the request row is locked by it (so a hook may
   call :func:`checklist_item_tick`). An exception in a hook aborts the creation.
-* ``QUORUM_APPLY_GATES``: callables ``(request) -> str | None`` asked just before an approved
+* ``apply_gates``: callables ``(request) -> str | None`` asked just before an approved
   request is applied; a string keeps the request approved-but-blocked with that reason shown.
   Applying is retried on :func:`request_apply` ("Apply now"), on every checklist tick and by
   the beat task ``approvals.tasks.retry_blocked_requests``.
@@ -39,7 +39,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from registry import roles as role_names
 from registry.audit import acting_as
@@ -49,6 +48,7 @@ from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
 
 from .choices import ChecklistKey, RequestStatus, Verdict, checklist_keys_for_tier
 from .exceptions import ApplyBlocked, DecisionRefused, RequestNotFound, RequestRefused
+from .extensions import apply_gates, request_created_hooks
 from .kinds import KindSpec, kind_get
 from .models import ApprovalPolicy, ApprovalRequest, ChecklistItem, Decision
 
@@ -209,7 +209,7 @@ def change_request_create(
     """A person proposes a change to an agent. They need one of the kind's rights on that agent
     (usually ``change_agent``; re-enabling side effects also accepts ``operate_agent``). The payload
     is validated per kind and hashed; the policy in force is snapshotted. Hooks in
-    ``QUORUM_REQUEST_CREATED_HOOKS`` run inside this transaction."""
+    ``request_created_hooks`` run inside this transaction."""
     spec = kind_get(kind)
     if requester is None or not user_may_request(requester, agent, kind):
         raise RequestRefused(f"You may not request changes to {agent.name}.", code="permission_denied")
@@ -286,8 +286,8 @@ def request_create(
         if spec.on_create:
             spec.on_create(req)
         req = ApprovalRequest.objects.select_for_update().get(pk=req.pk)
-        for path in settings.QUORUM_REQUEST_CREATED_HOOKS:
-            import_string(path)(req)
+        for hook in request_created_hooks:
+            hook(req)
         req_id = req.pk
         transaction.on_commit(lambda: _enqueue("notify_request_created", req_id))
     return ApprovalRequest.objects.get(pk=req_id)
@@ -407,8 +407,8 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
     open_items = [i.get_key_display() for i in req.checklist.filter(done=False)]
     if open_items:
         reasons.append("Checklist items open: " + ", ".join(open_items) + ".")
-    for path in settings.QUORUM_APPLY_GATES:
-        objection = import_string(path)(req)
+    for gate in apply_gates:
+        objection = gate(req)
         if objection:
             reasons.append(str(objection))
     if not reasons:

@@ -226,48 +226,10 @@ SPECTACULAR_SETTINGS = {
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 64 * 1024
 
-# Home page panels, one callable per app: (request) -> {"template": ..., ...context} or None.
-QUORUM_HOME_PANELS = [
-    "registry.panels.registry_home_panel",
-    "telemetry.panels.home_panel",
-    "approvals.panels.awaiting_home_panel",
-    "evals.panels.evals_home_panel",
-    "incidents.panels.home_panel",
-    "reports.panels.reports_home_panel",
-]
-# Agent-card sections, one callable per app: (request, agent) -> {"template": ..., ...context} or None.
-QUORUM_AGENT_CARD_SECTIONS: list[str] = [
-    "telemetry.panels.agent_card_section",
-    "approvals.panels.agent_card_section",
-    "actions.panels.agent_card_section",
-    "evals.panels.evals_agent_section",
-    "incidents.panels.agent_card_section",
-    "reports.panels.reports_agent_section",
-]
-# Demo data seeders run by `manage.py seed_demo` after the registry: callables (stdout) -> None.
-QUORUM_DEMO_SEEDERS: list[str] = [
-    "telemetry.demo.seed_telemetry",
-    "approvals.demo.seed_approvals",
-    "actions.demo.seed_actions",
-    "evals.demo.seed_evals",
-    "incidents.demo.seed_incidents",
-    "reports.demo.seed_reports",
-]
-
-# --- cross-app hooks (apps append dotted paths; no app imports another's views)
-# Callables (approval_request) -> str | None: a reason that blocks applying an approved request.
-QUORUM_APPLY_GATES: list[str] = [
-    "evals.services.apply_gate_eval",
-    "incidents.gates.learning_gate",
-]
-# Callables (approval_request) -> None, run after a request is created (e.g. auto-tick checklist items).
-QUORUM_REQUEST_CREATED_HOOKS: list[str] = [
-    "evals.services.request_created_eval_hook",
-]
-# Callables (agent) -> dict merged into the agent's /api/v1/controls/ answer (and its ETag).
-QUORUM_CONTROLS_EXTRA: list[str] = [
-    "actions.selectors.controls_extra",
-]
+# Home panels, agent-card sections, nav entries, demo seeders, apply gates, request-created hooks and
+# controls extras are not settings: each app registers its own from its AppConfig.ready() into the typed
+# extension points of the app below it (registry/extensions.py, approvals/extensions.py,
+# telemetry/extensions.py; see docs/ARCHITECTURE.md).
 
 LOGGING = {
     "version": 1,

@@ -12,14 +12,6 @@ from .permissions import user_can_pull_fleet_switch, user_can_report_incident, u
 from .selectors import active_incidents, overdue_action_items, overdue_postmortems
 
 
-def _approvals_ready() -> bool:
-    try:
-        from approvals.services import change_request_create  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def agent_card_section(request, agent):
     """Kill switch (operators), re-enable request, the active incident and recent ones."""
     user = request.user
@@ -35,7 +27,7 @@ def agent_card_section(request, agent):
         "overdue_items": list(overdue_action_items(agent=agent)[:5]),
         "can_operate": user_can_operate_agent(user, agent),
         "can_report": user_can_report_incident(user),
-        "can_reenable": user_can_request_reenable(user, agent) and _approvals_ready(),
+        "can_reenable": user_can_request_reenable(user, agent),
         "kill_form": KillSwitchForm(auto_id="ks_%s"),
         "reenable_form": ReenableForm(auto_id="re_%s"),
     }

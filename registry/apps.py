@@ -5,3 +5,12 @@ class RegistryConfig(AppConfig):
     name = "registry"
     verbose_name = "Agent registry"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The registry's own parts of the shared pages; the apps above add theirs the same way.
+        from .extensions import NavItem, home_panels, nav_items
+        from .panels import registry_home_panel
+
+        home_panels.register(registry_home_panel, order=10)
+        nav_items.register(NavItem("Home", "home"), order=0)
+        nav_items.register(NavItem("Agents", "registry:agent_list", perm="registry.view_agent"), order=10)

@@ -1,6 +1,6 @@
 """Demo data for ``manage.py seed_demo``: realistic, deterministic and idempotent.
 
-Other apps extend the demo through ``settings.QUORUM_DEMO_SEEDERS`` — callables
+Other apps extend the demo through :data:`registry.extensions.demo_seeders` — callables
 ``(stdout) -> None`` run after the registry is seeded, each idempotent itself."""
 
 from __future__ import annotations

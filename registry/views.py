@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
@@ -8,9 +7,8 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from config.sections import collect_sections
-
 from . import services
+from .extensions import agent_card_sections, page_sections_collect
 from .filtersets import AgentFilterSet
 from .forms import AgentForm, AgentVersionForm
 from .models import GlobalControls
@@ -43,7 +41,7 @@ def agent_detail(request, slug: str):
         "global_controls": GlobalControls.load(),
         "can_edit": user_can_edit_agent(request.user, agent),
         "can_operate": user_can_operate_agent(request.user, agent),
-        "agent_card_sections": collect_sections(settings.QUORUM_AGENT_CARD_SECTIONS, request, agent),
+        "agent_card_sections": page_sections_collect(agent_card_sections, request, agent),
     }
     return render(request, "registry/agent_detail.html", context)
 

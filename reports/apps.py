@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class ReportsConfig(AppConfig):
     name = "reports"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from registry.extensions import NavItem, agent_card_sections, demo_seeders, home_panels, nav_items
+
+        from .demo import seed_reports
+        from .panels import reports_agent_section, reports_home_panel
+
+        home_panels.register(reports_home_panel, order=60)
+        agent_card_sections.register(reports_agent_section, order=60)
+        nav_items.register(NavItem("Reports", "reports:portfolio", perm="reports.view_reports"), order=70)
+        demo_seeders.register(seed_reports, order=60)

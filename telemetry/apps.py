@@ -6,5 +6,14 @@ class TelemetryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from registry.extensions import NavItem, agent_card_sections, demo_seeders, home_panels, nav_items
+
         # Registers the OpenAPI extensions (agent auth scheme, pydantic → OpenAPI 3.0).
         from .api import authentication, schema  # noqa: F401
+        from .demo import seed_telemetry
+        from .panels import agent_card_section, home_panel
+
+        home_panels.register(home_panel, order=20)
+        agent_card_sections.register(agent_card_section, order=10)
+        nav_items.register(NavItem("API tokens", "telemetry:user_tokens"), order=20)
+        demo_seeders.register(seed_telemetry, order=10)

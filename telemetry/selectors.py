@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from registry.canonical import canonical_sha256
 from registry.choices import VersionState
@@ -17,6 +15,7 @@ from registry.models import Agent, AgentVersion, GlobalControls
 from registry.selectors import agents_visible_to
 
 from .choices import ViolationKind
+from .extensions import controls_extras
 from .models import AgentAPIKey, ComplianceViolation
 
 
@@ -35,7 +34,7 @@ def agent_controls(*, agent_id: int) -> tuple[dict, str]:
     """What the agent must obey right now, read fresh from the database on every call (a
     kill switch pulled in the console shows on the very next request), and a strong ETag
     over the whole answer — including what other apps add through
-    ``settings.QUORUM_CONTROLS_EXTRA`` — so polling with ``If-None-Match`` is cheap."""
+    :data:`telemetry.extensions.controls_extras` — so polling with ``If-None-Match`` is cheap."""
     agent = Agent.objects.select_related("canary_version").get(pk=agent_id)
     fleet = GlobalControls.load()
     deployed = AgentVersion.objects.filter(agent=agent, state=VersionState.DEPLOYED).first()
@@ -52,8 +51,8 @@ def agent_controls(*, agent_id: int) -> tuple[dict, str]:
         "policy_version": deployed.policy_version if deployed else None,
         "revision": f"{agent.controls_revision}.{fleet.revision}",
     }
-    for path in settings.QUORUM_CONTROLS_EXTRA:
-        extra = import_string(path)(agent) or {}
+    for contribute in controls_extras:
+        extra = contribute(agent) or {}
         body.update({k: v for k, v in extra.items() if k not in ("agent", "revision")})
     etag = '"' + canonical_sha256(body)[:32] + '"'
     return body, etag

@@ -84,8 +84,10 @@ def grant_request(agent, deployed, refund_tool, owner_user):
 
 
 @pytest.fixture(autouse=True)
-def _no_foreign_hooks(settings):
+def _no_foreign_hooks():
     """Other apps' gates and hooks (evals, incidents) are tested there; here each test installs
     the stand-ins it needs (``tests.approvals.hooks``)."""
-    settings.QUORUM_APPLY_GATES = []
-    settings.QUORUM_REQUEST_CREATED_HOOKS = []
+    from approvals.extensions import apply_gates, request_created_hooks
+
+    with apply_gates.override(), request_created_hooks.override():
+        yield

@@ -1,4 +1,4 @@
-"""Stand-ins for other apps' hooks, named in settings by the tests."""
+"""Stand-ins for other apps' hooks, registered by the tests for the length of a test."""
 
 from approvals.services import checklist_item_tick
 

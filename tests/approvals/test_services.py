@@ -135,12 +135,19 @@ def test_the_same_change_cannot_be_open_twice(grant_request, agent, owner_user):
     assert ApprovalRequest.objects.count() == 1
 
 
-def test_it_runs_created_hooks_inside_the_transaction(settings, agent, owner_user):
-    settings.QUORUM_REQUEST_CREATED_HOOKS = ["tests.approvals.hooks.tick_eval_threshold"]
+def test_it_runs_created_hooks_inside_the_transaction(agent, owner_user):
+    from approvals.extensions import request_created_hooks
+    from tests.approvals import hooks
+
     version = AgentVersionFactory(agent=agent, label="2.0")
-    req = services.change_request_create(
-        agent=agent, kind="new_version", payload={"version": "2.0"}, requester=owner_user, justification="New model."
-    )
+    with request_created_hooks.override(hooks.tick_eval_threshold):
+        req = services.change_request_create(
+            agent=agent,
+            kind="new_version",
+            payload={"version": "2.0"},
+            requester=owner_user,
+            justification="New model.",
+        )
     item = req.checklist.get(key="eval_threshold")
     assert item.done and item.automatic and "eval run" in item.evidence
     version.refresh_from_db()
@@ -432,23 +439,24 @@ def test_tier_1_go_live_needs_executive_sign_off_by_an_executive(agent, owner_us
 # --- gates, checklist, withdraw, expiry ----------------------------------------------------------
 
 
-def test_an_apply_gate_blocks_until_it_clears(settings, grant_request, approver_a, approver_b, agent):
-    settings.QUORUM_APPLY_GATES = ["tests.approvals.hooks.gate_from_flag"]
+def test_an_apply_gate_blocks_until_it_clears(grant_request, approver_a, approver_b, agent):
+    from approvals.extensions import apply_gates
     from tests.approvals import hooks
 
     hooks.GATE_REASON["value"] = "Postmortem action item #7 is overdue."
     try:
-        approve(grant_request, approver_a)
-        approve(grant_request, approver_b)
-        grant_request.refresh_from_db()
-        assert grant_request.status == "approved"
-        assert grant_request.blocked_reason == "Postmortem action item #7 is overdue."
-        assert agent.versions.count() == 1
-        assert services.requests_retry_blocked() == 0
-        hooks.GATE_REASON["value"] = None
-        req = services.request_apply(request_id=grant_request.pk, actor=approver_a)
-        assert req.status == "applied" and req.blocked_reason == ""
-        assert agent.versions.count() == 2
+        with apply_gates.override(hooks.gate_from_flag):
+            approve(grant_request, approver_a)
+            approve(grant_request, approver_b)
+            grant_request.refresh_from_db()
+            assert grant_request.status == "approved"
+            assert grant_request.blocked_reason == "Postmortem action item #7 is overdue."
+            assert agent.versions.count() == 1
+            assert services.requests_retry_blocked() == 0
+            hooks.GATE_REASON["value"] = None
+            req = services.request_apply(request_id=grant_request.pk, actor=approver_a)
+            assert req.status == "applied" and req.blocked_reason == ""
+            assert agent.versions.count() == 2
     finally:
         hooks.GATE_REASON["value"] = None
 

@@ -38,9 +38,13 @@ def approvers(db):
 
 
 @pytest.fixture
-def only_our_gate(settings):
+def only_our_gate():
     # The evals gate (a passing eval run) would also hold the request; this test is about ours.
-    settings.QUORUM_APPLY_GATES = ["incidents.gates.learning_gate"]
+    from approvals.extensions import apply_gates
+    from incidents.gates import learning_gate
+
+    with apply_gates.override(learning_gate):
+        yield
 
 
 def _approved_new_version_request(agent, owner_user, approvers):

@@ -62,10 +62,12 @@ def test_the_canary_shows_with_its_share(agent_client, agent, deployed_version):
     assert body["canary_share_pct"] == "10.00"
 
 
-def test_extras_from_other_apps_are_merged_and_in_the_etag(agent_client, settings, agent):
+def test_extras_from_other_apps_are_merged_and_in_the_etag(agent_client, agent):
+    from telemetry.extensions import controls_extras
+
     before = agent_client.get("/api/v1/controls/")["ETag"]
-    settings.QUORUM_CONTROLS_EXTRA = ["tests.telemetry.test_controls.extra_policy"]
-    response = agent_client.get("/api/v1/controls/")
+    with controls_extras.override(extra_policy):
+        response = agent_client.get("/api/v1/controls/")
     assert response.json()["action_policy_version"] == f"p-{agent.slug}"
     assert response["ETag"] != before
 

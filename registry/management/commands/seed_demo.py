@@ -1,8 +1,7 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.utils.module_loading import import_string
 
 from registry.demo import DEMO_PASSWORD, DEMO_USERS, seed_registry
+from registry.extensions import demo_seeders
 
 
 class Command(BaseCommand):
@@ -10,8 +9,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         seed_registry()
-        for path in getattr(settings, "QUORUM_DEMO_SEEDERS", []):
-            import_string(path)(stdout=self.stdout)
+        # The other apps' seeders, registered from their AppConfig.ready() in layer order.
+        for seed in demo_seeders:
+            seed(stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Logins (password {DEMO_PASSWORD!r}):"))
         for username, first, last, role, _teams in DEMO_USERS:
             self.stdout.write(f"  {username:<10} {first} {last} — {role or 'superuser'}")
