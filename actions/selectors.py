@@ -106,8 +106,9 @@ def policy_versions(*, tool: Tool) -> QuerySet[ActionPolicyVersion]:
 
 
 def controls_extra(agent: Agent) -> dict:
-    """``QUORUM_CONTROLS_EXTRA``: the action-policy version in force for each tool the agent's
-    deployed (and canary) version is granted, so a policy edit changes the controls' ETag."""
+    """A controls extra (``telemetry.extensions.controls_extras``): the action-policy version in
+    force for each tool the agent's deployed (and canary) version is granted, so a policy edit
+    changes the controls' ETag."""
     version_ids = [
         pk
         for pk in [

@@ -8,9 +8,10 @@ GATED_KINDS = ("go_live", "new_version")
 
 
 def learning_gate(request) -> str | None:
-    """Called by the approvals engine before applying a change request (settings
-    ``QUORUM_APPLY_GATES``). Rule: while the agent has an overdue postmortem action item,
-    no go-live or new-version request may be applied until the item is done or re-planned."""
+    """Called by the approvals engine before applying a change request (an apply gate in
+    ``approvals.extensions``, registered from ``IncidentsConfig.ready()``). Rule: while the agent
+    has an overdue postmortem action item, no go-live or new-version request may be applied until
+    the item is done or re-planned."""
     if getattr(request, "kind", None) not in GATED_KINDS:
         return None
     agent = getattr(request, "agent", None)

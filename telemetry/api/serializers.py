@@ -56,7 +56,7 @@ class ControlsSerializer(serializers.Serializer):
     revision = serializers.CharField(help_text="agent revision.fleet revision")
 
     class Meta:
-        # Other apps merge their own keys (QUORUM_CONTROLS_EXTRA); clients must ignore unknown ones.
+        # Other apps merge their own keys (telemetry.extensions.controls_extras); clients must ignore unknown ones.
         ref_name = "Controls"
 
 
