@@ -1,0 +1,84 @@
+"""The typed extension points (registry/extensions.py) and how the apps fill them."""
+
+from __future__ import annotations
+
+import pytest
+
+from approvals.extensions import apply_gates, request_created_hooks
+from registry.extensions import ExtensionPoint, agent_card_sections, demo_seeders, home_panels, nav_items
+from telemetry.extensions import controls_extras
+
+
+def _names(point) -> list[str]:
+    return [f"{item.__module__}.{item.__name__}" for item in point]
+
+
+def test_it_iterates_by_order_then_by_registration():
+    point: ExtensionPoint[str] = ExtensionPoint("test")
+    point.register("late", order=20)
+    point.register("first", order=10)
+    point.register("second", order=10)
+    assert list(point) == ["first", "second", "late"]
+
+
+def test_registering_the_same_item_again_does_not_count_it_twice():
+    point: ExtensionPoint[str] = ExtensionPoint("test")
+    point.register("a", order=10)
+    point.register("b", order=20)
+    point.register("a", order=30)  # ready() running again must not duplicate a panel or a gate
+    assert list(point) == ["b", "a"]
+    assert len(point) == 2
+
+
+def test_override_swaps_the_contents_for_the_block_only():
+    point: ExtensionPoint[str] = ExtensionPoint("test")
+    point.register("real", order=10)
+    with point.override("stand-in", "other"):
+        assert list(point) == ["stand-in", "other"]
+    assert list(point) == ["real"]
+    with pytest.raises(RuntimeError), point.override():
+        assert list(point) == []
+        raise RuntimeError
+    assert list(point) == ["real"]
+
+
+def test_the_apps_fill_every_extension_point_in_a_fixed_order():
+    """GIVEN the installed apps WHEN Django has started THEN every extension point holds what the
+    apps registered from their ready(), in the order the pages and rules had with settings lists."""
+    assert _names(home_panels) == [
+        "registry.panels.registry_home_panel",
+        "telemetry.panels.home_panel",
+        "approvals.panels.awaiting_home_panel",
+        "evals.panels.evals_home_panel",
+        "incidents.panels.home_panel",
+        "reports.panels.reports_home_panel",
+    ]
+    assert _names(agent_card_sections) == [
+        "telemetry.panels.agent_card_section",
+        "approvals.panels.agent_card_section",
+        "actions.panels.agent_card_section",
+        "evals.panels.evals_agent_section",
+        "incidents.panels.agent_card_section",
+        "reports.panels.reports_agent_section",
+    ]
+    assert [f.__name__ for f in demo_seeders] == [
+        "seed_telemetry",
+        "seed_approvals",
+        "seed_actions",
+        "seed_evals",
+        "seed_incidents",
+        "seed_reports",
+    ]
+    assert [f.__name__ for f in apply_gates] == ["apply_gate_eval", "learning_gate"]
+    assert [f.__name__ for f in request_created_hooks] == ["request_created_eval_hook"]
+    assert [f.__name__ for f in controls_extras] == ["controls_extra"]
+    assert [(i.label, i.url_name) for i in nav_items] == [
+        ("Home", "home"),
+        ("Agents", "registry:agent_list"),
+        ("API tokens", "telemetry:user_tokens"),
+        ("Approvals", "approvals:queue"),
+        ("Actions", "actions:index"),
+        ("Incidents", "incidents:incident_list"),
+        ("Evals", "evals:index"),
+        ("Reports", "reports:portfolio"),
+    ]
