@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 
 from registry.models import Agent
 from registry.permissions import user_can_approve_for_agent
-from registry.selectors import agents_visible_to
+from registry.selectors import agents_visible_to, user_display_name
 
 from .choices import RequestStatus
 from .models import ApprovalRequest, ChecklistItem, Decision
@@ -116,12 +116,6 @@ _STATUS_WORDS = {
 }
 
 
-def _who(entry: LogEntry) -> str:
-    if entry.actor is None:
-        return "system"
-    return entry.actor.get_full_name() or entry.actor.get_username()
-
-
 def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
     """The request's audit trail in words, oldest first: created, payload revised, each decision,
     each checklist tick, each status change (and why it is blocked)."""
@@ -147,7 +141,11 @@ def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
             if entry.action == LogEntry.Action.CREATE:
                 events.append(
                     TimelineEvent(
-                        entry.timestamp, _who(entry), f"requested: {req.kind_label}", req.justification, "primary"
+                        entry.timestamp,
+                        user_display_name(entry.actor),
+                        f"requested: {req.kind_label}",
+                        req.justification,
+                        "primary",
                     )
                 )
                 continue
@@ -155,7 +153,7 @@ def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
                 events.append(
                     TimelineEvent(
                         entry.timestamp,
-                        _who(entry),
+                        user_display_name(entry.actor),
                         "changed the payload; earlier approvals no longer count",
                         tone="warning",
                     )
@@ -163,7 +161,7 @@ def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
             if "status" in changes:
                 new = changes["status"][1]
                 words, tone = _STATUS_WORDS.get(new, (f"moved to {new}", "secondary"))
-                events.append(TimelineEvent(entry.timestamp, _who(entry), words, tone=tone))
+                events.append(TimelineEvent(entry.timestamp, user_display_name(entry.actor), words, tone=tone))
             if "blocked_reason" in changes and changes["blocked_reason"][1] not in ("", "None", None):
                 events.append(
                     TimelineEvent(entry.timestamp, "system", "not applied yet", changes["blocked_reason"][1], "warning")
@@ -175,7 +173,7 @@ def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
                 events.append(
                     TimelineEvent(
                         d.decided_at,
-                        _who(entry) if entry.actor else _name(d.approver),
+                        user_display_name(entry.actor) if entry.actor else user_display_name(d.approver),
                         verb,
                         d.reason,
                         "success" if verb == "approved" else "danger",
@@ -184,14 +182,12 @@ def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
         elif model == ct[ChecklistItem].pk and "done" in changes:
             i = items.get(int(entry.object_id))
             if i and i.done:
-                who = _who(entry) if entry.actor else ("system (automatic)" if i.automatic else _name(i.ticked_by))
+                who = (
+                    user_display_name(entry.actor)
+                    if entry.actor
+                    else ("system (automatic)" if i.automatic else user_display_name(i.ticked_by))
+                )
                 events.append(
                     TimelineEvent(entry.timestamp, who, f"ticked “{i.get_key_display()}”", i.evidence, "info")
                 )
     return events
-
-
-def _name(user) -> str:
-    if user is None:
-        return "system"
-    return user.get_full_name() or user.get_username()

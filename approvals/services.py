@@ -45,6 +45,7 @@ from registry.audit import acting_as
 from registry.canonical import canonical_json, canonical_sha256
 from registry.models import Agent, AgentVersion
 from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
+from registry.selectors import user_display_name
 
 from .choices import ChecklistKey, RequestStatus, Verdict, checklist_keys_for_tier
 from .exceptions import ApplyBlocked, DecisionRefused, RequestNotFound, RequestRefused
@@ -148,7 +149,7 @@ class Tally:
         """ "1 of 2 approvals — approved by Alan Turing" (what the request page and the API say)."""
         text = f"{self.count} of {self.required} approval{'s' if self.required != 1 else ''}"
         if self.approvals:
-            text += " — approved by " + ", ".join(_name(d.approver) for d in self.approvals)
+            text += " — approved by " + ", ".join(user_display_name(d.approver) for d in self.approvals)
         if self.count >= self.required and self.needs_board_outside_team and not self.has_board_outside_team:
             text += "; still needs a governance-board member from outside the owning team"
         return text
@@ -169,12 +170,6 @@ def approvals_tally(request: ApprovalRequest, decisions: list[Decision] | None =
             tally.approvals.append(d)
             tally.has_board_outside_team |= d.board_outside_team
     return tally
-
-
-def _name(user) -> str:
-    if user is None:
-        return "system"
-    return user.get_full_name() or user.get_username()
 
 
 # --- audit actor --------------------------------------------------------------------------------
@@ -498,7 +493,8 @@ def checklist_item_tick(
                 raise RequestRefused(refusal, code="permission_denied")
         if item.done:
             raise RequestRefused(
-                f"{item.get_key_display()} was already ticked by {_name(item.ticked_by)} on {item.ticked_at:%Y-%m-%d}.",
+                f"{item.get_key_display()} was already ticked by {user_display_name(item.ticked_by)} "
+                f"on {item.ticked_at:%Y-%m-%d}.",
                 code="already_done",
             )
         if not evidence:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from registry.selectors import user_display_name
+
 from .selectors import overdue_action_items
 
 GATED_KINDS = ("go_live", "new_version")
@@ -22,7 +24,7 @@ def learning_gate(request) -> str | None:
         return None
     first = items[0]
     incident = first.postmortem.incident
-    owner = first.owner.get_full_name() or first.owner.get_username() if first.owner else "no owner"
+    owner = user_display_name(first.owner, nobody="no owner")
     more = " (and more)" if len(items) > 1 else ""
     return (
         f"{agent.name} has an overdue postmortem action item: “{first.title}” from {incident.reference}, "

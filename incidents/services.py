@@ -18,6 +18,7 @@ from registry.audit import acting_as
 from registry.choices import ReviewKind, ReviewStatus
 from registry.models import Agent, AgentVersion, Review
 from registry.permissions import user_can_operate_agent
+from registry.selectors import user_display_name
 from registry.services import agent_controls_update, global_controls_set
 
 from .choices import (
@@ -68,9 +69,7 @@ def _check_choice(value: str, choices, field: str) -> None:
 
 
 def _who(user) -> str:
-    if user is None:
-        return "Quorum"
-    return user.get_full_name() or user.get_username()
+    return user_display_name(user, nobody="Quorum")
 
 
 def incident_validate_report(

@@ -12,6 +12,14 @@ from django.db.models import Q, QuerySet
 from .models import Agent, AgentVersion, ToolGrant
 
 
+def user_display_name(user, nobody: str = "system") -> str:
+    """How Quorum names a person everywhere (timelines, tallies, e-mails): the full name, else
+    the username; ``nobody`` when there is no user (the system acted, or the person is gone)."""
+    if user is None:
+        return nobody
+    return user.get_full_name() or user.get_username()
+
+
 def agents_visible_to(user) -> QuerySet[Agent]:
     """Every signed-in role reads the whole registry (auditors and executives included);
     users without view_agent see only agents they hold an object permission on."""
@@ -62,7 +70,7 @@ def agent_history(agent: Agent, limit: int = 50) -> list[HistoryLine]:
     )
     lines = []
     for entry in entries:
-        who = entry.actor.get_full_name() or entry.actor.get_username() if entry.actor else "system"
+        who = user_display_name(entry.actor)
         model = entry.content_type.model_class()
         kind = model._meta.verbose_name if model else "object"
         changes = []

@@ -2,6 +2,8 @@ from datetime import timedelta
 
 from django import template
 
+from registry.selectors import user_display_name
+
 register = template.Library()
 
 
@@ -26,6 +28,4 @@ def duration(value: timedelta | None) -> str:
 @register.filter
 def person(user, fallback: str = "—") -> str:
     """A user's full name, else username; ``fallback`` when there is no user."""
-    if user is None:
-        return fallback
-    return user.get_full_name() or user.get_username()
+    return user_display_name(user, nobody=fallback)
