@@ -32,6 +32,11 @@ class RequestKind(models.TextChoices):
     TIER_CHANGE = "tier_change", "Risk-tier change"
 
 
+# Releases: the kinds that put a version in front of users. Gates that guard a release (eval
+# results, overdue postmortem action items) object to these kinds and to no other.
+RELEASE_KINDS = (RequestKind.GO_LIVE, RequestKind.NEW_VERSION)
+
+
 class ChecklistKey(models.TextChoices):
     PRIVACY = "privacy", "Privacy impact assessment"
     SECURITY = "security", "Security review"

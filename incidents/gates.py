@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from approvals.choices import RELEASE_KINDS
 from registry.selectors import user_display_name
 
 from .selectors import overdue_action_items
-
-GATED_KINDS = ("go_live", "new_version")
 
 
 def learning_gate(request) -> str | None:
@@ -14,7 +13,7 @@ def learning_gate(request) -> str | None:
     ``approvals.extensions``, registered from ``IncidentsConfig.ready()``). Rule: while the agent
     has an overdue postmortem action item, no go-live or new-version request may be applied until
     the item is done or re-planned."""
-    if getattr(request, "kind", None) not in GATED_KINDS:
+    if getattr(request, "kind", None) not in RELEASE_KINDS:
         return None
     agent = getattr(request, "agent", None)
     if agent is None:
