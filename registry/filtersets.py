@@ -25,6 +25,8 @@ class AgentFilterSet(django_filters.FilterSet):
             ("next_review_due", "review"),
         ),
         label="Sort",
+        # Not django-filter's bare "---------": say what choosing nothing does.
+        empty_label="Sort: default",
     )
 
     class Meta:
