@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from registry.selectors import agents_visible_to
 from telemetry.choices import RunOutcome, RunStatus
+from telemetry.latency import percentile_ms
 from telemetry.models import Run
 
 from .choices import AlertStatus
@@ -88,7 +89,9 @@ class WindowStats:
 
 
 def telemetry_window(*, agent_id: int, start: datetime, end: datetime, with_latency: bool = True) -> WindowStats:
-    """One aggregate query (plus a percentile) over the agent's runs started in the window."""
+    """One aggregate query (plus an exact percentile) over the agent's raw runs started in the
+    window: the reference the rollup-based drift windows (:func:`window_stats`) are tested
+    against. Drift checks themselves read rollups."""
     runs = Run.objects.filter(agent_id=agent_id, started_at__gte=start, started_at__lt=end)
     aggregates = {f"o_{o}": Count("pk", filter=Q(outcome=o)) for o in OUTCOMES}
     row = runs.aggregate(
@@ -108,6 +111,21 @@ def telemetry_window(*, agent_id: int, start: datetime, end: datetime, with_late
         errors=row["errors"],
         cost_total_usd=row["cost"] or Decimal("0"),
         latency_p95_ms=p95,
+    )
+
+
+def window_stats(counts, *, with_latency: bool = True) -> WindowStats:
+    """A drift window from telemetry's counts (``telemetry.selectors.RunCounts``, read from
+    rollups); the p95 is the upper edge of its latency-histogram bucket."""
+    p95 = percentile_ms(counts.latency_hist, 95) if with_latency and counts.runs else None
+    return WindowStats(
+        start=counts.start,
+        end=counts.end,
+        runs=counts.runs,
+        outcomes={o: counts.outcomes.get(o, 0) for o in OUTCOMES},
+        errors=counts.errored_or_failed,
+        cost_total_usd=counts.cost_usd,
+        latency_p95_ms=float(p95) if p95 is not None else None,
     )
 
 

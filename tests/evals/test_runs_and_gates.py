@@ -9,6 +9,7 @@ from evals import services
 from evals.choices import RunStatus
 from evals.models import CaseResult, EvalRun, GoldenCase, Judge
 from evals.runner import CaseOutcome
+from evals.services import runs as eval_runs
 from evals.tasks import eval_run_execute, eval_run_for_version
 from tests.factories import AgentVersionFactory, UserFactory
 
@@ -43,7 +44,7 @@ def test_a_worker_crash_mid_run_leaves_nothing_half_recorded_and_the_redelivery_
         on_case_done(CaseOutcome(case_id=None, key=cases[0].key, scorer=cases[0].scorer))
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(services, "run_cases", crash)
+    monkeypatch.setattr(eval_runs, "run_cases", crash)
     with pytest.raises(SystemExit):
         services.evalrun_execute(run_id=run.pk, task_id="delivery-1")
     run.refresh_from_db()
@@ -100,7 +101,7 @@ def test_judge_agreement_is_computed_on_a_hand_made_sample_and_flags_the_judge_b
     run.status, run.total_cases, run.done_cases = RunStatus.RUNNING, 10, 0
     run.save()
     CaseResult.objects.filter(run=run).exclude(case_key__startswith="j").delete()
-    services._finish(run, passed_cases=6, cost=Decimal(0))
+    eval_runs._finish(run, passed_cases=6, cost=Decimal(0))
     client.force_login(owner_user)
     page = client.get(run.get_absolute_url()).content.decode()
     assert 'data-testid="judge-untrusted"' in page and "70 %" in page
