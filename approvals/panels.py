@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from .choices import RequestKind
 from .kinds import kinds_all
-from .selectors import requests_awaiting, requests_open_for_agent
+from .selectors import requests_awaiting, requests_open_for_agent, user_approves_any_agent
 from .services import user_may_request
 
 
 def awaiting_home_panel(request):
     """Home: "Awaiting my decision" (shown to everyone who may decide something)."""
     awaiting = requests_awaiting(request.user)
-    if not awaiting and not request.user.has_perm("registry.approve_agent"):
-        from guardian.shortcuts import get_objects_for_user
-
-        from registry.models import Agent
-
-        scoped = get_objects_for_user(request.user, "registry.approve_agent", klass=Agent, accept_global_perms=False)
-        if not scoped.exists():
-            return None
+    if not awaiting and not user_approves_any_agent(request.user):
+        return None
     return {"template": "approvals/panels/home.html", "awaiting": awaiting[:10], "awaiting_count": len(awaiting)}
 
 

@@ -9,12 +9,14 @@ from auditlog.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
+from guardian.shortcuts import get_objects_for_user
 
 from registry.models import Agent
 from registry.permissions import user_can_approve_for_agent
 from registry.selectors import agents_visible_to, user_display_name
 
 from .choices import RequestStatus
+from .eligibility import decide_refusal
 from .models import ApprovalRequest, ChecklistItem, Decision
 
 
@@ -29,25 +31,30 @@ def _agents_user_may_approve(user) -> QuerySet[Agent] | None:
     """None = every agent (global approve_agent)."""
     if user.has_perm("registry.approve_agent"):
         return None
-    from guardian.shortcuts import get_objects_for_user
-
     return get_objects_for_user(user, "registry.approve_agent", klass=Agent, accept_global_perms=False)
 
 
+def user_approves_any_agent(user) -> bool:
+    """Does this person hold ``approve_agent`` anywhere (globally or on some agent)?"""
+    approvable = _agents_user_may_approve(user)
+    return approvable is None or approvable.exists()
+
+
 def requests_awaiting(user) -> list[ApprovalRequest]:
-    """Pending requests this user may decide and has not yet: the eligibility rule of
-    ``approvals.services.approver_refusal``, evaluated for a whole queue at once."""
+    """Pending requests this user may decide and has not yet decided: the rule of
+    :func:`approvals.eligibility.decide_refusal`, applied to a whole queue at once."""
     if not user.is_authenticated or not user.is_active:
         return []
     roles = set(user.groups.values_list("name", flat=True))
     if not roles:
         return []
-    # The role test in SQL too (JSON containment), so a user no pending request names (an
-    # executive, an auditor) costs one cheap query on every page's nav badge.
+    # A pre-filter only (the rule is applied below): the role test in SQL as well (JSON
+    # containment), so a user no pending request names (an executive, an auditor) costs one
+    # cheap query on every page's nav badge.
     eligible = Q()
     for role in roles:
         eligible |= Q(policy_snapshot__contains={"eligible_roles": [role]})
-    qs = (
+    candidates = list(
         ApprovalRequest.objects.filter(status=RequestStatus.PENDING)
         .filter(eligible)
         .exclude(requester=user)
@@ -55,14 +62,23 @@ def requests_awaiting(user) -> list[ApprovalRequest]:
         .select_related("agent", "requester")
         .order_by("expires_at")
     )
-    candidates = list(qs)
     if not candidates:
         return []
     approvable = _agents_user_may_approve(user)
-    if approvable is not None:
-        qs = qs.filter(agent__in=approvable.values("pk"))
-        candidates = list(qs)
-    return [r for r in candidates if roles.intersection(r.policy_snapshot.get("eligible_roles", []))]
+    approvable_ids = None if approvable is None else set(approvable.values_list("pk", flat=True))
+    return [
+        r
+        for r in candidates
+        if decide_refusal(
+            user,
+            roles=roles,
+            may_approve_agent=lambda r=r: approvable_ids is None or r.agent_id in approvable_ids,
+            requester_id=r.requester_id,
+            eligible_roles=r.policy_snapshot.get("eligible_roles", []),
+            agent_name=r.agent.name,
+        )
+        is None
+    ]
 
 
 def awaiting_count(user) -> int:
@@ -85,17 +101,30 @@ def requests_open_for_agent(agent: Agent) -> QuerySet[ApprovalRequest]:
 
 
 def eligible_approvers(req: ApprovalRequest) -> list:
-    """People who may decide this request now (not the requester, nor who already decided)."""
-    User = get_user_model()
-    decided = req.decisions.values("approver")
+    """People who may decide this request now (the rule of
+    :func:`approvals.eligibility.decide_refusal`), less those who already decided."""
+    eligible_roles = req.policy_snapshot.get("eligible_roles", [])
     candidates = (
-        User.objects.filter(is_active=True, groups__name__in=req.policy_snapshot.get("eligible_roles", []))
-        .exclude(pk=req.requester_id or 0)
-        .exclude(pk__in=decided)
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=eligible_roles)  # a pre-filter; the rule is below
+        .exclude(pk__in=req.decisions.values("approver"))
         .distinct()
         .order_by("username")
+        .prefetch_related("groups")
     )
-    return [u for u in candidates if user_can_approve_for_agent(u, req.agent)]
+    return [
+        u
+        for u in candidates
+        if decide_refusal(
+            u,
+            roles={g.name for g in u.groups.all()},
+            may_approve_agent=lambda u=u: user_can_approve_for_agent(u, req.agent),
+            requester_id=req.requester_id,
+            eligible_roles=eligible_roles,
+            agent_name=req.agent.name,
+        )
+        is None
+    ]
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
 from registry.selectors import user_display_name
 
 from .choices import ChecklistKey, RequestStatus, Verdict, checklist_keys_for_tier
+from .eligibility import decide_refusal, is_board_outside_team
 from .exceptions import ApplyBlocked, DecisionRefused, RequestNotFound, RequestRefused
 from .extensions import apply_gates, request_created_hooks
 from .kinds import KindSpec, kind_get
@@ -105,25 +106,18 @@ def _user_roles(user) -> set[str]:
     return set(user.groups.values_list("name", flat=True))
 
 
-def _is_board_outside_team(user, agent: Agent, user_roles: set[str]) -> bool:
-    return role_names.GOVERNANCE_BOARD in user_roles and not agent.owner_team.members.filter(pk=user.pk).exists()
-
-
 def approver_refusal(request: ApprovalRequest, user) -> str | None:
-    """None if ``user`` may decide ``request``; otherwise the sentence saying why not.
-
-    Rule: never the requester; a member of one of the snapshot's eligible roles; holding
-    ``approve_agent`` globally or on this agent."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return "Sign in to decide."
-    if request.requester_id is not None and request.requester_id == user.pk:
-        return "You requested this change; someone else must decide it."
-    roles = _user_roles(user)
-    if not roles.intersection(request.policy_snapshot.get("eligible_roles", [])) or not user_can_approve_for_agent(
-        user, request.agent
-    ):
-        return f"You are not an approver for {request.agent.name}."
-    return None
+    """None if ``user`` may decide ``request``; otherwise the sentence saying why not. The rule
+    is :func:`approvals.eligibility.decide_refusal`; this loads its facts for one request."""
+    signed_in = user is not None and user.is_authenticated
+    return decide_refusal(
+        user,
+        roles=_user_roles(user) if signed_in else set(),
+        may_approve_agent=lambda: user_can_approve_for_agent(user, request.agent),
+        requester_id=request.requester_id,
+        eligible_roles=request.policy_snapshot.get("eligible_roles", []),
+        agent_name=request.agent.name,
+    )
 
 
 @dataclass
@@ -355,7 +349,7 @@ def decision_record(*, request_id: int, approver, verdict: str, reason: str, pay
                     reason=reason,
                     payload_hash=payload_hash,
                     approver_roles=sorted(roles),
-                    board_outside_team=_is_board_outside_team(approver, req.agent, roles),
+                    board_outside_team=is_board_outside_team(approver, req.agent, roles),
                 )
         except IntegrityError:  # the unique (request, approver) constraint: a race we lost
             raise DecisionRefused("You have already decided on this request.", code="already_decided") from None
