@@ -141,3 +141,12 @@ def _latency_p95(runs: QuerySet) -> float | None:
             value = cursor.fetchone()[0]
         return float(value) if value is not None else None
     return percentile(list(runs.values_list("latency_ms", flat=True)), 0.95)
+
+
+def eval_pass_rates_between(*, agent, start: datetime, end: datetime, limit: int = 60) -> list[tuple]:
+    """``(finished_at, pass_rate_pct, passed)`` of the agent's scored eval runs finished in
+    [start, end), oldest first (a review's eval trend)."""
+    runs = EvalRun.objects.filter(
+        agent=agent, pass_rate_pct__isnull=False, finished_at__gte=start, finished_at__lt=end
+    ).order_by("finished_at")
+    return list(runs.values_list("finished_at", "pass_rate_pct", "passed")[:limit])

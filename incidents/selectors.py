@@ -152,3 +152,8 @@ def action_items_visible_to(user) -> QuerySet[ActionItem]:
     return ActionItem.objects.filter(postmortem__incident__in=incidents).select_related(
         "owner", "postmortem__incident__agent"
     )
+
+
+def incidents_of_agent_between(*, agent, start: datetime, end: datetime) -> QuerySet[Incident]:
+    """The agent's incidents detected in [start, end), newest first (a review's period)."""
+    return Incident.objects.filter(agent=agent, detected_at__gte=start, detected_at__lt=end).order_by("-pk")

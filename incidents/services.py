@@ -18,6 +18,7 @@ from registry.audit import acting_as
 from registry.choices import ReviewKind, ReviewStatus
 from registry.models import Agent, AgentVersion, Review
 from registry.permissions import user_can_operate_agent
+from registry.reviews import review_open_ad_hoc
 from registry.selectors import user_display_name
 from registry.services import agent_controls_update, global_controls_set
 
@@ -99,12 +100,13 @@ def _schedule_ad_hoc_review(*, incident: Incident, actor=None) -> None:
         .first()
     )
     if review is None:
-        due_on = timezone.localdate() + timedelta(days=AD_HOC_REVIEW_DUE_DAYS[incident.severity])
-        review = Review.objects.create(
-            agent_id=incident.agent_id,
+        # Through registry's one way to open a review: pre-filled and mailed like a scheduled one.
+        review = review_open_ad_hoc(
+            agent=incident.agent,
             kind=ReviewKind.AD_HOC_INCIDENT,
-            due_on=due_on,
-            reason=f"{incident.reference} ({incident.get_severity_display()[:4]}): {incident.title}"[:300],
+            reason=f"{incident.reference} ({incident.get_severity_display()[:4]}): {incident.title}",
+            due_on=timezone.localdate() + timedelta(days=AD_HOC_REVIEW_DUE_DAYS[incident.severity]),
+            actor=actor,
         )
         note = f"Ad-hoc review of {incident.agent} scheduled, due {review.due_on:%Y-%m-%d}."
     else:

@@ -2,7 +2,18 @@ from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from .models import Agent, AgentVersion, GlobalControls, Review, Scope, Team, Tool, ToolGrant, UserAPIKey
+from .models import (
+    Agent,
+    AgentVersion,
+    GlobalControls,
+    Review,
+    ReviewDossier,
+    Scope,
+    Team,
+    Tool,
+    ToolGrant,
+    UserAPIKey,
+)
 
 
 class ToolGrantInline(admin.TabularInline):
@@ -86,6 +97,12 @@ class ReviewAdmin(admin.ModelAdmin):
     list_display = ["agent", "kind", "status", "due_on", "reviewer", "outcome"]
     list_filter = ["kind", "status", "outcome", "agent__risk_tier"]
     search_fields = ["agent__name", "findings"]
+
+
+@admin.register(ReviewDossier)
+class ReviewDossierAdmin(admin.ModelAdmin):
+    list_display = ["review", "prepared_at", "notified_at"]
+    readonly_fields = ["snapshot"]
 
 
 @admin.register(GlobalControls)

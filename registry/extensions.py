@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from .models import Agent
+    from .models import Agent, Review
 
 T = TypeVar("T")
 
@@ -89,10 +89,23 @@ class NavItem:
     badge: Callable[[Any], int] | None = None
 
 
+@dataclass(frozen=True)
+class ReviewFigures:
+    """What an app above registry contributes to every review it opens (``registry.reviews``).
+
+    ``snapshot(review=, today=)`` returns the JSON-ready figures for the review's period, merged
+    into the dossier's snapshot (two providers use distinct top-level keys); ``page_path(review)``
+    (optional) is the path of the page where the review is read and completed, for the e-mail."""
+
+    snapshot: Callable[..., dict]
+    page_path: Callable[[Review], str] | None = None
+
+
 home_panels: ExtensionPoint[HomePanel] = ExtensionPoint("home page panels")
 agent_card_sections: ExtensionPoint[AgentCardSection] = ExtensionPoint("agent card sections")
 nav_items: ExtensionPoint[NavItem] = ExtensionPoint("navigation")
 demo_seeders: ExtensionPoint[DemoSeeder] = ExtensionPoint("demo seeders")
+review_figures: ExtensionPoint[ReviewFigures] = ExtensionPoint("review figures")
 
 
 def page_sections_collect(point: ExtensionPoint[Callable[..., PageSection | None]], *args: Any) -> list[PageSection]:

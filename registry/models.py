@@ -436,6 +436,24 @@ class Review(models.Model):
         return f"{self.get_kind_display()} review of {self.agent} due {self.due_on}"
 
 
+class ReviewDossier(models.Model):
+    """What a review is about, pre-filled for its period when it opens: metrics against
+    thresholds, cost against budget, incidents, eval trend, compliance violations. The
+    figures come from the apps above registry through ``registry.reviews``' extension point;
+    the snapshot keeps them as they were, so a completed review keeps what it was decided on.
+
+    ``notified_at`` is claimed by compare-and-set before the e-mails go out, so a beat task
+    that runs twice (or a redelivered e-mail task) never mails the owner and board twice."""
+
+    review = models.OneToOneField(Review, on_delete=models.CASCADE, related_name="dossier")
+    snapshot = models.JSONField(default=dict)
+    prepared_at = models.DateTimeField()
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Dossier for {self.review}"
+
+
 class UserAPIKey(AbstractAPIKey):
     """A person's API token for CI and scripts (``Authorization: Token <key>``).
 
@@ -457,3 +475,4 @@ auditlog.register(Tool)
 auditlog.register(AgentVersion)
 auditlog.register(ToolGrant)
 auditlog.register(Review)
+auditlog.register(ReviewDossier, exclude_fields=["snapshot"])

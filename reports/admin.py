@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AgentInvestment, BudgetAlert, ReviewDossier
+from .models import AgentInvestment, BudgetAlert
 
 
 @admin.register(AgentInvestment)
@@ -12,9 +12,3 @@ class AgentInvestmentAdmin(admin.ModelAdmin):
 class BudgetAlertAdmin(admin.ModelAdmin):
     list_display = ["agent", "day", "month_to_date_usd", "projected_usd", "budget_usd", "notified_at"]
     list_filter = ["day"]
-
-
-@admin.register(ReviewDossier)
-class ReviewDossierAdmin(admin.ModelAdmin):
-    list_display = ["review", "prepared_at", "notified_at"]
-    readonly_fields = ["snapshot"]

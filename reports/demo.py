@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from registry.models import Agent
+from registry.reviews import reviews_open_due
 
 from . import services
 from .models import AgentInvestment
@@ -38,10 +39,10 @@ def seed_reports(stdout=None, now=None) -> None:
         agent = Agent.objects.filter(slug=slug).first()
         if agent is not None:
             AgentInvestment.objects.get_or_create(agent=agent, defaults={"build_cost_usd": Decimal(cost)})
-    reviews = services.reviews_open_due(today=now.date())
+    opened = reviews_open_due(today=now.date())
     alerts = services.budget_check(now=now)
     if stdout is not None:
         stdout.write(
-            f"Reports: {buckets} hourly buckets rolled up, {len(reviews)} reviews opened, "
+            f"Reports: {buckets} hourly buckets rolled up, {len(opened)} reviews opened, "
             f"{len(alerts)} budget alerts raised."
         )

@@ -1,18 +1,25 @@
 """The pre-filled figures of a review, as a JSON snapshot (so a completed review keeps the
 numbers it was decided on, even after late runs change the rollups).
 
-Incidents, evals and compliance violations come from apps built alongside this one; each is
-read only if that app provides it, and otherwise marked unavailable — never guessed."""
+Registry owns reviews and calls :func:`build_snapshot` through its ``review_figures`` extension
+point (registered in ``ReportsConfig.ready()``). The figures read the other apps through their
+selectors, by plain import: a renamed field there fails a test here instead of turning a
+review's figures into "unavailable"."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.apps import apps
+from django.urls import reverse
 from django.utils import timezone
 
+from evals.selectors import eval_pass_rates_between
+from incidents.selectors import incidents_of_agent_between
+from registry.extensions import ReviewFigures
 from registry.models import Review
+from telemetry.selectors import violations_of_agent_between
 
 from . import selectors
 
@@ -29,21 +36,6 @@ def _s(value) -> str | None:
 def _p(value) -> str | None:
     """A percentage as computed (one decimal)."""
     return None if value is None else str(value)
-
-
-def _model(label: str, name: str):
-    try:
-        return apps.get_model(label, name)
-    except LookupError:
-        return None
-
-
-def _field_names(model) -> set[str]:
-    return {f.name for f in model._meta.get_fields()}
-
-
-def _first(names: set[str], *candidates: str) -> str | None:
-    return next((c for c in candidates if c in names), None)
 
 
 def build_snapshot(*, review: Review, today: date) -> dict:
@@ -92,37 +84,16 @@ def build_snapshot(*, review: Review, today: date) -> dict:
     }
 
 
-def _window(qs, names: set[str], start: date, end: date, *candidates: str):
-    field = _first(names, *candidates)
-    if not field:
-        return qs
-    return qs.filter(**{f"{field}__gte": selectors.day_start(start), f"{field}__lt": selectors.day_start(end)})
-
-
 def _incidents(agent, start: date, end: date, roi) -> dict:
-    Incident = _model("incidents", "Incident")
-    if Incident is None or "agent" not in _field_names(Incident):
-        return {"available": False}
-    names = _field_names(Incident)
-    qs = _window(Incident.objects.filter(agent=agent), names, start, end, "detected_at", "opened_at", "created_at")
-    items = []
-    for inc in qs.order_by("-pk")[:20]:
-        items.append(
-            {
-                "id": inc.pk,
-                "title": str(getattr(inc, "title", inc)),
-                "severity": str(getattr(inc, "severity", "")),
-                "status": str(getattr(inc, "status", "")),
-            }
-        )
-    by_severity: dict[str, int] = {}
-    if "severity" in names:
-        for sev in qs.values_list("severity", flat=True):
-            by_severity[str(sev)] = by_severity.get(str(sev), 0) + 1
+    incidents = incidents_of_agent_between(agent=agent, start=selectors.day_start(start), end=selectors.day_start(end))
+    items = [
+        {"id": inc.pk, "title": inc.title, "severity": inc.severity, "status": inc.status} for inc in incidents[:20]
+    ]
+    by_severity = Counter(incidents.values_list("severity", flat=True))
     return {
         "available": True,
-        "count": qs.count(),
-        "by_severity": by_severity,
+        "count": incidents.count(),
+        "by_severity": dict(by_severity),
         "cost_usd": _s(roi.incident_cost_usd),
         "items": items,
     }
@@ -130,18 +101,10 @@ def _incidents(agent, start: date, end: date, roi) -> dict:
 
 def _evals(agent, start: date, end: date) -> dict:
     """Pass rate of each completed eval run of the agent in the period, oldest first."""
-    EvalRun = _model("evals", "EvalRun")
-    if EvalRun is None or not {"agent", "pass_rate_pct", "finished_at"} <= _field_names(EvalRun):
-        return {"available": False}
-    qs = EvalRun.objects.filter(
-        agent=agent,
-        pass_rate_pct__isnull=False,
-        finished_at__gte=selectors.day_start(start),
-        finished_at__lt=selectors.day_start(end),
-    ).order_by("finished_at")
+    rates = eval_pass_rates_between(agent=agent, start=selectors.day_start(start), end=selectors.day_start(end))
     points = [
         {"when": timezone.localtime(when).date().isoformat(), "pass_rate_pct": _p(rate), "passed": passed}
-        for when, rate, passed in qs.values_list("finished_at", "pass_rate_pct", "passed")[:60]
+        for when, rate, passed in rates
     ]
     return {"available": True, "points": points, "threshold_pct": _p(agent.success_threshold_pct)}
 
@@ -149,11 +112,18 @@ def _evals(agent, start: date, end: date) -> dict:
 def _compliance(agent, start: date, end: date) -> dict:
     """Scope drift reported by ingest: runs from unapproved versions, other models,
     ungranted tools — counted in runs, per kind."""
-    Violation = _model("telemetry", "ComplianceViolation")
-    if Violation is None or not {"agent", "hour", "kind", "run_count"} <= _field_names(Violation):
-        return {"available": False}
-    qs = Violation.objects.filter(agent=agent, hour__gte=selectors.day_start(start), hour__lt=selectors.day_start(end))
-    by_kind: dict[str, int] = {}
-    for kind, runs in qs.values_list("kind", "run_count"):
-        by_kind[str(kind)] = by_kind.get(str(kind), 0) + runs
-    return {"available": True, "count": qs.count(), "runs": sum(by_kind.values()), "by_kind": by_kind}
+    violations = violations_of_agent_between(
+        agent=agent, start=selectors.day_start(start), end=selectors.day_start(end)
+    )
+    by_kind: Counter[str] = Counter()
+    for kind, runs in violations.values_list("kind", "run_count"):
+        by_kind[kind] += runs
+    return {"available": True, "count": violations.count(), "runs": sum(by_kind.values()), "by_kind": dict(by_kind)}
+
+
+def _review_page_path(review: Review) -> str:
+    return reverse("reports:review_detail", kwargs={"pk": review.pk})
+
+
+# Registered from ReportsConfig.ready(): registry pre-fills every review it opens with these.
+REVIEW_FIGURES = ReviewFigures(snapshot=build_snapshot, page_path=_review_page_path)

@@ -70,22 +70,5 @@ class BudgetAlert(models.Model):
         return f"{self.agent}: projected {self.projected_usd} USD > budget {self.budget_usd} USD on {self.day}"
 
 
-class ReviewDossier(models.Model):
-    """What a review is about, pre-filled for its period when it opens: metrics against
-    thresholds, cost against budget, incidents, eval trend, compliance violations.
-
-    ``notified_at`` is claimed by compare-and-set before the e-mails go out, so a beat task
-    that runs twice (or a redelivered e-mail task) never mails the owner and board twice."""
-
-    review = models.OneToOneField("registry.Review", on_delete=models.CASCADE, related_name="dossier")
-    snapshot = models.JSONField(default=dict)
-    prepared_at = models.DateTimeField()
-    notified_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"Dossier for {self.review}"
-
-
 auditlog.register(AgentInvestment)
 auditlog.register(BudgetAlert)
-auditlog.register(ReviewDossier, exclude_fields=["snapshot"])

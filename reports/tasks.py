@@ -1,6 +1,6 @@
 """Report tasks: thin wrappers that call a service. Schedules are in the database
-(data migration ``0003_beat_schedules``), each with an ``expires`` under its period. The
-rollup pass is telemetry's (``telemetry.tasks``)."""
+(data migration ``0003_beat_schedules``), each with an ``expires`` under its period. The review
+tasks are registry's (``registry.tasks``), the rollup pass telemetry's (``telemetry.tasks``)."""
 
 from __future__ import annotations
 
@@ -13,25 +13,6 @@ from . import services
 @shared_task(name="reports.budget_check")
 def budget_check_task() -> int:
     return len(services.budget_check())
-
-
-@shared_task(name="reports.reviews_open_due")
-def reviews_open_due_task() -> int:
-    return len(services.reviews_open_due())
-
-
-@shared_task(
-    name="reports.review_notify",
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-)
-def review_notify(review_id: int) -> bool:
-    try:
-        return services.review_notify(review_id=review_id)
-    except ObjectDoesNotExist:
-        return False
 
 
 @shared_task(

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from registry import reviews
 from registry.models import Agent, Review
 from registry.permissions import user_can_edit_agent
 from registry.selectors import agents_visible_to
@@ -604,7 +605,7 @@ def review_complete(request, pk: int):
     form = ReviewCompleteForm(request.POST)
     if form.is_valid():
         try:
-            review = services.review_complete(review_id=review.pk, reviewer=request.user, **form.cleaned_data)
+            review = reviews.review_complete(review_id=review.pk, reviewer=request.user, **form.cleaned_data)
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
@@ -630,7 +631,7 @@ def review_refresh(request, pk: int):
     if not request.user.has_perm("registry.change_review"):
         raise PermissionDenied("Only the governance board refreshes review figures.")
     try:
-        services.review_refresh(review_id=review.pk, actor=request.user)
+        reviews.review_refresh(review_id=review.pk, actor=request.user)
         messages.success(request, "Figures refreshed from the latest rollups.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -646,7 +647,7 @@ def review_create(request):
     form = AdHocReviewForm(request.POST or None, agents=agents, initial={"agent": request.GET.get("agent")})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        review = services.review_open_ad_hoc(
+        review = reviews.review_open_ad_hoc(
             agent=data["agent"], kind=data["kind"], reason=data["reason"], due_on=data["due_on"], actor=request.user
         )
         messages.success(request, "Ad-hoc review opened; the owner and the board are told by e-mail.")

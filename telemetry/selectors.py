@@ -224,3 +224,8 @@ def run_windows(*, agent_id: int, windows: dict[str, Range], now: datetime | Non
             )
         )
     return {name: _counts(windows[name], plans[name], fine_rows, raw_rows) for name in windows}
+
+
+def violations_of_agent_between(*, agent: Agent, start, end) -> QuerySet[ComplianceViolation]:
+    """The agent's compliance violations in the hours of [start, end) (a review's period)."""
+    return ComplianceViolation.objects.filter(agent=agent, hour__gte=start, hour__lt=end)

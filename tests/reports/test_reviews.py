@@ -11,9 +11,9 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from registry.models import Review
-from reports import selectors, services, tasks
-from reports.models import ReviewDossier
+from registry import reviews, tasks
+from registry.models import Review, ReviewDossier
+from reports import selectors, services
 from tests.factories import AgentFactory, AgentVersionFactory, UserFactory
 from tests.reports.factories import make_run
 
@@ -84,24 +84,24 @@ def test_the_beat_task_opens_the_review_and_mails_once_however_often_it_runs(
 
 
 def test_a_failed_send_releases_the_claim_for_the_retry(due_agent, monkeypatch):
-    review = services.reviews_open_due()[0]
+    review = reviews.reviews_open_due()[0]
 
     def boom(**kwargs):
         raise OSError("smtp down")
 
-    monkeypatch.setattr(services, "send_mail", boom)
+    monkeypatch.setattr(reviews, "send_mail", boom)
     with pytest.raises(OSError):
-        services.review_notify(review_id=review.pk)
+        reviews.review_notify(review_id=review.pk)
     assert ReviewDossier.objects.get(review=review).notified_at is None
     monkeypatch.undo()
-    assert services.review_notify(review_id=review.pk) is True
+    assert reviews.review_notify(review_id=review.pk) is True
     assert len(mail.outbox) == 1
 
 
 def test_it_does_not_open_reviews_that_are_not_due_or_for_retired_agents(db):
     AgentFactory(risk_tier=3, deployed_at=timezone.now() - timedelta(days=30))  # due in 11 months
     AgentFactory(risk_tier=1, status="retired", deployed_at=timezone.now() - timedelta(days=400))
-    assert services.reviews_open_due() == []
+    assert reviews.reviews_open_due() == []
     assert Review.objects.count() == 0
 
 
@@ -126,7 +126,7 @@ def test_the_review_comes_pre_filled_for_its_period(due_agent):
         first_run_id="x",
         run_count=4,
     )
-    review = services.reviews_open_due()[0]
+    review = reviews.reviews_open_due()[0]
     s = review.dossier.snapshot
     assert s["metrics"]["runs"] == 20
     assert s["metrics"]["success_rate_pct"] == "85.0"
@@ -147,15 +147,15 @@ def _violation_kind() -> str:
 
 
 def test_completing_needs_findings_and_outcome_and_moves_the_due_date(due_agent, board_user):
-    review = services.reviews_open_due()[0]
+    review = reviews.reviews_open_due()[0]
     old_due = due_agent.next_review_due
     with pytest.raises(ValidationError) as err:
-        services.review_complete(review_id=review.pk, reviewer=board_user, findings="  ", outcome="maybe")
+        reviews.review_complete(review_id=review.pk, reviewer=board_user, findings="  ", outcome="maybe")
     assert set(err.value.message_dict) == {"findings", "outcome"}
     review.refresh_from_db()
     assert review.status == "open"
 
-    services.review_complete(
+    reviews.review_complete(
         review_id=review.pk, reviewer=board_user, findings="Escalations high.", outcome="change_required"
     )
     review.refresh_from_db()
@@ -167,22 +167,61 @@ def test_completing_needs_findings_and_outcome_and_moves_the_due_date(due_agent,
 
     assert due_agent.next_review_due == add_months(today, 3) and due_agent.next_review_due > old_due
     with pytest.raises(ValidationError):
-        services.review_complete(review_id=review.pk, reviewer=board_user, findings="again", outcome="continue")
+        reviews.review_complete(review_id=review.pk, reviewer=board_user, findings="again", outcome="continue")
     # The next beat run opens nothing: the next review is three months away.
-    assert services.reviews_open_due() == []
+    assert reviews.reviews_open_due() == []
 
 
 def test_an_ad_hoc_review_is_opened_pre_filled_and_mailed(
     due_agent, board_user, eager_celery, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        review = services.review_open_ad_hoc(
+        review = reviews.review_open_ad_hoc(
             agent=due_agent, kind="ad_hoc_scope", reason="New tool: refunds", actor=board_user
         )
     assert review.kind == "ad_hoc_scope" and review.dossier.snapshot["metrics"]["runs"] == 20
     assert len(mail.outbox) == 1
     with pytest.raises(ValidationError):
-        services.review_open_ad_hoc(agent=due_agent, kind="scheduled", reason="x")
+        reviews.review_open_ad_hoc(agent=due_agent, kind="scheduled", reason="x")
     with pytest.raises(ValidationError):
-        services.review_open_ad_hoc(agent=due_agent, kind="ad_hoc_scope", reason="  ")
+        reviews.review_open_ad_hoc(agent=due_agent, kind="ad_hoc_scope", reason="  ")
     assert Review.objects.filter(agent=due_agent).count() == 1
+
+
+def test_an_incident_opened_review_is_mailed_and_pre_filled_like_a_scheduled_one(
+    due_agent, board_user, eager_celery, django_capture_on_commit_callbacks
+):
+    """GIVEN an agent with runs in the period, an owner and a board member with e-mail
+    WHEN a SEV2 incident is opened for it (incidents asks registry for the ad-hoc review)
+    THEN the review is pre-filled from the same figures as a scheduled one (runs, incidents)
+    and the owner and the board get the same one e-mail."""
+    from incidents.services import incident_open_or_link
+
+    board_user.email = "board@example.test"
+    board_user.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        incident, created = incident_open_or_link(
+            agent=due_agent,
+            severity="sev2",
+            title="Refunds to the wrong account",
+            failure_mode="policy_violation",
+            detection_source="drift_check",
+        )
+    assert created and incident.review is not None
+    review = incident.review
+    assert review.kind == "ad_hoc_incident"
+    s = ReviewDossier.objects.get(review=review).snapshot
+    assert s["metrics"]["runs"] == 20 and s["metrics"]["success_rate_pct"] == "85.0"
+    assert s["incidents"]["available"] and s["incidents"]["count"] == 1
+    assert s["incidents"]["items"][0]["title"] == "Refunds to the wrong account"
+    assert len(mail.outbox) == 1
+    assert sorted(mail.outbox[0].to) == ["board@example.test", "olivia@example.test"]
+    assert incident.reference in mail.outbox[0].body
+    assert f"/reports/reviews/{review.pk}/" in mail.outbox[0].body
+
+    # The scheduled review of the same agent carries the same sections and reaches the same people.
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduled = reviews.reviews_open_due()[0]
+    assert set(scheduled.dossier.snapshot) == set(s)
+    assert sorted(mail.outbox[0].to) == ["board@example.test", "olivia@example.test"]

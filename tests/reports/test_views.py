@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from registry import reviews
 from registry.models import Review
 from reports import services
 from reports.models import AgentInvestment
@@ -42,7 +43,7 @@ def with_data(agent):
     )
     services.rollup_refresh()
     review = Review.objects.create(agent=agent, kind="ad_hoc_scope", due_on=timezone.localdate(), reason="scope")
-    services.review_prepare(review=review)
+    reviews.review_prepare(review=review)
     return agent, review
 
 

@@ -1,0 +1,29 @@
+"""Registry tasks: thin wrappers that call a review service. The beat schedule of
+``registry.reviews_open_due`` is in the database (``reports.0003`` created it under the reports
+name; ``registry.0004`` renamed it when reviews moved here)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.exceptions import ObjectDoesNotExist
+
+from . import reviews
+
+
+@shared_task(name="registry.reviews_open_due")
+def reviews_open_due_task() -> int:
+    return len(reviews.reviews_open_due())
+
+
+@shared_task(
+    name="registry.review_notify",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def review_notify(review_id: int) -> bool:
+    try:
+        return reviews.review_notify(review_id=review_id)
+    except ObjectDoesNotExist:
+        return False
