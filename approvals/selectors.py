@@ -220,3 +220,10 @@ def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
                     TimelineEvent(entry.timestamp, who, f"ticked “{i.get_key_display()}”", i.evidence, "info")
                 )
     return events
+
+
+def requests_decided_since(*, since: datetime) -> int:
+    """How many requests were decided (approved, denied or applied) since ``since``: is the
+    approval workflow in use?"""
+    decided = (RequestStatus.APPROVED, RequestStatus.DENIED, RequestStatus.APPLIED)
+    return ApprovalRequest.objects.filter(decided_at__gte=since, status__in=decided).count()

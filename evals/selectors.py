@@ -150,3 +150,9 @@ def eval_pass_rates_between(*, agent, start: datetime, end: datetime, limit: int
         agent=agent, pass_rate_pct__isnull=False, finished_at__gte=start, finished_at__lt=end
     ).order_by("finished_at")
     return list(runs.values_list("finished_at", "pass_rate_pct", "passed")[:limit])
+
+
+def agents_evaluated_since(*, since: datetime, agent_status: str) -> set[int]:
+    """Ids of the agents in ``agent_status`` with an eval run completed since ``since``."""
+    runs = EvalRun.objects.filter(agent__status=agent_status, status=EvalRunStatus.COMPLETED, finished_at__gte=since)
+    return set(runs.values_list("agent_id", flat=True))

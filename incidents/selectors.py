@@ -157,3 +157,8 @@ def action_items_visible_to(user) -> QuerySet[ActionItem]:
 def incidents_of_agent_between(*, agent, start: datetime, end: datetime) -> QuerySet[Incident]:
     """The agent's incidents detected in [start, end), newest first (a review's period)."""
     return Incident.objects.filter(agent=agent, detected_at__gte=start, detected_at__lt=end).order_by("-pk")
+
+
+def incidents_detected_since(*, since: datetime) -> int:
+    """How many incidents were recorded since ``since`` (is an incident process in use?)."""
+    return Incident.objects.filter(detected_at__gte=since).count()
