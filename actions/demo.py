@@ -11,7 +11,16 @@ from django.contrib.auth.models import Group, Permission
 from registry.models import Agent, Tool
 from registry.roles import APPROVER, ROLE_PERMISSIONS
 
-from .services import ActionConflict, ActionInputError, action_request_submit, policy_current, policy_version_create
+from .choices import ActionStatus, DecisionSource
+from .models import ActionRequest
+from .services import (
+    ActionConflict,
+    ActionInputError,
+    action_effective_status,
+    action_request_submit,
+    policy_current,
+    policy_version_create,
+)
 
 SUPPORT_MANAGER = "Support manager"
 DEMO_PASSWORD = "quorum-demo"
@@ -87,6 +96,42 @@ DEMO_ACTIONS = [
 ]
 
 
+# The refund waiting for the two support managers (over 50 USD, a standard customer). A runtime
+# action expires minutes after it is asked, so every run of seed_demo asks again when the last
+# one is no longer pending: the support managers always find one in their queue.
+PENDING_DEMO_KEY = "demo-refund-2"
+
+
+def _over_for_the_managers(action: ActionRequest) -> bool:
+    return action_effective_status(action) == ActionStatus.EXPIRED or action.source == DecisionSource.PEOPLE
+
+
+def ensure_pending_refund(stdout=None) -> ActionRequest | None:
+    """Keep exactly one fresh pending refund for the support managers: nothing happens while the
+    last one still waits; once it expired (or was decided) a new one is asked through the real
+    gate, under the next key in the ``demo-refund-2``, ``demo-refund-2.2``, … series."""
+    slug, _key, tool, params = next(a for a in DEMO_ACTIONS if a[1] == PENDING_DEMO_KEY)
+    agent = Agent.objects.filter(slug=slug).first()
+    if agent is None:
+        return None
+    asked = ActionRequest.objects.filter(agent=agent, idempotency_key__startswith=PENDING_DEMO_KEY)
+    latest = asked.order_by("-created_at").first()
+    # Ask again only when the last one is over for the support managers: expired, or decided by
+    # them. Anything else (still waiting, or refused by a pulled kill switch) stays as it is, so
+    # that re-running seed_demo changes nothing.
+    if latest is not None and not _over_for_the_managers(latest):
+        return latest
+    count = asked.count()
+    key = PENDING_DEMO_KEY if count == 0 else f"{PENDING_DEMO_KEY}.{count + 1}"
+    try:
+        result = action_request_submit(agent=agent, tool_name=tool, parameters=params, idempotency_key=key)
+    except (ActionInputError, ActionConflict) as exc:
+        if stdout:
+            stdout.write(f"  action gate: no fresh pending refund: {exc}")
+        return None
+    return result.action
+
+
 def ensure_support_managers(password: str = DEMO_PASSWORD) -> Group:
     """The "Support manager" role: reads the registry and the approvals queue, and may decide
     (``approve_agent``) — but only requests whose policy names this group, i.e. runtime actions."""
@@ -134,6 +179,7 @@ def seed_actions(stdout=None) -> None:
                 stdout.write(f"  action gate: skipped {key}: {exc}")
             continue
         made += int(result.created)
+    ensure_pending_refund(stdout)
     if stdout:
         stdout.write(
             f"Action gate: {len(policies)} policies, {made} new action request(s); support managers: "
