@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from registry.choices import ReviewStatus
+
 from . import selectors
 
 
@@ -32,5 +34,5 @@ def reports_agent_section(request, agent):
     today = timezone.localdate()
     roi = selectors.agent_roi(agent=agent, start=today - timedelta(days=29), end=today + timedelta(days=1))
     burn = next(iter(selectors.budget_burns(now=timezone.now(), agents=type(agent).objects.filter(pk=agent.pk))), None)
-    open_review = agent.reviews.filter(status="open").order_by("due_on").first()
+    open_review = agent.reviews.filter(status=ReviewStatus.OPEN).order_by("due_on").first()
     return {"template": "reports/sections/agent_card.html", "roi": roi, "burn": burn, "open_review": open_review}

@@ -30,13 +30,14 @@ from functools import cached_property
 
 from django.utils import timezone
 
+from registry.choices import AgentStatus
 from registry.models import Agent
 from telemetry.latency import percentile_ms
 from telemetry.models import DailyRollup
 
 SUM_FIELDS = DailyRollup.COUNTERS
 CENT = Decimal("0.01")
-LIVE_STATUSES = ("pilot", "production", "paused")
+LIVE_STATUSES = (AgentStatus.PILOT, AgentStatus.PRODUCTION, AgentStatus.PAUSED)
 
 
 def day_start(d: date) -> datetime:
@@ -229,6 +230,24 @@ class PortfolioTotals:
     incident_cost_usd: Decimal
     annualized_savings_usd: Decimal
     build_cost_usd: Decimal
+
+    @classmethod
+    def of(cls, rois: list[Roi], *, build_cost_usd: Decimal) -> PortfolioTotals:
+        """The sums of the agents' figures (each agent's own human-minute price applied)."""
+        metrics = Metrics()
+        for r in rois:
+            metrics.add(r.metrics)
+        zero = Decimal("0")
+        return cls(
+            metrics=metrics,
+            value_usd=sum((r.value_usd for r in rois), zero),
+            model_cost_usd=sum((r.model_cost_usd for r in rois), zero),
+            infra_cost_usd=sum((r.infra_cost_usd for r in rois), zero),
+            ops_cost_usd=sum((r.ops_cost_usd for r in rois), zero),
+            incident_cost_usd=sum((r.incident_cost_usd for r in rois), zero),
+            annualized_savings_usd=sum((r.annualized_savings_usd or zero for r in rois), zero),
+            build_cost_usd=build_cost_usd,
+        )
 
     @property
     def total_cost_usd(self) -> Decimal:

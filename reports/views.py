@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import reviews
+from registry.choices import AgentStatus, ReviewStatus
 from registry.models import Review
 from registry.permissions import user_can_edit_agent
 from registry.selectors import agents_visible_to
@@ -224,7 +225,7 @@ def _review_context(request, review, dossier, form) -> dict:
         "dossier": dossier,
         "s": dossier.snapshot if dossier else None,
         "form": form,
-        "can_complete": request.user.has_perm("registry.change_review") and review.status == "open",
+        "can_complete": request.user.has_perm("registry.change_review") and review.status == ReviewStatus.OPEN,
         "today": timezone.localdate(),
     }
 
@@ -276,7 +277,7 @@ def review_refresh(request, pk: int):
 def review_create(request):
     if not request.user.has_perm("registry.add_review"):
         raise PermissionDenied("Only the governance board opens ad-hoc reviews.")
-    agents = agents_visible_to(request.user).exclude(status="retired")
+    agents = agents_visible_to(request.user).exclude(status=AgentStatus.RETIRED)
     form = AdHocReviewForm(request.POST or None, agents=agents, initial={"agent": request.GET.get("agent")})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -102,19 +102,7 @@ def portfolio(*, user, start: date, end: date) -> Portfolio:
         for a in agents
     ]
     rois.sort(key=lambda r: r.agent.name)
-    totals_metrics = Metrics()
-    for r in rois:
-        totals_metrics.add(r.metrics)
-    totals = PortfolioTotals(
-        metrics=totals_metrics,
-        value_usd=sum((r.value_usd for r in rois), Decimal("0")),
-        model_cost_usd=sum((r.model_cost_usd for r in rois), Decimal("0")),
-        infra_cost_usd=sum((r.infra_cost_usd for r in rois), Decimal("0")),
-        ops_cost_usd=sum((r.ops_cost_usd for r in rois), Decimal("0")),
-        incident_cost_usd=sum((r.incident_cost_usd for r in rois), Decimal("0")),
-        annualized_savings_usd=sum((r.annualized_savings_usd or Decimal("0") for r in rois), Decimal("0")),
-        build_cost_usd=sum(builds.values(), Decimal("0")),
-    )
+    totals = PortfolioTotals.of(rois, build_cost_usd=sum(builds.values(), Decimal("0")))
     grain = "week" if (end - start).days <= 120 else "month"
     return Portfolio(
         start=start,

@@ -10,13 +10,14 @@ from datetime import date
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from registry.choices import AgentStatus, ReviewKind, ReviewStatus
 from registry.models import Agent, Review
 from registry.selectors import agents_visible_to
 
 
 def reviews_open(*, user) -> QuerySet[Review]:
     return (
-        Review.objects.filter(agent__in=agents_visible_to(user).values("pk"), status="open")
+        Review.objects.filter(agent__in=agents_visible_to(user).values("pk"), status=ReviewStatus.OPEN)
         .select_related("agent", "agent__owner")
         .order_by("due_on")
     )
@@ -48,16 +49,16 @@ def reviews_due(*, user, start: date | None = None, end: date | None = None) -> 
     opened_due = set()
     for review in open_reviews:
         items.append(DueItem(agent=review.agent, due_on=review.due_on, kind=review.kind, review=review))
-        if review.kind == "scheduled":
+        if review.kind == ReviewKind.SCHEDULED:
             opened_due.add((review.agent_id, review.due_on))
-    agents = agents_visible_to(user).exclude(status="retired").filter(next_review_due__isnull=False)
+    agents = agents_visible_to(user).exclude(status=AgentStatus.RETIRED).filter(next_review_due__isnull=False)
     if start:
         agents = agents.filter(next_review_due__gte=start)
     if end:
         agents = agents.filter(next_review_due__lt=end)
     for agent in agents:
         if (agent.pk, agent.next_review_due) not in opened_due:
-            items.append(DueItem(agent=agent, due_on=agent.next_review_due, kind="scheduled", review=None))
+            items.append(DueItem(agent=agent, due_on=agent.next_review_due, kind=ReviewKind.SCHEDULED, review=None))
     items.sort(key=lambda i: (i.due_on, i.agent.name))
     return items
 
