@@ -34,46 +34,69 @@ class JudgeUnavailable(Exception):
     """The judge endpoint could not give a verdict (network, HTTP status, unparseable answer)."""
 
 
+def _contains_errors(expected: Any, options: dict) -> list[str]:
+    needles = expected if isinstance(expected, list) else [expected]
+    if not needles or not all(isinstance(n, str) and n for n in needles):
+        return ["contains: expected must be a non-empty string or a list of non-empty strings."]
+    return []
+
+
+def _regex_errors(expected: Any, options: dict) -> list[str]:
+    if not isinstance(expected, str) or not expected:
+        return ["regex: expected must be a pattern string."]
+    if len(expected) > MAX_PATTERN_LENGTH:
+        return [f"regex: the pattern is longer than {MAX_PATTERN_LENGTH} characters."]
+    try:
+        re.compile(expected)
+    except re.error as exc:
+        return [f"regex: invalid pattern ({exc})."]
+    return []
+
+
+def _json_schema_errors(expected: Any, options: dict) -> list[str]:
+    if not isinstance(expected, dict):
+        return ["json_schema: expected must be a JSON Schema object."]
+    try:
+        jsonschema.validators.validator_for(expected).check_schema(expected)
+    except jsonschema.SchemaError as exc:
+        return [f"json_schema: invalid schema ({exc.message})."]
+    return []
+
+
+def _numeric_errors(expected: Any, options: dict) -> list[str]:
+    errors = [] if _as_decimal(expected) is not None else ["numeric: expected must be a number."]
+    for name in ("tolerance", "relative_tolerance"):
+        if name in options and (_as_decimal(options[name]) is None or _as_decimal(options[name]) < 0):
+            errors.append(f"numeric: options.{name} must be a non-negative number.")
+    return errors
+
+
+def _llm_judge_errors(expected: Any, options: dict) -> list[str]:
+    if not isinstance(expected, str) or not expected.strip():
+        return ["llm_judge: expected must be the rubric text."]
+    if len(expected) > MAX_RUBRIC_LENGTH:
+        return [f"llm_judge: the rubric is longer than {MAX_RUBRIC_LENGTH} characters."]
+    return []
+
+
+# What each scorer requires of a case's expectation and options (exact takes anything).
+DEFINITION_CHECKS = {
+    Scorer.CONTAINS: _contains_errors,
+    Scorer.REGEX: _regex_errors,
+    Scorer.JSON_SCHEMA: _json_schema_errors,
+    Scorer.NUMERIC: _numeric_errors,
+    Scorer.LLM_JUDGE: _llm_judge_errors,
+}
+
+
 def case_definition_errors(scorer: str, expected: Any, options: Any) -> list[str]:
     """Why this scorer cannot score this expectation (empty when it can)."""
-    errors: list[str] = []
     if scorer not in Scorer.values:
         return [f"Unknown scorer {scorer!r}; use one of {', '.join(Scorer.values)}."]
     if not isinstance(options, dict):
         return ["options must be a JSON object."]
-    if scorer == Scorer.CONTAINS:
-        needles = expected if isinstance(expected, list) else [expected]
-        if not needles or not all(isinstance(n, str) and n for n in needles):
-            errors.append("contains: expected must be a non-empty string or a list of non-empty strings.")
-    elif scorer == Scorer.REGEX:
-        if not isinstance(expected, str) or not expected:
-            errors.append("regex: expected must be a pattern string.")
-        elif len(expected) > MAX_PATTERN_LENGTH:
-            errors.append(f"regex: the pattern is longer than {MAX_PATTERN_LENGTH} characters.")
-        else:
-            try:
-                re.compile(expected)
-            except re.error as exc:
-                errors.append(f"regex: invalid pattern ({exc}).")
-    elif scorer == Scorer.JSON_SCHEMA:
-        if not isinstance(expected, dict):
-            errors.append("json_schema: expected must be a JSON Schema object.")
-        else:
-            try:
-                jsonschema.validators.validator_for(expected).check_schema(expected)
-            except jsonschema.SchemaError as exc:
-                errors.append(f"json_schema: invalid schema ({exc.message}).")
-    elif scorer == Scorer.NUMERIC:
-        if _as_decimal(expected) is None:
-            errors.append("numeric: expected must be a number.")
-        for name in ("tolerance", "relative_tolerance"):
-            if name in options and (_as_decimal(options[name]) is None or _as_decimal(options[name]) < 0):
-                errors.append(f"numeric: options.{name} must be a non-negative number.")
-    elif scorer == Scorer.LLM_JUDGE:
-        if not isinstance(expected, str) or not expected.strip():
-            errors.append("llm_judge: expected must be the rubric text.")
-        elif len(expected) > MAX_RUBRIC_LENGTH:
-            errors.append(f"llm_judge: the rubric is longer than {MAX_RUBRIC_LENGTH} characters.")
+    check = DEFINITION_CHECKS.get(scorer)
+    errors = check(expected, options) if check else []
     if "case_sensitive" in options and not isinstance(options["case_sensitive"], bool):
         errors.append("options.case_sensitive must be true or false.")
     return errors
@@ -97,53 +120,74 @@ def _binary(ok: bool, reason: str = "") -> Score:
     return Score(passed=ok, score=Decimal("1") if ok else Decimal("0"), reason=reason)
 
 
+def _score_exact(expected: Any, output: Any, options: dict) -> Score:
+    if isinstance(expected, str) and isinstance(output, str):
+        a, b = expected.strip(), output.strip()
+        if options.get("case_sensitive") is False:
+            a, b = a.casefold(), b.casefold()
+        return _binary(a == b, "" if a == b else "output differs from the expected value")
+    return _binary(output == expected, "" if output == expected else "output differs from the expected value")
+
+
+def _score_contains(expected: Any, output: Any, options: dict) -> Score:
+    haystack = _text(output)
+    needles = expected if isinstance(expected, list) else [expected]
+    if not options.get("case_sensitive"):
+        haystack = haystack.casefold()
+        needles = [n.casefold() for n in needles]
+    missing = [n for n in needles if n not in haystack]
+    return _binary(not missing, f"missing: {', '.join(missing)}" if missing else "")
+
+
+def _score_regex(expected: Any, output: Any, options: dict) -> Score:
+    flags = 0 if options.get("case_sensitive") is not False else re.IGNORECASE
+    found = re.search(expected, _text(output), flags) is not None
+    return _binary(found, "" if found else "pattern not found")
+
+
+def _score_json_schema(expected: Any, output: Any, options: dict) -> Score:
+    document = output
+    if isinstance(output, str):
+        try:
+            document = json.loads(output)
+        except ValueError:
+            return _binary(False, "output is not JSON")
+    validator = jsonschema.validators.validator_for(expected)(expected)
+    problems = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    return _binary(not problems, problems[0].message[:300] if problems else "")
+
+
+def _score_numeric(expected: Any, output: Any, options: dict) -> Score:
+    got, want = _as_decimal(output), _as_decimal(expected)
+    if got is None:
+        return _binary(False, "output is not a number")
+    allowed = max(
+        _as_decimal(options.get("tolerance", 0)) or Decimal("0"),
+        (_as_decimal(options.get("relative_tolerance", 0)) or Decimal("0")) * abs(want),
+    )
+    ok = abs(got - want) <= allowed
+    return _binary(ok, "" if ok else f"{got} is {abs(got - want)} away from {want} (allowed {allowed})")
+
+
+# The scorers that need nothing but the expectation, the output and the options.
+SCORERS = {
+    Scorer.EXACT: _score_exact,
+    Scorer.CONTAINS: _score_contains,
+    Scorer.REGEX: _score_regex,
+    Scorer.JSON_SCHEMA: _score_json_schema,
+    Scorer.NUMERIC: _score_numeric,
+}
+
+
 def score_output(*, scorer: str, expected: Any, options: dict, case_input: Any, output: Any, judge=None) -> Score:
     """Score one output. ``judge`` is a callable (input, output, rubric) -> Score for llm_judge."""
-    case_sensitive = options.get("case_sensitive")
-    if scorer == Scorer.EXACT:
-        if isinstance(expected, str) and isinstance(output, str):
-            a, b = expected.strip(), output.strip()
-            if case_sensitive is False:
-                a, b = a.casefold(), b.casefold()
-            return _binary(a == b, "" if a == b else "output differs from the expected value")
-        return _binary(output == expected, "" if output == expected else "output differs from the expected value")
-    if scorer == Scorer.CONTAINS:
-        haystack = _text(output)
-        needles = expected if isinstance(expected, list) else [expected]
-        if not case_sensitive:
-            haystack = haystack.casefold()
-            needles = [n.casefold() for n in needles]
-        missing = [n for n in needles if n not in haystack]
-        return _binary(not missing, f"missing: {', '.join(missing)}" if missing else "")
-    if scorer == Scorer.REGEX:
-        flags = 0 if case_sensitive is not False else re.IGNORECASE
-        found = re.search(expected, _text(output), flags) is not None
-        return _binary(found, "" if found else "pattern not found")
-    if scorer == Scorer.JSON_SCHEMA:
-        document = output
-        if isinstance(output, str):
-            try:
-                document = json.loads(output)
-            except ValueError:
-                return _binary(False, "output is not JSON")
-        validator = jsonschema.validators.validator_for(expected)(expected)
-        problems = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
-        return _binary(not problems, problems[0].message[:300] if problems else "")
-    if scorer == Scorer.NUMERIC:
-        got, want = _as_decimal(output), _as_decimal(expected)
-        if got is None:
-            return _binary(False, "output is not a number")
-        allowed = max(
-            _as_decimal(options.get("tolerance", 0)) or Decimal("0"),
-            (_as_decimal(options.get("relative_tolerance", 0)) or Decimal("0")) * abs(want),
-        )
-        ok = abs(got - want) <= allowed
-        return _binary(ok, "" if ok else f"{got} is {abs(got - want)} away from {want} (allowed {allowed})")
     if scorer == Scorer.LLM_JUDGE:
         if judge is None:
             raise JudgeUnavailable("No judge is configured (settings.QUORUM_EVAL_JUDGE).")
         return judge(case_input, output, expected)
-    raise ValueError(f"Unknown scorer {scorer!r}")
+    if scorer not in SCORERS:
+        raise ValueError(f"Unknown scorer {scorer!r}")
+    return SCORERS[scorer](expected, output, options)
 
 
 JUDGE_SYSTEM_PROMPT = (

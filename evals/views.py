@@ -176,6 +176,16 @@ def _errors_to_form(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
+def _case_delete(request, case: GoldenCase):
+    try:
+        services.case_delete(case_id=case.pk)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Case {case.key} deleted.")
+    return redirect(case.set_version)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def case_edit(request, pk: int):
@@ -187,33 +197,18 @@ def case_edit(request, pk: int):
     )
     agent = case.set_version.golden_set.agent
     _require_edit(request.user, agent)
-    form = CaseForm(
-        request.POST or None,
-        initial={
-            "key": case.key,
-            "input": case.input,
-            "scorer": case.scorer,
-            "expected": case.expected,
-            "options": case.options,
-        },
-    )
-    if request.method == "POST":
-        if request.POST.get("delete"):
-            try:
-                services.case_delete(case_id=case.pk)
-            except ValidationError as exc:
-                messages.error(request, " ".join(exc.messages))
-            else:
-                messages.success(request, f"Case {case.key} deleted.")
+    if request.method == "POST" and request.POST.get("delete"):
+        return _case_delete(request, case)
+    initial = {f: getattr(case, f) for f in ("key", "input", "scorer", "expected", "options")}
+    form = CaseForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.case_save(set_version_id=case.set_version_id, case_id=case.pk, **form.cleaned_data)
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, "Case saved.")
             return redirect(case.set_version)
-        if form.is_valid():
-            try:
-                services.case_save(set_version_id=case.set_version_id, case_id=case.pk, **form.cleaned_data)
-            except ValidationError as exc:
-                _errors_to_form(form, exc)
-            else:
-                messages.success(request, "Case saved.")
-                return redirect(case.set_version)
     if case.set_version.is_frozen and request.method == "GET":
         messages.warning(request, "This version is frozen; saving will be refused. Create a new version to change it.")
     return render(

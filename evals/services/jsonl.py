@@ -36,59 +36,67 @@ class JsonlImportError(Exception):
         self.errors = errors
 
 
+def _decode(text: str | bytes) -> str:
+    if not isinstance(text, bytes):
+        return text
+    if len(text) > MAX_IMPORT_BYTES:
+        raise JsonlImportError([LineError(0, f"The file is larger than {MAX_IMPORT_BYTES // 1024 // 1024} MiB.")])
+    try:
+        return text.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise JsonlImportError([LineError(0, "The file is not UTF-8 text.")]) from None
+
+
+def _parse_line(number: int, raw: str) -> dict:
+    """One line as a validated case; ValueError with the reason when it is not one."""
+    try:
+        item = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno}).") from None
+    if not isinstance(item, dict):
+        raise ValueError("each line must be a JSON object.")
+    unknown = set(item) - {"key", "input", "scorer", "expected", "options"}
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}.")
+    missing = [f for f in ("input", "expected") if f not in item]
+    if missing:
+        raise ValueError(f"missing field(s): {', '.join(missing)}.")
+    key = item.get("key", f"line-{number}")
+    if not isinstance(key, str):
+        raise ValueError("key must be a string.")
+    case = {
+        "key": key,
+        "input": item["input"],
+        "scorer": item.get("scorer", Scorer.EXACT),
+        "expected": item["expected"],
+        "options": item.get("options", {}),
+    }
+    try:
+        case_validate(**case)
+    except ValidationError as exc:
+        raise ValueError(" ".join(m for ms in exc.message_dict.values() for m in ms)) from None
+    return case
+
+
 def cases_parse_jsonl(text: str | bytes) -> list[dict]:
     """Parse and validate a JSONL golden set, one case per line:
     ``{"key": "refund-1", "input": {...}, "scorer": "exact", "expected": ..., "options": {...}}``.
     Every line is checked before anything is accepted; blank lines are skipped."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_IMPORT_BYTES:
-            raise JsonlImportError([LineError(0, f"The file is larger than {MAX_IMPORT_BYTES // 1024 // 1024} MiB.")])
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise JsonlImportError([LineError(0, "The file is not UTF-8 text.")]) from None
     errors: list[LineError] = []
     cases: list[dict] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(_decode(text).splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw)
+            case = _parse_line(number, raw)
         except ValueError as exc:
-            errors.append(LineError(number, f"not valid JSON ({exc.msg} at column {exc.colno})."))
+            errors.append(LineError(number, str(exc)))
             continue
-        if not isinstance(item, dict):
-            errors.append(LineError(number, "each line must be a JSON object."))
+        if case["key"] in seen:
+            errors.append(LineError(number, f"duplicate key {case['key']!r} (first on line {seen[case['key']]})."))
             continue
-        unknown = set(item) - {"key", "input", "scorer", "expected", "options"}
-        if unknown:
-            errors.append(LineError(number, f"unknown field(s): {', '.join(sorted(unknown))}."))
-            continue
-        missing = [f for f in ("input", "expected") if f not in item]
-        if missing:
-            errors.append(LineError(number, f"missing field(s): {', '.join(missing)}."))
-            continue
-        key = item.get("key", f"line-{number}")
-        if not isinstance(key, str):
-            errors.append(LineError(number, "key must be a string."))
-            continue
-        case = {
-            "key": key,
-            "input": item["input"],
-            "scorer": item.get("scorer", Scorer.EXACT),
-            "expected": item["expected"],
-            "options": item.get("options", {}),
-        }
-        try:
-            case_validate(**case)
-        except ValidationError as exc:
-            errors.append(LineError(number, " ".join(m for ms in exc.message_dict.values() for m in ms)))
-            continue
-        if key in seen:
-            errors.append(LineError(number, f"duplicate key {key!r} (first on line {seen[key]})."))
-            continue
-        seen[key] = number
+        seen[case["key"]] = number
         cases.append(case)
     if len(cases) > MAX_CASES_PER_VERSION:
         errors.append(LineError(0, f"At most {MAX_CASES_PER_VERSION} cases per version."))
