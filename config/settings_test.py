@@ -1,16 +1,23 @@
 """Settings for the test suite: real PostgreSQL and Redis, overridable by environment.
 
-``make test`` checks both servers are reachable before pytest starts.
+PostgreSQL is ``DATABASE_URL`` if set, else the server on 127.0.0.1:5432 if one answers, else the
+embedded server (``config/embedded_postgres.py``). ``make test`` checks both servers before pytest starts.
 """
 
 import os
+from pathlib import Path
+
+from config import embedded_postgres
+
+_VAR_DIR = Path(os.environ.get("QUORUM_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
+# Set in the environment, not only here: the Celery workers and servers the tests start inherit it.
+os.environ["DATABASE_URL"] = embedded_postgres.test_database_url(_VAR_DIR, dict(os.environ))
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("QUORUM_HTTPS", "0")
 os.environ.setdefault("QUORUM_MANIFEST_STATIC", "0")
 os.environ.setdefault("WHITENOISE_USE_FINDERS", "1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/quorum")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls there are synchronous.

@@ -379,42 +379,17 @@ def _insert_runs(agent_id: int, rows: list[tuple], received_at: datetime) -> set
     cols = ", ".join(("agent_id", *_RUN_COLUMNS, "received_at"))
     created: set[str] = set()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One statement whatever the batch size: the rows travel as one JSON document that
-            # PostgreSQL unpacks in C (json_to_recordset) — no per-value quoting in Python.
-            columns = ", ".join(f"{c} {t}" for c, t in zip(_RUN_COLUMNS, _PG_TYPES, strict=True))
-            sql = (
-                f"INSERT INTO {table} ({cols}) SELECT %s, {', '.join('t.' + c for c in _RUN_COLUMNS)}, %s "  # noqa: S608
-                f"FROM json_to_recordset(%s::json) AS t({columns}) "
-                "ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
-            )
-            document = json.dumps([dict(zip(_RUN_COLUMNS, row, strict=True)) for row in rows], default=_json_default)
-            cursor.execute(sql, [agent_id, received_at, document])
-            created.update(r[0] for r in cursor.fetchall())
-        else:
-            ops = connection.ops
-            per_row = len(_RUN_COLUMNS) + 2
-            chunk = max(1, (connection.features.max_query_params or 999) // per_row)
-            placeholders = "(" + ", ".join(["%s"] * per_row) + ")"
-            received = ops.adapt_datetimefield_value(received_at)
-            for start in range(0, len(rows), chunk):
-                part = rows[start : start + chunk]
-                params = []
-                for row in part:
-                    adapted = list(row)
-                    adapted[6] = ops.adapt_datetimefield_value(row[6])
-                    adapted[7] = ops.adapt_datetimefield_value(row[7])
-                    adapted[14] = ops.adapt_decimalfield_value(row[14], 12, 6)
-                    adapted[18] = ops.adapt_decimalfield_value(row[18], 8, 2)
-                    adapted[16] = json.dumps(row[16])
-                    adapted[20] = json.dumps(row[20], ensure_ascii=False)
-                    params.extend([agent_id, *adapted, received])
-                sql = (
-                    f"INSERT INTO {table} ({cols}) VALUES {', '.join([placeholders] * len(part))} "  # noqa: S608 - names from model meta; values are bound parameters
-                    "ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
-                )
-                cursor.execute(sql, params)
-                created.update(r[0] for r in cursor.fetchall())
+        # One statement whatever the batch size: the rows travel as one JSON document that
+        # PostgreSQL unpacks in C (json_to_recordset) — no per-value quoting in Python.
+        columns = ", ".join(f"{c} {t}" for c, t in zip(_RUN_COLUMNS, _PG_TYPES, strict=True))
+        sql = (
+            f"INSERT INTO {table} ({cols}) SELECT %s, {', '.join('t.' + c for c in _RUN_COLUMNS)}, %s "  # noqa: S608
+            f"FROM json_to_recordset(%s::json) AS t({columns}) "
+            "ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
+        )
+        document = json.dumps([dict(zip(_RUN_COLUMNS, row, strict=True)) for row in rows], default=_json_default)
+        cursor.execute(sql, [agent_id, received_at, document])
+        created.update(r[0] for r in cursor.fetchall())
     return created
 
 

@@ -19,37 +19,10 @@ PG_DOWN = """
 DROP TRIGGER IF EXISTS approvals_decision_append_only ON approvals_decision;
 DROP FUNCTION IF EXISTS approvals_decision_append_only();
 """
-SQLITE_UP = [
-    """CREATE TRIGGER IF NOT EXISTS approvals_decision_no_update BEFORE UPDATE ON approvals_decision
-       BEGIN SELECT RAISE(ABORT, 'approval decisions are never edited or deleted'); END;""",
-    """CREATE TRIGGER IF NOT EXISTS approvals_decision_no_delete BEFORE DELETE ON approvals_decision
-       BEGIN SELECT RAISE(ABORT, 'approval decisions are never edited or deleted'); END;""",
-]
-SQLITE_DOWN = [
-    "DROP TRIGGER IF EXISTS approvals_decision_no_update;",
-    "DROP TRIGGER IF EXISTS approvals_decision_no_delete;",
-]
-
-
-def up(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_UP)
-    elif vendor == "sqlite":
-        for sql in SQLITE_UP:
-            schema_editor.execute(sql)
-
-
-def down(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_DOWN)
-    elif vendor == "sqlite":
-        for sql in SQLITE_DOWN:
-            schema_editor.execute(sql)
 
 
 class Migration(migrations.Migration):
     dependencies = [("approvals", "0003_beat_schedules")]
 
-    operations = [migrations.RunPython(up, down)]
+    # PostgreSQL is the only engine (config/settings.py refuses others).
+    operations = [migrations.RunSQL(PG_UP, PG_DOWN)]
