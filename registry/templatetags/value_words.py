@@ -1,8 +1,9 @@
 """``{{ value|in_words }}``: stored values (payloads, grant constraints, diffs, audit history)
 shown as words, not as Python or JSON.
 
-People read ``max per hour: 20; channels: email, chat``, ``none``, ``yes`` and ``no`` where the
-raw value would print ``{'max_per_hour': 20}``, ``None`` or ``True``. django-auditlog keeps the
+People read ``max_per_hour: 20; channels: email, chat``, ``none``, ``yes`` and ``no`` where the
+raw value would print ``{'max_per_hour': 20}``, ``None`` or ``True``. Keys stay as they are: they
+are the names policies and constraints are written with (``amount_usd <= 50``). django-auditlog keeps the
 old and new values of a change as their ``str()``, so a string that is exactly a Python or JSON
 literal (a dict, a list, ``None``, ``True``/``False``, ``null``) is read back and rendered too;
 any other string is shown as it is."""
@@ -41,10 +42,6 @@ def _parse_literal(text: str):
     return text
 
 
-def _label(key) -> str:
-    return str(key).replace("_", " ").strip()
-
-
 def words(value, depth: int = 0) -> str:
     """Render one value as readable text (see the module docstring)."""
     if isinstance(value, str):
@@ -65,7 +62,7 @@ def words(value, depth: int = 0) -> str:
     if isinstance(value, dict):
         if not value:
             return NOTHING
-        parts = [f"{_label(k)}: {words(v, depth + 1)}" for k, v in value.items()]
+        parts = [f"{k}: {words(v, depth + 1)}" for k, v in value.items()]
         text = "; ".join(parts)
         return f"({text})" if depth else text
     if isinstance(value, list | tuple | set | frozenset):
@@ -77,9 +74,3 @@ def words(value, depth: int = 0) -> str:
 @register.filter(name="in_words")
 def in_words(value) -> str:
     return words(value)
-
-
-@register.filter(name="key_in_words")
-def key_in_words(key) -> str:
-    """A payload or constraint key as a label: ``max_per_hour`` → ``max per hour``."""
-    return _label(key)

@@ -14,8 +14,8 @@ from tests.factories import AgentVersionFactory, ToolFactory, ToolGrantFactory
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ({"max_per_hour": 20}, "max per hour: 20"),
-        ({"max_amount_usd": 50, "currencies": ["EUR", "USD"]}, "max amount usd: 50; currencies: EUR, USD"),
+        ({"max_per_hour": 20}, "max_per_hour: 20"),
+        ({"max_amount_usd": 50, "currencies": ["EUR", "USD"]}, "max_amount_usd: 50; currencies: EUR, USD"),
         ({"limits": {"daily": 3}}, "limits: (daily: 3)"),
         (None, "none"),
         (True, "yes"),
@@ -26,8 +26,8 @@ from tests.factories import AgentVersionFactory, ToolFactory, ToolGrantFactory
         (Decimal("12.50"), "12.50"),
         (0.5, "0.5"),
         # what django-auditlog and the diff rows store: the str() or JSON of the value
-        ("{'max_per_hour': 20}", "max per hour: 20"),
-        ('{"max_per_hour": 20}', "max per hour: 20"),
+        ("{'max_per_hour': 20}", "max_per_hour: 20"),
+        ('{"max_per_hour": 20}', "max_per_hour: 20"),
         ("None", "none"),
         ("True", "yes"),
         ("['kb.search', 'payments.refund']", "kb.search, payments.refund"),
@@ -62,8 +62,8 @@ def test_the_agent_card_shows_constraints_and_history_in_words(client, owner_use
 
     html = client.get(agent.get_absolute_url()).content.decode()
 
-    assert "max per hour: 20" in html
-    assert "max_per_hour" not in html and "{&#x27;" not in html
+    assert "max_per_hour: 20" in html
+    assert "{&#x27;" not in html and "{&quot;" not in html
     assert "“none” → “Triage”" in html and "“None”" not in html
 
 
@@ -88,6 +88,6 @@ def test_the_request_page_shows_the_payload_in_words(client, agent, owner_user):
 
     html = client.get(req.get_absolute_url()).content.decode()
 
-    assert "constraints: max amount usd: 50" in html  # the exact payload
-    assert "max amount usd: 50</ins>" in html  # the diff's JSON
+    assert "constraints: max_amount_usd: 50" in html  # the exact payload
+    assert "max_amount_usd: 50</ins>" in html  # the diff's JSON
     assert "{&#x27;max_amount_usd" not in html and "{&quot;max_amount_usd" not in html
