@@ -8,20 +8,22 @@ with its own payload normaliser, effect applier, approver floor and (optionally)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.utils import timezone
 
+from registry import services as registry_services
 from registry.choices import AgentStatus, RiskTier, VersionState
 from registry.models import Agent, AgentVersion, Tool
+from registry.services import RegistryConflict
 
-from .choices import RequestKind
+from .choices import OPEN_STATUSES, RequestKind
 from .exceptions import ApplyBlocked
+from .models import ApprovalRequest
 
 MAX_CONSTRAINTS_CHARS = 4000
 
@@ -137,26 +139,19 @@ def _reject_unknown(payload: dict, allowed: set[str]) -> None:
         raise ValidationError({"payload": f"Unknown field(s) for this kind: {', '.join(unknown)}."})
 
 
-def _locked_version(request) -> AgentVersion:
-    version = AgentVersion.objects.select_for_update().get(pk=request.payload["version_id"])
-    if version.bundle_digest != request.payload["bundle_digest"]:
-        raise ApplyBlocked(f"Version {version.label}'s configuration changed since it was approved; request again.")
-    return version
-
-
 def _deployed_label(agent: Agent) -> str:
     deployed = agent.deployed_version
     return deployed.label if deployed else "none"
 
 
-def _supersede_deployed(agent: Agent, except_pk: int | None = None) -> AgentVersion | None:
-    current = (
-        AgentVersion.objects.select_for_update().filter(agent=agent, state=VersionState.DEPLOYED).exclude(pk=except_pk)
-    ).first()
-    if current is not None:
-        current.state = VersionState.SUPERSEDED
-        current.save(update_fields=["state"])
-    return current
+@contextmanager
+def _blocked_on_conflict() -> Iterator[None]:
+    """The registry refuses an effect the world has moved past: the request stays approved but
+    blocked, with the registry's sentence."""
+    try:
+        yield
+    except RegistryConflict as exc:
+        raise ApplyBlocked(exc.message) from None
 
 
 # --- new_version ----------------------------------------------------------------------------
@@ -174,27 +169,23 @@ def _new_version_normalize(agent, payload, version):
 
 def _new_version_on_create(request):
     # Under review the configuration is frozen, so the digest the approvers see is what gets approved.
-    version = AgentVersion.objects.select_for_update().get(pk=request.payload["version_id"])
-    if version.state == VersionState.DRAFT:
-        version.state = VersionState.IN_REVIEW
-        version.save(update_fields=["state"])
+    registry_services.version_review_start(version_id=request.payload["version_id"])
 
 
 def _new_version_on_abandon(request):
-    version = AgentVersion.objects.select_for_update().get(pk=request.payload["version_id"])
-    others_open = version.approval_requests.filter(status__in=["pending", "approved"]).exclude(pk=request.pk)
-    if version.state == VersionState.IN_REVIEW and not others_open.exists():
-        version.state = VersionState.DRAFT
-        version.save(update_fields=["state"])
+    # Another open request may still be reviewing the same version.
+    others_open = ApprovalRequest.objects.filter(
+        version_id=request.payload["version_id"], status__in=OPEN_STATUSES
+    ).exclude(pk=request.pk)
+    if not others_open.exists():
+        registry_services.version_review_abandon(version_id=request.payload["version_id"])
 
 
 def _new_version_apply(request, actor):
-    version = _locked_version(request)
-    if version.state not in (VersionState.DRAFT, VersionState.IN_REVIEW):
-        raise ApplyBlocked(f"Version {version.label} is already {version.get_state_display().lower()}.")
-    version.state = VersionState.APPROVED
-    version.approved_at = timezone.now()
-    version.save(update_fields=["state", "approved_at"])
+    with _blocked_on_conflict():
+        registry_services.version_approve(
+            version_id=request.payload["version_id"], bundle_digest=request.payload["bundle_digest"]
+        )
 
 
 def _new_version_diff(request):
@@ -243,26 +234,10 @@ def _go_live_normalize(agent, payload, version):
 
 
 def _go_live_apply(request, actor):
-    agent = Agent.objects.select_for_update().get(pk=request.agent_id)
-    version = _locked_version(request)
-    if version.state != VersionState.APPROVED:
-        raise ApplyBlocked(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
-    if agent.status == AgentStatus.RETIRED:
-        raise ApplyBlocked(f"{agent.name} was retired meanwhile.")
-    now = timezone.now()
-    _supersede_deployed(agent, except_pk=version.pk)
-    version.state = VersionState.DEPLOYED
-    version.deployed_at = now
-    version.save(update_fields=["state", "deployed_at"])
-    agent.status = AgentStatus.PRODUCTION
-    fields = ["status"]
-    if agent.deployed_at is None:
-        agent.deployed_at = now
-        fields.append("deployed_at")
-    agent.save(update_fields=fields)
-    if agent.canary_version_id == version.pk:
-        # The canary became the whole fleet: no canary left to split traffic with.
-        _controls_update(agent_id=agent.pk, actor=actor, canary_version=None, canary_share_pct=Decimal("0"))
+    with _blocked_on_conflict():
+        registry_services.version_deploy(
+            version_id=request.payload["version_id"], bundle_digest=request.payload["bundle_digest"], actor=actor
+        )
 
 
 def _go_live_diff(request):
@@ -279,14 +254,6 @@ def _go_live_diff(request):
 
 
 # --- tool_grant -------------------------------------------------------------------------------
-
-
-def _grant_label(agent: Agent, base_label: str) -> str:
-    taken = set(agent.versions.values_list("label", flat=True))
-    n = 1
-    while f"{base_label}+g{n}" in taken:
-        n += 1
-    return f"{base_label}+g{n}"[:40]
 
 
 def _tool_grant_normalize(agent, payload, version):
@@ -318,52 +285,30 @@ def _tool_grant_normalize(agent, payload, version):
             "base_version_id": base.pk,
             "base_label": base.label,
             "base_digest": base.bundle_digest,
-            "new_label": _grant_label(agent, base.label),
+            "new_label": registry_services.version_grant_label(agent=agent, base_label=base.label),
         },
         base,
     )
 
 
 def _tool_grant_apply(request, actor):
-    """Deployed versions are frozen, so a grant is applied as a new version: the deployed one's
-    pinned configuration plus the granted tool, deployed at once (the previous one superseded).
-    The grant was approved under the agent's own policy; the new version is what agents report."""
-    from registry.services import version_create
-
+    """Deployed versions are frozen, so a grant is applied as a new version, deployed at once
+    (``registry.services.version_deploy_with_grant``). The grant was approved under the agent's
+    own policy; the new version is what agents report."""
     p = request.payload
-    agent = Agent.objects.select_for_update().get(pk=request.agent_id)
-    base = AgentVersion.objects.select_for_update().get(pk=p["base_version_id"])
-    if base.state != VersionState.DEPLOYED or base.bundle_digest != p["base_digest"]:
-        raise ApplyBlocked(
-            f"The deployed version changed since this grant was requested (it was {p['base_label']}, now "
-            f"{_deployed_label(agent)}); request the grant again."
-        )
     tool = Tool.objects.filter(name=p["tool"]).first()
     if tool is None:
         raise ApplyBlocked(f"Tool {p['tool']} was removed from the catalog.")
-    tools = {g.tool: g.constraints for g in base.grants.select_related("tool")}
-    tools[tool] = p["constraints"]
-    label = p["new_label"]
-    if agent.versions.filter(label=label).exists():
-        label = _grant_label(agent, p["base_label"])
-    version = version_create(
-        agent=agent,
-        label=label,
-        model_provider=base.model_provider,
-        model_name=base.model_name,
-        prompt_ref=base.prompt_ref,
-        policy_version=base.policy_version,
-        changelog=f"Grants {tool.name} (approval request #{request.pk}).",
-        tools=tools,
-        created_by=request.requester,
-    )
-    now = timezone.now()
-    base.state = VersionState.SUPERSEDED
-    base.save(update_fields=["state"])
-    version.state = VersionState.DEPLOYED
-    version.approved_at = now
-    version.deployed_at = now
-    version.save(update_fields=["state", "approved_at", "deployed_at"])
+    with _blocked_on_conflict():
+        registry_services.version_deploy_with_grant(
+            base_version_id=p["base_version_id"],
+            base_digest=p["base_digest"],
+            tool=tool,
+            constraints=p["constraints"],
+            label=p["new_label"],
+            changelog=f"Grants {tool.name} (approval request #{request.pk}).",
+            created_by=request.requester,
+        )
 
 
 def _tool_grant_diff(request):
@@ -400,16 +345,14 @@ def _rollout_normalize(agent, payload, version):
 
 
 def _rollout_apply(request, actor):
-    version = _locked_version(request)
-    if version.state != VersionState.APPROVED:
-        raise ApplyBlocked(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
-    share = Decimal(request.payload["share_pct"])
-    _controls_update(
-        agent_id=request.agent_id,
-        actor=actor,
-        canary_version=version if share > 0 else None,
-        canary_share_pct=share,
-    )
+    with _blocked_on_conflict():
+        registry_services.canary_set(
+            agent_id=request.agent_id,
+            version_id=request.payload["version_id"],
+            bundle_digest=request.payload["bundle_digest"],
+            share_pct=Decimal(request.payload["share_pct"]),
+            actor=actor,
+        )
 
 
 def _rollout_diff(request):
@@ -430,12 +373,7 @@ def _retirement_normalize(agent, payload, version):
 
 
 def _retirement_apply(request, actor):
-    agent = Agent.objects.select_for_update().get(pk=request.agent_id)
-    agent.status = AgentStatus.RETIRED
-    agent.save(update_fields=["status"])
-    _controls_update(
-        agent_id=agent.pk, actor=actor, side_effects_enabled=False, canary_version=None, canary_share_pct=Decimal("0")
-    )
+    registry_services.agent_retire(agent_id=request.agent_id, actor=actor)
 
 
 def _retirement_diff(request):
@@ -459,7 +397,7 @@ def _reenable_normalize(agent, payload, version):
 
 
 def _reenable_apply(request, actor):
-    _controls_update(agent_id=request.agent_id, actor=actor, side_effects_enabled=True)
+    registry_services.agent_controls_update(agent_id=request.agent_id, actor=actor, side_effects_enabled=True)
 
 
 def _reenable_diff(request):
@@ -483,13 +421,10 @@ def _tier_normalize(agent, payload, version):
 
 
 def _tier_apply(request, actor):
-    agent = Agent.objects.select_for_update().get(pk=request.agent_id)
-    if agent.risk_tier != request.payload["from_tier"]:
-        raise ApplyBlocked(
-            f"The tier changed meanwhile (approved from tier {request.payload['from_tier']}, now {agent.risk_tier})."
+    with _blocked_on_conflict():
+        registry_services.agent_set_tier(
+            agent_id=request.agent_id, risk_tier=request.payload["risk_tier"], from_tier=request.payload["from_tier"]
         )
-    agent.risk_tier = request.payload["risk_tier"]
-    agent.save(update_fields=["risk_tier"])
 
 
 def _tier_diff(request):
@@ -499,25 +434,6 @@ def _tier_diff(request):
 def _tier_policy_tier(agent, payload) -> int:
     # Lowering the bar needs the approvals of the stricter tier, not of the one being moved to.
     return min(int(agent.risk_tier), int(payload["risk_tier"]))
-
-
-# --- registry calls ---------------------------------------------------------------------------
-
-
-def _controls_update(**kwargs):
-    """``registry.services.agent_controls_update`` sets its own audit actor and leaves the
-    audit context pointing at it; put ours back so later saves in this transaction keep theirs."""
-    from auditlog.context import auditlog_value
-
-    from registry.services import agent_controls_update
-
-    previous = auditlog_value.get(None)
-    try:
-        with transaction.atomic():
-            return agent_controls_update(**kwargs)
-    finally:
-        if previous is not None:
-            auditlog_value.set(previous)
 
 
 for _spec in (

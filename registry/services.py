@@ -1,13 +1,33 @@
-"""Registry rules: creating agents and versions, ownership rights, review cadence."""
+"""Registry rules: creating agents and versions, ownership rights, runtime controls, and the
+state changes an approved request makes to agents and versions.
+
+The approval engine decides *whether* a change happens; the services below are *how* it happens,
+so the registry's own invariants (only an approved version is deployed, one deployed version per
+agent, a pinned configuration never changes under an approval) are kept in one place. They run
+inside the engine's transaction and lock the rows they change. A change that no longer fits the
+row as it is now raises :class:`RegistryConflict` and writes nothing; the engine then keeps the
+request approved-but-blocked with that sentence."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from .audit import acting_as
+from .choices import AgentStatus, VersionState
 from .models import Agent, AgentVersion, GlobalControls, Tool, ToolGrant
 from .roles import OWNER_OBJECT_PERMISSIONS
+
+
+class RegistryConflict(Exception):
+    """The agent or version moved since the change was decided; nothing was written."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 def agent_grant_owner_rights(*, agent: Agent, previous_owner=None) -> None:
@@ -95,3 +115,184 @@ def global_controls_set(*, side_effects_enabled: bool, actor=None, reason: str =
     with acting_as(actor):
         controls.save()
     return controls
+
+
+# --- effects of approved change requests ---------------------------------------------------
+# Lock order everywhere: the agent row first, then its versions (two applies cannot deadlock).
+
+
+def _agent_of_version_locked(version_id: int) -> Agent:
+    agent_id = AgentVersion.objects.filter(pk=version_id).values_list("agent_id", flat=True).get()
+    return Agent.objects.select_for_update().get(pk=agent_id)
+
+
+def version_grant_label(*, agent: Agent, base_label: str) -> str:
+    """The label of a version made by granting a tool to ``base_label``: ``1.4+g1``, ``1.4+g2``…
+    the first one the agent does not have yet."""
+    taken = set(agent.versions.values_list("label", flat=True))
+    n = 1
+    while f"{base_label}+g{n}" in taken:
+        n += 1
+    return f"{base_label}+g{n}"[:40]
+
+
+def _version_locked(*, version_id: int, bundle_digest: str | None = None) -> AgentVersion:
+    version = AgentVersion.objects.select_for_update().get(pk=version_id)
+    if bundle_digest is not None and version.bundle_digest != bundle_digest:
+        raise RegistryConflict(f"Version {version.label}'s configuration changed since it was approved; request again.")
+    return version
+
+
+def _version_set_state(version: AgentVersion, state: str, **stamps) -> None:
+    version.state = state
+    for field, value in stamps.items():
+        setattr(version, field, value)
+    version.save(update_fields=["state", *stamps])
+
+
+@transaction.atomic
+def version_review_start(*, version_id: int) -> AgentVersion:
+    """A draft proposed for approval goes under review, which freezes its configuration: the
+    digest the approvers see is what gets approved. Any other state is left as it is."""
+    version = _version_locked(version_id=version_id)
+    if version.state == VersionState.DRAFT:
+        _version_set_state(version, VersionState.IN_REVIEW)
+    return version
+
+
+@transaction.atomic
+def version_review_abandon(*, version_id: int) -> AgentVersion:
+    """A version whose review ended without approval is a draft again (editable). The caller
+    decides that no other review of it is still open."""
+    version = _version_locked(version_id=version_id)
+    if version.state == VersionState.IN_REVIEW:
+        _version_set_state(version, VersionState.DRAFT)
+    return version
+
+
+@transaction.atomic
+def version_approve(*, version_id: int, bundle_digest: str) -> AgentVersion:
+    """Approve a draft or in-review version, provided its configuration is still the one that
+    was approved (``bundle_digest``). An approved version may then be deployed."""
+    version = _version_locked(version_id=version_id, bundle_digest=bundle_digest)
+    if version.state not in (VersionState.DRAFT, VersionState.IN_REVIEW):
+        raise RegistryConflict(f"Version {version.label} is already {version.get_state_display().lower()}.")
+    _version_set_state(version, VersionState.APPROVED, approved_at=timezone.now())
+    return version
+
+
+def _supersede_deployed(agent: Agent, except_pk: int | None = None) -> AgentVersion | None:
+    """The agent's deployed version, if any (other than ``except_pk``), becomes superseded: at
+    most one deployed version per agent (a database constraint too)."""
+    current = (
+        AgentVersion.objects.select_for_update().filter(agent=agent, state=VersionState.DEPLOYED).exclude(pk=except_pk)
+    ).first()
+    if current is not None:
+        _version_set_state(current, VersionState.SUPERSEDED)
+    return current
+
+
+def _agent_mark_live(agent: Agent, now) -> None:
+    agent.status = AgentStatus.PRODUCTION
+    fields = ["status"]
+    if agent.deployed_at is None:  # the first go-live date is kept for good
+        agent.deployed_at = now
+        fields.append("deployed_at")
+    agent.save(update_fields=fields)
+
+
+@transaction.atomic
+def version_deploy(*, version_id: int, bundle_digest: str, actor=None) -> AgentVersion:
+    """Deploy an approved version whose configuration is unchanged (``bundle_digest``): the
+    previously deployed one is superseded, the agent is in production (its first go-live date
+    kept), and a canary that was this very version is cleared, since it now takes all traffic.
+    A retired agent is never deployed again."""
+    agent = _agent_of_version_locked(version_id)
+    version = _version_locked(version_id=version_id, bundle_digest=bundle_digest)
+    if version.state != VersionState.APPROVED:
+        raise RegistryConflict(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
+    if agent.status == AgentStatus.RETIRED:
+        raise RegistryConflict(f"{agent.name} was retired meanwhile.")
+    now = timezone.now()
+    _supersede_deployed(agent, except_pk=version.pk)
+    _version_set_state(version, VersionState.DEPLOYED, deployed_at=now)
+    _agent_mark_live(agent, now)
+    if agent.canary_version_id == version.pk:
+        agent_controls_update(agent_id=agent.pk, actor=actor, canary_version=None, canary_share_pct=Decimal("0"))
+    return version
+
+
+@transaction.atomic
+def version_deploy_with_grant(
+    *, base_version_id: int, base_digest: str, tool: Tool, constraints: dict, label: str, changelog: str, created_by
+) -> AgentVersion:
+    """Grant a tool to a deployed agent. Deployed versions are frozen, so the grant becomes a new
+    version: the deployed one's pinned configuration plus the tool, approved and deployed at once,
+    the base superseded. Refused when the deployed version is no longer ``base_digest``.
+    ``label`` is the new version's label (see :func:`version_grant_label`)."""
+    agent = _agent_of_version_locked(base_version_id)
+    base = _version_locked(version_id=base_version_id)
+    if base.state != VersionState.DEPLOYED or base.bundle_digest != base_digest:
+        deployed = agent.deployed_version
+        raise RegistryConflict(
+            f"The deployed version changed since this grant was requested (it was {base.label}, now "
+            f"{deployed.label if deployed else 'none'}); request the grant again."
+        )
+    tools = {g.tool: g.constraints for g in base.grants.select_related("tool")}
+    tools[tool] = constraints
+    if agent.versions.filter(label=label).exists():  # taken since the request was made
+        label = version_grant_label(agent=agent, base_label=base.label)
+    version = version_create(
+        agent=agent,
+        label=label,
+        model_provider=base.model_provider,
+        model_name=base.model_name,
+        prompt_ref=base.prompt_ref,
+        policy_version=base.policy_version,
+        changelog=changelog,
+        tools=tools,
+        created_by=created_by,
+    )
+    now = timezone.now()
+    _version_set_state(base, VersionState.SUPERSEDED)
+    _version_set_state(version, VersionState.DEPLOYED, approved_at=now, deployed_at=now)
+    return version
+
+
+@transaction.atomic
+def canary_set(*, agent_id: int, version_id: int, bundle_digest: str, share_pct: Decimal, actor=None) -> Agent:
+    """Send ``share_pct`` % of the agent's traffic to an approved version whose configuration is
+    unchanged (``bundle_digest``); a share of 0 ends the canary."""
+    Agent.objects.select_for_update().get(pk=agent_id)  # lock order: the agent first
+    version = _version_locked(version_id=version_id, bundle_digest=bundle_digest)
+    if version.state != VersionState.APPROVED:
+        raise RegistryConflict(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
+    return agent_controls_update(
+        agent_id=agent_id,
+        actor=actor,
+        canary_version=version if share_pct > 0 else None,
+        canary_share_pct=share_pct,
+    )
+
+
+@transaction.atomic
+def agent_retire(*, agent_id: int, actor=None) -> Agent:
+    """Retire an agent for good: status retired, side effects off, no canary."""
+    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    agent.status = AgentStatus.RETIRED
+    agent.save(update_fields=["status"])
+    return agent_controls_update(
+        agent_id=agent.pk, actor=actor, side_effects_enabled=False, canary_version=None, canary_share_pct=Decimal("0")
+    )
+
+
+@transaction.atomic
+def agent_set_tier(*, agent_id: int, risk_tier: int, from_tier: int) -> Agent:
+    """Move an agent to another risk tier, provided it is still at ``from_tier`` (the tier the
+    change was decided from: a tier changed meanwhile needs a new decision)."""
+    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    if agent.risk_tier != from_tier:
+        raise RegistryConflict(f"The tier changed meanwhile (approved from tier {from_tier}, now {agent.risk_tier}).")
+    agent.risk_tier = risk_tier
+    agent.save(update_fields=["risk_tier"])
+    return agent
