@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from django import forms
+from django.utils import timezone
 
 from registry.choices import ReviewKind, ReviewOutcome
 
@@ -73,8 +74,6 @@ class AdHocReviewForm(forms.Form):
 
     def clean_due_on(self):
         due = self.cleaned_data.get("due_on")
-        from django.utils import timezone
-
         if due and due < timezone.localdate():
             raise forms.ValidationError("The due date cannot be in the past.")
         return due
