@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-from auditlog.context import set_actor
 from django.db.models import Prefetch
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -28,6 +27,7 @@ from evals.choices import RunSource, RunStatus
 from evals.models import CaseResult, EvalRun
 from evals.selectors import evalruns_visible_to
 from registry.api.authentication import UserAPIKeyAuthentication
+from registry.audit import acting_as
 from registry.selectors import agents_visible_to
 from telemetry.api.parsers import RunJSONParser
 from telemetry.api.serializers import ErrorSerializer
@@ -263,7 +263,7 @@ class EvalRunViewSet(
                 }
             )
         try:
-            with set_actor(request.user):
+            with acting_as(request.user):
                 run, created = services.evalrun_record_ci(
                     version=version,
                     set_version=set_version,
