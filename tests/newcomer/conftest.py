@@ -82,7 +82,9 @@ class Stack:
             data={"username": username, "password": password, "csrfmiddlewaretoken": token},
             headers={"Referer": f"{self.url}/login/"},
         )
-        assert answer.status_code == 200 and "/login/" not in str(answer.url), f"{username} could not log in"
+        assert answer.status_code == 200 and "/login/" not in str(answer.url), (
+            f"{username} could not log in: {answer.status_code} at {answer.url}"
+        )
         return client
 
 
