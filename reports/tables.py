@@ -88,25 +88,39 @@ def format_cell(value, kind: str = "text") -> str:
     return str(conditional_escape(value))
 
 
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Link):
-        return value.text
-    if isinstance(value, Decimal):
-        return str(value.quantize(Decimal("0.01")) if value.as_tuple().exponent < -2 else value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return "; ".join(map(str, value))
-    text = str(value)
-    # Spreadsheet formula injection: a cell starting with = + - @ would be executed by Excel.
-    if text[:1] in ("=", "+", "-", "@") and not _is_number(text):
+# A spreadsheet reads a cell starting with one of these as a formula (tab and carriage return
+# too: some importers strip them and then see the "=" behind). OWASP "CSV injection".
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """THE neutraliser of every CSV cell Quorum writes: a cell that a spreadsheet would read as a
+    formula gets a leading apostrophe (shown as text, not executed). Numbers such as ``-12.50``
+    stay as they are, so the export keeps its raw figures."""
+    if text[:1] in FORMULA_TRIGGERS and not _is_number(text):
         return "'" + text
     return text
 
 
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return str(value.quantize(Decimal("0.01")) if value.as_tuple().exponent < -2 else value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Link):
+        # Link cells (agent names) are text a user chose: neutralised like every other cell.
+        return spreadsheet_safe(value.text)
+    if isinstance(value, list | tuple):
+        return spreadsheet_safe("; ".join(map(str, value)))
+    return spreadsheet_safe(str(value))
+
+
 def _is_number(text: str) -> bool:
+    # Decimal() accepts surrounding whitespace ("\t5"), which a spreadsheet may not treat as a number.
+    if text != text.strip():
+        return False
     try:
         Decimal(text)
     except Exception:  # noqa: BLE001 - anything not a number is text
@@ -118,7 +132,7 @@ def csv_response(table: Table, *, filename: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
-    writer.writerow([c.label for c in table.columns])
+    writer.writerow([spreadsheet_safe(c.label) for c in table.columns])
     for row in table.rows:
         writer.writerow([_csv_value(v) for v in row])
     return response
