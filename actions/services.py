@@ -42,7 +42,7 @@ from registry.audit import acting_as
 from registry.canonical import canonical_json, canonical_sha256
 from registry.choices import ActionTier
 from registry.models import Agent, GlobalControls, Tool
-from telemetry.redaction import REDACTED, _norm, deny_list, redact
+from telemetry.redaction import REDACTED, redact_with_keys
 
 from .choices import ActionStatus, DecisionSource
 from .language import (
@@ -271,10 +271,7 @@ def action_decide(*, agent: Agent, tool: Tool, policy: ActionPolicyVersion | Non
 def parameters_redact(parameters: dict, policy: ActionPolicyVersion | None) -> dict:
     """What may be stored: the policy's redact list and the telemetry deny list replaced by
     ``[redacted]``, card-number-like digits masked anywhere."""
-    denied = set(deny_list())
-    if policy is not None:
-        denied |= {_norm(name) for name in policy.redact_fields}
-    return redact(parameters, denied)
+    return redact_with_keys(parameters, policy.redact_fields if policy is not None else ())
 
 
 @dataclass

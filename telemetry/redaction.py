@@ -27,6 +27,12 @@ def deny_list() -> frozenset[str]:
     return frozenset(_norm(k) for k in settings.TELEMETRY_REDACT_KEYS)
 
 
+def redact_with_keys(value, extra_keys: Iterable[str] = ()):
+    """A redacted copy of ``value`` under the deny list plus ``extra_keys`` (for example the
+    fields an action policy names), compared the same case- and punctuation-insensitive way."""
+    return redact(value, deny_list() | {_norm(str(key)) for key in extra_keys})
+
+
 def luhn_ok(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):

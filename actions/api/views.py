@@ -9,16 +9,13 @@ import uuid
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from actions.choices import ActionStatus
 from actions.models import ActionRequest
 from actions.selectors import action_request_as_dict
 from actions.services import ActionConflict, ActionInputError, action_request_submit
-from telemetry.api.authentication import AgentKeyAuthentication, IsAgent
 from telemetry.api.serializers import ErrorSerializer
-from telemetry.api.throttling import AgentRateThrottle
-from telemetry.api.views import ERROR_RESPONSES
+from telemetry.api.views import ERROR_RESPONSES, AgentAPIView
 
 from .serializers import ActionRequestInputSerializer, ActionRequestListSerializer, ActionRequestSerializer
 
@@ -92,13 +89,7 @@ def _error(code: str, field: str | None, message: str, http_status: int) -> Resp
     return Response({"errors": [{"code": code, "field": field, "message": message}]}, status=http_status)
 
 
-class _AgentView(APIView):
-    authentication_classes = [AgentKeyAuthentication]
-    permission_classes = [IsAgent]
-    throttle_classes = [AgentRateThrottle]
-
-
-class ActionRequestListCreateView(_AgentView):
+class ActionRequestListCreateView(AgentAPIView):
     @extend_schema(
         operation_id="action_requests_create",
         summary="Ask before a risky action",
@@ -229,7 +220,7 @@ def _queryset():
     return ActionRequest.objects.select_related("tool", "policy_version", "approval_request")
 
 
-class ActionRequestDetailView(_AgentView):
+class ActionRequestDetailView(AgentAPIView):
     @extend_schema(
         operation_id="action_requests_retrieve",
         summary="Poll one action request",

@@ -1,16 +1,13 @@
 """Agents as principals: ``Authorization: Bearer <prefix.secret>`` → the agent, nobody else.
 
-Reused by every endpoint an agent calls (runs, controls, action requests)::
+Every endpoint an agent calls (runs, controls, action requests) subclasses
+``telemetry.api.views.AgentAPIView``, which lists only this class::
 
-    from telemetry.api.authentication import AgentKeyAuthentication, IsAgent
+    class MyView(AgentAPIView):
+        def get(self, request):
+            ...  # request.user.agent is the calling Agent; request.auth the AgentAPIKey
 
-    class MyView(APIView):
-        authentication_classes = [AgentKeyAuthentication]
-        permission_classes = [IsAgent]
-        # request.user.agent is the calling Agent; request.auth the AgentAPIKey
-
-Only this class is listed on those views, so a person's session cookie or user token is
-never taken for an agent (it answers 401)."""
+so a person's session cookie or user token is never taken for an agent (it answers 401)."""
 
 from __future__ import annotations
 

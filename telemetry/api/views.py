@@ -71,13 +71,17 @@ ERROR_RESPONSES = {
 }
 
 
-class _AgentView(APIView):
+class AgentAPIView(APIView):
+    """The one base of every endpoint an agent calls (runs, controls, action requests): the
+    agent's own key only (a person's session or token answers 401), ``request.user.agent`` is the
+    calling agent, and each agent is rate-limited on its own."""
+
     authentication_classes = [AgentKeyAuthentication]
     permission_classes = [IsAgent]
     throttle_classes = [AgentRateThrottle]
 
 
-class RunCreateView(_AgentView):
+class RunCreateView(AgentAPIView):
     parser_classes = [RunJSONParser]
 
     @extend_schema(
@@ -141,7 +145,7 @@ class RunCreateView(_AgentView):
         return Response(result.as_dict(), status=code)
 
 
-class RunBatchView(_AgentView):
+class RunBatchView(AgentAPIView):
     parser_classes = [RunJSONParser]
 
     @extend_schema(
@@ -231,7 +235,7 @@ def _envelope_error(code: str, field: str | None, message: str) -> Response:
     return Response({"errors": [{"code": code, "field": field, "message": message}]}, status=400)
 
 
-class ControlsView(_AgentView):
+class ControlsView(AgentAPIView):
     @extend_schema(
         operation_id="controls_retrieve",
         summary="Runtime controls of the calling agent",
@@ -305,7 +309,7 @@ def _etags(header: str) -> set[str]:
     return tags
 
 
-class WhoAmIView(_AgentView):
+class WhoAmIView(AgentAPIView):
     throttle_classes = []
 
     @extend_schema(
