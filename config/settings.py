@@ -168,6 +168,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# --- outbound requests (registry.outbound): webhooks, eval targets and the LLM judge never reach
+# internal addresses. Named internal hosts an operator trusts (comma-separated host names or IPs,
+# exactly as written in the URLs), e.g. QUORUM_OUTBOUND_ALLOWED_HOSTS=judge.internal,10.0.4.7
+QUORUM_OUTBOUND_ALLOWED_HOSTS = env.list("QUORUM_OUTBOUND_ALLOWED_HOSTS", default=[])
+QUORUM_OUTBOUND_MAX_RESPONSE_BYTES = env.int("QUORUM_OUTBOUND_MAX_RESPONSE_BYTES", default=1024 * 1024)
+QUORUM_OUTBOUND_MAX_SECONDS = env.float("QUORUM_OUTBOUND_MAX_SECONDS", default=600.0)
+
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="quorum@localhost")
