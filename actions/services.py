@@ -35,7 +35,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from approvals.choices import RequestStatus
+from approvals.choices import RequestStatus, Verdict
 from approvals.models import ApprovalRequest
 from registry import roles as role_names
 from registry.audit import acting_as
@@ -551,7 +551,7 @@ def action_mark_closed(*, approval_request: ApprovalRequest) -> ActionRequest | 
     if approval_request.status == RequestStatus.EXPIRED:
         _finish(action, ActionStatus.EXPIRED, DecisionSource.EXPIRY, "no decision before the request expired")
     else:
-        denial = approval_request.decisions.filter(verdict="deny").select_related("approver").last()
+        denial = approval_request.decisions.filter(verdict=Verdict.DENY).select_related("approver").last()
         reason = f"denied by an approver: {denial.reason}" if denial else "the approval request was closed"
         _finish(action, ActionStatus.DENIED, DecisionSource.PEOPLE, reason)
     return action

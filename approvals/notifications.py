@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.template.loader import render_to_string
 
+from .choices import RequestStatus
 from .models import ApprovalRequest
 from .selectors import eligible_approvers
 
@@ -17,7 +18,7 @@ def _url(req: ApprovalRequest) -> str:
 def request_created_send(*, request_id: int) -> int:
     """Every eligible approver with an e-mail address hears of a new request, with its link."""
     req = ApprovalRequest.objects.select_related("agent", "requester").filter(pk=request_id).first()
-    if req is None or req.status != "pending":
+    if req is None or req.status != RequestStatus.PENDING:
         return 0
     recipients = [u.email for u in eligible_approvers(req) if u.email]
     if not recipients:
@@ -34,7 +35,7 @@ def request_outcome_send(*, request_id: int) -> int:
     req = ApprovalRequest.objects.select_related("agent", "requester").filter(pk=request_id).first()
     if req is None or req.requester is None or not req.requester.email:
         return 0
-    outcome = "approved, not applied yet" if req.status == "approved" else req.get_status_display().lower()
+    outcome = "approved, not applied yet" if req.status == RequestStatus.APPROVED else req.get_status_display().lower()
     subject = f"[Quorum] {req.kind_label} for {req.agent.name} (#{req.pk}): {outcome}"
     body = render_to_string(
         "approvals/email/request_outcome.txt",

@@ -15,7 +15,7 @@ from registry.models import Agent
 from registry.permissions import user_can_approve_for_agent
 from registry.selectors import agents_visible_to, user_display_name
 
-from .choices import RequestStatus
+from .choices import RequestStatus, Verdict
 from .eligibility import decide_refusal
 from .models import ApprovalRequest, ChecklistItem, Decision
 
@@ -198,7 +198,7 @@ def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
         elif model == ct[Decision].pk and entry.action == LogEntry.Action.CREATE:
             d = decisions.get(int(entry.object_id))
             if d:
-                verb = "approved" if d.verdict == "approve" else "denied"
+                verb = "approved" if d.verdict == Verdict.APPROVE else "denied"
                 events.append(
                     TimelineEvent(
                         d.decided_at,

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from registry.selectors import agents_visible_to
 
 from . import services
-from .choices import RequestStatus
+from .choices import RequestStatus, Verdict
 from .exceptions import ApprovalError
 from .forms import ChangeRequestForm, DecisionForm, TickForm
 from .kinds import DiffRow, kind_get, kinds_all
@@ -151,7 +151,7 @@ def decide(request, pk: int):
     except ApprovalError as exc:
         return _render_request(request, req, status=_refusal_status(exc), decision_form=form, error=exc.message)
     req.refresh_from_db()
-    verb = "approval" if form.cleaned_data["verdict"] == "approve" else "denial"
+    verb = "approval" if form.cleaned_data["verdict"] == Verdict.APPROVE else "denial"
     messages.success(request, f"Your {verb} is recorded. Request is {req.get_status_display().lower()}.")
     if request.htmx:
         return _render_request(request, req)

@@ -7,6 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from registry.choices import AgentStatus
 from registry.models import AgentVersion
 
 from .choices import ALLOWED_TRANSITIONS, FailureMode, IncidentStatus, Severity
@@ -71,7 +72,7 @@ class IncidentForm(BootstrapMixin, forms.Form):
 
     def __init__(self, *args, agents, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["agent"].queryset = agents.exclude(status="retired")
+        self.fields["agent"].queryset = agents.exclude(status=AgentStatus.RETIRED)
         self._style()
 
     def clean(self):

@@ -50,11 +50,6 @@ EDITABLE_FIELDS = frozenset(
 )
 
 
-def _acting(actor):
-    """Attribute audit-log entries to ``actor`` outside a request too (tasks, API, shell)."""
-    return acting_as(actor)
-
-
 def _timeline_add(
     *, incident: Incident, kind: str, note: str, actor=None, from_status: str = "", to_status: str = ""
 ) -> TimelineEntry:
@@ -182,7 +177,7 @@ def incident_open_or_link(
         customer_impact=customer_impact,
     )
     source_label = DetectionSource(detection_source).label.lower()
-    with transaction.atomic(), _acting(opened_by):
+    with transaction.atomic(), acting_as(opened_by):
         existing = Incident.objects.select_for_update().filter(agent=agent, status__in=ACTIVE_STATUSES).first()
         if existing is None:
             if version is None:
@@ -239,7 +234,7 @@ def fleet_incident_open_or_link(
     incident_validate_report(
         severity=severity, failure_mode=failure_mode, detection_source=detection_source, title=title
     )
-    with transaction.atomic(), _acting(opened_by):
+    with transaction.atomic(), acting_as(opened_by):
         existing = Incident.objects.select_for_update().filter(fleet_wide=True, status__in=ACTIVE_STATUSES).first()
         if existing is None:
             try:
@@ -323,7 +318,7 @@ def incident_transition(*, incident_id: int, to_status: str, note: str, actor=No
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": "Say why: every status change needs a note."})
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         from_status = incident.status
         if to_status not in ALLOWED_TRANSITIONS[from_status]:
@@ -396,7 +391,7 @@ def incident_update(*, incident_id: int, actor=None, note: str = "", **changes) 
         raise ValidationError({"title": "An incident needs a title."})
     if changes.get("financial_impact_usd") is not None and changes["financial_impact_usd"] < 0:
         raise ValidationError({"financial_impact_usd": "Financial impact cannot be negative."})
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         if incident.status == IncidentStatus.CLOSED:
             raise ValidationError(f"{incident.reference} is closed; its record no longer changes.")
@@ -451,7 +446,7 @@ def incident_add_note(*, incident_id: int, note: str, actor=None) -> TimelineEnt
 def incident_link_runs(*, incident_id: int, run_ids: list[str], actor=None) -> list[str]:
     """Link runs (by the agent's run ids) to an incident for replay; already linked ids are
     ignored. Returns the newly linked ids."""
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         if incident.fleet_wide:
             raise ValidationError({"run_ids": "A fleet-wide incident has no single agent to take runs from."})
@@ -467,7 +462,7 @@ def postmortem_save(*, incident_id: int, actor=None, **sections) -> Postmortem:
     unknown = set(sections) - set(Postmortem.SECTIONS)
     if unknown:
         raise ValueError(f"Not a postmortem section: {', '.join(sorted(unknown))}")
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         postmortem, created = Postmortem.objects.get_or_create(incident=incident, defaults={"author": actor})
         if postmortem.is_published:
@@ -490,7 +485,7 @@ def postmortem_save(*, incident_id: int, actor=None, **sections) -> Postmortem:
 def postmortem_publish(*, incident_id: int, actor=None) -> Postmortem:
     """Publish the postmortem: only once the incident is resolved, with a summary, the
     impact and the root cause written. Publishing is final."""
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         postmortem = Postmortem.objects.select_for_update().filter(incident=incident).first()
         if postmortem is None:
@@ -528,7 +523,7 @@ def action_item_add(*, incident_id: int, title: str, due_on: date, owner=None, a
         raise ValidationError({"title": "Say what will be done."})
     if due_on is None:
         raise ValidationError({"due_on": "An action item needs a due date."})
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         postmortem, _ = Postmortem.objects.get_or_create(incident=incident, defaults={"author": actor})
         item = ActionItem.objects.create(postmortem=postmortem, title=title[:300], owner=owner, due_on=due_on)
@@ -550,7 +545,7 @@ def action_item_update(*, item_id: int, actor=None, state: str | None = None, ow
     stamp the completion time; moving back to open clears it. Changes are on the timeline."""
     if state is not None:
         _check_choice(state, ActionItemState, "state")
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         item = ActionItem.objects.select_for_update().select_related("postmortem__incident").get(pk=item_id)
         changed = []
         if state is not None and state != item.state:
@@ -596,7 +591,7 @@ def kill_switch_pull(
         raise PermissionDenied("Only operators may pull the kill switch.")
     reason = _require_reason(reason)
     _check_choice(failure_mode, FailureMode, "failure_mode")
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         was_on = Agent.objects.select_for_update().values_list("side_effects_enabled", flat=True).get(pk=agent.pk)
         if was_on:
             agent_controls_update(agent_id=agent.pk, actor=actor, side_effects_enabled=False)
@@ -635,7 +630,7 @@ def global_kill_switch_pull(*, actor, reason: str) -> tuple[Incident, bool]:
     if not (actor.is_authenticated and actor.is_active and actor.has_perm("registry.change_globalcontrols")):
         raise PermissionDenied("Only operators may pull the fleet kill switch.")
     reason = _require_reason(reason)
-    with transaction.atomic(), _acting(actor):
+    with transaction.atomic(), acting_as(actor):
         global_controls_set(side_effects_enabled=False, actor=actor, reason=reason)
         incident, created = fleet_incident_open_or_link(
             severity=Severity.SEV2,
@@ -664,15 +659,16 @@ def side_effects_reenable_request(*, agent: Agent, requester, justification: str
     agent.refresh_from_db(fields=["side_effects_enabled"])
     if agent.side_effects_enabled:
         raise ValidationError(f"{agent.name}'s side effects are already enabled.")
+    from approvals.choices import RequestKind
     from approvals.exceptions import ApprovalError
     from approvals.services import change_request_create
 
     incident = Incident.objects.filter(agent=agent).order_by("-detected_at").first()
-    with transaction.atomic(), _acting(requester):
+    with transaction.atomic(), acting_as(requester):
         try:
             request = change_request_create(
                 agent=agent,
-                kind="reenable_side_effects",
+                kind=RequestKind.REENABLE_SIDE_EFFECTS,
                 payload={"side_effects_enabled": True},
                 requester=requester,
                 justification=justification,

@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from .choices import AgentStatus
 from .models import Agent
 
 
@@ -9,7 +10,9 @@ def registry_home_panel(request):
     user = request.user
     today = timezone.localdate()
     mine = Agent.objects.filter(owner=user).select_related("owner_team")
-    overdue = Agent.objects.filter(next_review_due__lt=today).exclude(status="retired").order_by("next_review_due")
+    overdue = (
+        Agent.objects.filter(next_review_due__lt=today).exclude(status=AgentStatus.RETIRED).order_by("next_review_due")
+    )
     return {
         "template": "registry/panels/home.html",
         "my_agents": mine[:20],

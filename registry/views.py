@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from . import services
+from .choices import VersionState
 from .extensions import agent_card_sections, page_sections_collect
 from .filtersets import AgentFilterSet
 from .forms import AgentForm, AgentVersionForm
@@ -31,7 +32,7 @@ def agent_list(request):
 def agent_detail(request, slug: str):
     agent = get_object_or_404(agents_visible_to(request.user), slug=slug)
     versions = agent.versions.prefetch_related("grants__tool").order_by("-created_at")
-    deployed = next((v for v in versions if v.state == "deployed"), None)
+    deployed = next((v for v in versions if v.state == VersionState.DEPLOYED), None)
     context = {
         "agent": agent,
         "versions": versions,

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from approvals.choices import Verdict
 from approvals.models import ApprovalRequest, ChecklistItem, Decision
 from approvals.services import approvals_tally
 
@@ -29,7 +30,7 @@ class DecisionSerializer(serializers.ModelSerializer):
         fields = ["approver", "verdict", "reason", "payload_hash", "counts", "decided_at"]
 
     def get_counts(self, obj) -> bool:
-        return obj.verdict == "approve" and obj.payload_hash == obj.request.payload_hash
+        return obj.verdict == Verdict.APPROVE and obj.payload_hash == obj.request.payload_hash
 
 
 class ChecklistItemSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from incidents import services
 from incidents.models import Incident, TimelineEntry
 from incidents.selectors import incidents_visible_to
+from registry.choices import AgentStatus
 from registry.selectors import agents_visible_to
 
 from .serializers import (
@@ -146,7 +147,7 @@ class IncidentViewSet(
         agent = agents_visible_to(request.user).filter(slug=values.pop("agent")).first()
         if agent is None:
             raise serializers.ValidationError({"agent": "No agent with that slug that you can see."})
-        if agent.status == "retired":
+        if agent.status == AgentStatus.RETIRED:
             raise serializers.ValidationError({"agent": "That agent is retired."})
         try:
             incident, created = services.incident_open_or_link(agent=agent, opened_by=request.user, **values)
