@@ -9,7 +9,6 @@ the same clone, and the same timing. Targets: ≤ 120 s from clone and ≤ 15 s 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.newcomer.conftest import NOT_INHERITED, Stack, free_port, press_ctrl_c_and_wait
+from tests.newcomer.conftest import Stack, free_port, press_ctrl_c_and_wait, spawn_make_run
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_FIRST_SECONDS = 120
@@ -35,22 +34,7 @@ def _logged_in(url: str) -> bool:
 
 
 def _make_run(clone: Path, port: int) -> Stack:
-    import pty
-
-    env = {k: v for k, v in os.environ.items() if not NOT_INHERITED.match(k)}
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(  # noqa: S603 - fixed command line
-        ["make", "--no-print-directory", "run", f"PORT={port}"],  # noqa: S607
-        cwd=clone,
-        env=env,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        start_new_session=True,
-        preexec_fn=lambda: __import__("fcntl").ioctl(0, __import__("termios").TIOCSCTTY, 0),
-    )
-    os.close(follower)
-    return Stack(url=f"http://127.0.0.1:{port}", var_dir=clone / "var", process=process, terminal=leader)
+    return spawn_make_run(cwd=clone, port=port, var_dir=clone / "var")
 
 
 def _time_until_logged_in(stack: Stack, started: float, limit: float = 600) -> float:

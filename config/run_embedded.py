@@ -12,6 +12,7 @@ files served by whitenoise, product error pages. ``PORT`` picks the port (``QUOR
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import secrets
 import signal
@@ -103,10 +104,37 @@ def _prepare(*, seed: bool) -> None:
 
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
+    _collect_static_if_changed()
     if seed:
         call_command("seed_demo", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115 - closed at exit
     connections.close_all()  # nothing of ours holds a session when the database stops
+
+
+def _static_sources_fingerprint() -> str:
+    """A digest of every static source file's path, size and modification time, across all finders."""
+    from django.contrib.staticfiles.finders import get_finders
+
+    digest = hashlib.sha256()
+    for finder in get_finders():
+        for path, storage in finder.list([]):
+            stat = os.stat(storage.path(path))
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _collect_static_if_changed() -> None:
+    """collectstatic, unless the sources are exactly those collected last time: hashing and compressing
+    every file again took seconds of each re-start."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    stamp = Path(settings.STATIC_ROOT) / ".sources-fingerprint"
+    fingerprint = _static_sources_fingerprint()
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if manifest.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return
+    call_command("collectstatic", interactive=False, verbosity=0)
+    stamp.write_text(fingerprint)
 
 
 def _banner(port: int) -> str:

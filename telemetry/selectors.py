@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -18,7 +20,7 @@ from . import rollups
 from .choices import RunOutcome, RunStatus, ViolationKind
 from .extensions import controls_extras
 from .latency import bucket_index, empty_histogram
-from .models import AgentAPIKey, ComplianceViolation, FiveMinuteRollup, Run
+from .models import AgentAPIKey, ComplianceViolation, FiveMinuteRollup, RollupState, Run
 
 
 def _version_dict(version: AgentVersion | None) -> dict | None:
@@ -82,6 +84,11 @@ def violations_run_total(*, qs: QuerySet[ComplianceViolation]) -> int:
     return qs.aggregate(n=Sum("run_count"))["n"] or 0
 
 
+def violations_of_agent_between(*, agent: Agent, start, end) -> QuerySet[ComplianceViolation]:
+    """The agent's compliance violations in the hours of [start, end) (a review's period)."""
+    return ComplianceViolation.objects.filter(agent=agent, hour__gte=start, hour__lt=end)
+
+
 @dataclass(frozen=True)
 class ViolationGroup:
     """One line of the home page: an agent broke one rule in ``hours`` hourly windows."""
@@ -138,7 +145,7 @@ OUTCOME_COUNTERS = {
     RunOutcome.BLOCKED: "blocked",
     RunOutcome.ABANDONED: "abandoned",
 }
-_FINE_FIELDS = ("bucket_start", "runs", "errored_or_failed", "cost_usd", "latency_hist", *OUTCOME_COUNTERS.values())
+_SUMMED = ("runs", "errored_or_failed", "cost_usd", *OUTCOME_COUNTERS.values())
 
 Range = tuple[datetime, datetime]
 
@@ -146,7 +153,7 @@ Range = tuple[datetime, datetime]
 @dataclass(frozen=True)
 class RunCounts:
     """One agent's runs started in [start, end): how many, by outcome, how many errored or
-    failed, their cost, and their latencies as a ``telemetry.latency`` histogram."""
+    failed, their cost, and (when asked for) their latencies as a ``telemetry.latency`` histogram."""
 
     start: datetime
     end: datetime
@@ -162,57 +169,82 @@ def _ceil_five(moment: datetime) -> datetime:
     return floor if floor == moment else floor + rollups.FIVE_MINUTES
 
 
-def _window_plan(start: datetime, end: datetime, fine_from: datetime) -> tuple[Range | None, list[Range]]:
-    """Which part of [start, end) is read from five-minute rows (whole buckets after
-    ``fine_from``), and which from raw runs (the partial buckets at the ends, time before)."""
-    first, last = _ceil_five(max(start, fine_from)), rollups.five_minute_floor(end)
+def _window_plan(start: datetime, end: datetime, fine: Range) -> tuple[Range | None, list[Range]]:
+    """Which part of [start, end) is read from five-minute rows (whole buckets inside ``fine``),
+    and which from raw runs (the partial buckets at the ends, time outside ``fine``)."""
+    first, last = _ceil_five(max(start, fine[0])), min(rollups.five_minute_floor(end), fine[1])
     if first >= last:
         return None, [(start, end)]
-    raw = [r for r in ((start, first), (last, end)) if r[0] < r[1]]
-    return (first, last), raw
+    return (first, last), [r for r in ((start, first), (last, end)) if r[0] < r[1]]
 
 
-def _counts(window: Range, plan: tuple[Range | None, list[Range]], fine_rows: list[dict], raw_rows: list) -> RunCounts:
-    fine, raw_ranges = plan
-    rows = [r for r in fine_rows if fine[0] <= r["bucket_start"] < fine[1]] if fine else []
-    outcomes = {o: sum(r[field] for r in rows) for o, field in OUTCOME_COUNTERS.items()}
-    hists = [r["latency_hist"] for r in rows]
-    runs = sum(r["runs"] for r in rows)
-    errored = sum(r["errored_or_failed"] for r in rows)
-    cost = sum((r["cost_usd"] for r in rows), Decimal("0"))
-    raw_hist = empty_histogram()
+def _fine_sums(agent_id: int, plans: dict, latency: set[str]) -> dict[str, dict]:
+    """Counters (and histograms of the ``latency`` windows) summed over each window's
+    five-minute rows, by the database: two small queries whatever the window lengths."""
+    ranges = {name: plan[0] for name, plan in plans.items() if plan[0]}
+    if not ranges:
+        return {}
+    table = FiveMinuteRollup._meta.db_table
+    values = ", ".join(["(%s, %s::timestamptz, %s::timestamptz)"] * len(ranges))
+    params = [x for name, (lo, hi) in ranges.items() for x in (name, lo, hi)]
+    joined = (
+        f"FROM {table} r JOIN (VALUES {values}) AS w(name, lo, hi) ON r.bucket_start >= w.lo "
+        "AND r.bucket_start < w.hi WHERE r.agent_id = %s AND r.bucket_start >= %s AND r.bucket_start < %s"
+    )
+    bounds = [agent_id, min(lo for lo, _ in ranges.values()), max(hi for _, hi in ranges.values())]
+    sums = ", ".join(f"coalesce(sum(r.{f}), 0)" for f in _SUMMED)
+    out: dict[str, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT w.name, {sums} {joined} GROUP BY w.name", [*params, *bounds])  # noqa: S608
+        for name, *row in cursor.fetchall():
+            out[name] = dict(zip(_SUMMED, row, strict=True))
+        wanted = [name for name in ranges if name in latency]
+        if wanted:
+            # The histograms travel as one JSON text per window, parsed once in Python.
+            cursor.execute(
+                f"SELECT w.name, '[' || string_agg(r.latency_hist::text, ',') || ']' {joined} "  # noqa: S608
+                "AND w.name = ANY(%s) GROUP BY w.name",
+                [*params, *bounds, wanted],
+            )
+            for name, hists in cursor.fetchall():
+                out[name]["latency_hist"] = [sum(column) for column in zip(*json.loads(hists), strict=True)]
+    return out
+
+
+def _counts(window: Range, plan: tuple[Range | None, list[Range]], fine: dict | None, raw_rows: list) -> RunCounts:
+    fine = fine or {}
+    outcomes = {o: int(fine.get(field, 0)) for o, field in OUTCOME_COUNTERS.items()}
+    runs, errored = int(fine.get("runs", 0)), int(fine.get("errored_or_failed", 0))
+    cost = Decimal(fine.get("cost_usd", 0))
+    hist = list(fine.get("latency_hist") or empty_histogram())
     for started_at, outcome, status, cost_usd, latency_ms in raw_rows:
-        if not any(a <= started_at < b for a, b in raw_ranges):
+        if not any(a <= started_at < b for a, b in plan[1]):
             continue
         runs += 1
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         errored += status != RunStatus.OK or outcome == RunOutcome.FAILED
         cost += cost_usd
-        raw_hist[bucket_index(latency_ms)] += 1
-    hist = [sum(column) for column in zip(raw_hist, *hists, strict=True)]
+        hist[bucket_index(latency_ms)] += 1
     return RunCounts(window[0], window[1], runs, outcomes, errored, cost, hist)
 
 
-def run_windows(*, agent_id: int, windows: dict[str, Range], now: datetime | None = None) -> dict[str, RunCounts]:
+def run_windows(
+    *,
+    agent_id: int,
+    windows: dict[str, Range],
+    complete_before: datetime,
+    latency: set[str] | frozenset[str] = frozenset(),
+    now: datetime | None = None,
+) -> dict[str, RunCounts]:
     """One agent's runs started in each named window [start, end), equal to a scan of its raw
-    runs but read mostly from five-minute rollups: whole buckets from ``FiveMinuteRollup``;
-    the partial buckets at either end (under five minutes each) and any time before the
-    five-minute retention from raw runs. Two queries whatever the windows. Latency comes as a
-    histogram (a percentile is known within one bucket, ~19 %).
-
-    The rollups must be current for the windows: call ``services.rollup_catch_up_agent`` first."""
-    fine_from = rollups.five_minute_retention_start(now) + rollups.HOUR
-    plans = {name: _window_plan(start, end, fine_from) for name, (start, end) in windows.items()}
-    fine_ranges = [plan[0] for plan in plans.values() if plan[0]]
-    fine_rows: list[dict] = []
-    if fine_ranges:
-        fine_rows = list(
-            FiveMinuteRollup.objects.filter(
-                agent_id=agent_id,
-                bucket_start__gte=min(r[0] for r in fine_ranges),
-                bucket_start__lt=max(r[1] for r in fine_ranges),
-            ).values(*_FINE_FIELDS)
-        )
+    runs but read mostly from five-minute rollups: whole buckets from ``FiveMinuteRollup`` (up
+    to ``complete_before``, what ``services.rollup_catch_up_agent`` returned); the partial
+    buckets at the windows' ends, the minutes since ``complete_before`` and any time before the
+    retention from raw runs. Three queries whatever the windows. Latency histograms only for the
+    windows named in ``latency`` (a percentile is known within one bucket, ~19 %)."""
+    fine = (rollups.five_minute_retention_start(now) + rollups.HOUR, complete_before)
+    plans = {name: _window_plan(start, end, fine) for name, (start, end) in windows.items()}
+    sums = _fine_sums(agent_id, plans, set(latency))
     within = Q()
     for start, end in {r for plan in plans.values() for r in plan[1]}:
         within |= Q(started_at__gte=start, started_at__lt=end)
@@ -223,9 +255,10 @@ def run_windows(*, agent_id: int, windows: dict[str, Range], now: datetime | Non
                 "started_at", "outcome", "status", "cost_usd", "latency_ms"
             )
         )
-    return {name: _counts(windows[name], plans[name], fine_rows, raw_rows) for name in windows}
+    return {name: _counts(windows[name], plans[name], sums.get(name), raw_rows) for name in windows}
 
 
-def violations_of_agent_between(*, agent: Agent, start, end) -> QuerySet[ComplianceViolation]:
-    """The agent's compliance violations in the hours of [start, end) (a review's period)."""
-    return ComplianceViolation.objects.filter(agent=agent, hour__gte=start, hour__lt=end)
+def rollups_are_current() -> bool:
+    """Whether the rollups hold every run stored: a pass has run and no run arrived after its watermark."""
+    watermark = RollupState.objects.filter(pk=1).values_list("watermark", flat=True).first()
+    return watermark is not None and not Run.objects.filter(received_at__gt=watermark).exists()

@@ -14,8 +14,7 @@ def _start_django(database_url: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
     env.update({"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 50})
     code = (
-        "import django; django.setup(); from django.conf import settings; "
-        "print(settings.DATABASES['default']['HOST'])"
+        "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['HOST'])"
     )
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
 
@@ -42,7 +41,9 @@ def test_the_suite_has_no_sqlite_configuration():
         str(path.relative_to(REPO))
         for folder in ("config", "tests", "scripts", ".ci")
         for path in (REPO / folder).rglob("*")
-        if path.is_file() and path.suffix in (".py", "", ".toml", ".cfg") and path.name != Path(__file__).name
+        if path.is_file()
+        and path.suffix in (".py", "", ".toml", ".cfg")
+        and path.name != Path(__file__).name
         and "sqlite" in path.read_text(errors="ignore").lower()
     ]
     assert not offenders, offenders

@@ -8,6 +8,7 @@ user meets them. At the end the fixture presses Ctrl-C and checks that everythin
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,26 +90,35 @@ class Stack:
         return client
 
 
-def _start(tmp_root: Path) -> Stack:
-    port = free_port()
-    var_dir = tmp_root / "var"
+def _take_the_terminal() -> None:
+    """In the child, before exec: make the pty on stdin the controlling terminal of its new session."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def spawn_make_run(*, cwd: Path, port: int, var_dir: Path, make_args: tuple[str, ...] = ()) -> Stack:
+    """``make run`` in a pseudo-terminal of its own, as a person's shell starts it, with none of this
+    process's database, cache or broker settings."""
     env = {k: v for k, v in os.environ.items() if not NOT_INHERITED.match(k)}
     env.update({"QUORUM_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"})
-    # The virtualenv running this suite is the one `make run` uses (make test installed it).
-    venv = str(Path(sys.executable).parent.parent)
     leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"PORT={port}", f"VENV={venv}"],
-        cwd=REPO,
+    process = subprocess.Popen(  # noqa: S603 - a fixed command line
+        ["make", "--no-print-directory", "run", f"PORT={port}", *make_args],  # noqa: S607
+        cwd=cwd,
         env=env,
         stdin=follower,
         stdout=follower,
         stderr=follower,
         start_new_session=True,  # a session of its own, with this pty as its controlling terminal
-        preexec_fn=lambda: __import__("fcntl").ioctl(0, __import__("termios").TIOCSCTTY, 0),
+        preexec_fn=_take_the_terminal,  # noqa: PLW1509 - nothing but the ioctl runs there
     )
     os.close(follower)
     return Stack(url=f"http://127.0.0.1:{port}", var_dir=var_dir, process=process, terminal=leader)
+
+
+def _start(tmp_root: Path) -> Stack:
+    # The virtualenv running this suite is the one `make run` uses (make test installed it).
+    venv = str(Path(sys.executable).parent.parent)
+    return spawn_make_run(cwd=REPO, port=free_port(), var_dir=tmp_root / "var", make_args=(f"VENV={venv}",))
 
 
 def _wait_until_serving(stack: Stack) -> float:
