@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .choices import RequestKind
 from .kinds import kinds_all
-from .selectors import requests_awaiting, requests_open_for_agent, user_approves_any_agent
+from .selectors import agent_policy_lines, requests_awaiting, requests_open_for_agent, user_approves_any_agent
 from .services import user_may_request
 
 
@@ -34,6 +34,8 @@ def agent_card_section(request, agent):
     return {
         "template": "approvals/panels/agent_card.html",
         "open_requests": list(requests_open_for_agent(agent)),
+        # Shown in the card's Governance list (registry's template renders any section's lines).
+        "governance_lines": agent_policy_lines(agent),
         "kinds": kinds,
         "agent": agent,
     }

@@ -15,9 +15,11 @@ from registry.models import Agent
 from registry.permissions import user_can_approve_for_agent
 from registry.selectors import agents_visible_to, user_display_name
 
-from .choices import RequestStatus, Verdict
+from .choices import ChecklistKey, RequestStatus, Verdict, checklist_keys_for_tier
 from .eligibility import decide_refusal
+from .kinds import kinds_all
 from .models import ApprovalRequest, ChecklistItem, Decision
+from .services import policy_describe, policy_requirements
 
 
 def requests_visible_to(user) -> QuerySet[ApprovalRequest]:
@@ -220,6 +222,28 @@ def request_timeline(req: ApprovalRequest) -> list[TimelineEvent]:
                     TimelineEvent(entry.timestamp, who, f"ticked “{i.get_key_display()}”", i.evidence, "info")
                 )
     return events
+
+
+def agent_policy_lines(agent: Agent) -> list[tuple[str, str]]:
+    """The agent card's governance lines in words, read from the ``ApprovalPolicy`` rows the
+    engine itself reads for the agent's tier (so the card never restates the policy): what a
+    change needs, then every kind a person may request that needs more, and the go-live
+    checklist."""
+    team = agent.owner_team.name
+    described = [
+        (spec.label, policy_describe(policy_requirements(spec=spec, tier=int(agent.risk_tier)), team))
+        for spec in kinds_all()
+        if spec.request_perms  # kinds only an agent raises (runtime actions) follow their tool's policy
+    ]
+    if not described:
+        return []
+    texts = [text for _, text in described]
+    usual = max(texts, key=texts.count)  # the most common requirement; ties: the first kind's
+    lines = [("Changes need", usual)]
+    lines += [(label, text) for label, text in described if text != usual]
+    checklist = [ChecklistKey(key).label for key in checklist_keys_for_tier(int(agent.risk_tier))]
+    lines.append(("Go-live checklist", ", ".join(checklist)))
+    return lines
 
 
 def requests_decided_since(*, since: datetime) -> int:

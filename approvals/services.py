@@ -74,20 +74,22 @@ def policy_resolve(*, agent: Agent, kind: str, payload: dict) -> dict:
     less than one approver nor the kind's own floor. Tier 1 adds the board-outside-team rule."""
     spec = kind_get(kind)
     tier = spec.policy_tier(agent, payload) if spec.policy_tier else int(agent.risk_tier)
+    return {**policy_requirements(spec=spec, tier=tier), "risk_tier": tier}
+
+
+def policy_requirements(*, spec: KindSpec, tier: int) -> dict:
+    """What a request of kind ``spec`` needs at ``tier``: the policy row for (kind, tier), else
+    the tier's default row, else one approver (board outside the team on tier 1); never less
+    than the kind's own floor nor one approver."""
     policy = (
-        ApprovalPolicy.objects.filter(risk_tier=tier, kind__in=[kind, ""]).order_by("-kind").first()
+        ApprovalPolicy.objects.filter(risk_tier=tier, kind__in=[spec.value, ""]).order_by("-kind").first()
     )  # "-kind": the kind's own row sorts before the blank default
-    required = max(policy.required_approvals if policy else 1, spec.min_approvals, 1)
-    roles = list(spec.eligible_roles or (policy.eligible_roles if policy else [role_names.APPROVER]))
-    board_outside = bool(policy.require_board_outside_team) if policy else tier == 1
-    checklist = checklist_keys_for_tier(tier) if spec.has_checklist else []
     return {
         "policy_id": policy.pk if policy else None,
-        "risk_tier": tier,
-        "required_approvals": required,
-        "eligible_roles": roles,
-        "board_outside_team": board_outside,
-        "checklist": checklist,
+        "required_approvals": max(policy.required_approvals if policy else 1, spec.min_approvals, 1),
+        "eligible_roles": list(spec.eligible_roles or (policy.eligible_roles if policy else [role_names.APPROVER])),
+        "board_outside_team": bool(policy.require_board_outside_team) if policy else tier == 1,
+        "checklist": checklist_keys_for_tier(tier) if spec.has_checklist else [],
     }
 
 
