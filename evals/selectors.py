@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from registry.selectors import agents_visible_to
 from telemetry.choices import RunOutcome, RunStatus
-from telemetry.latency import percentile_ms
+from telemetry.latency import percentile_estimate_ms
 from telemetry.models import Run
 
 from .choices import AlertStatus
@@ -116,8 +116,8 @@ def telemetry_window(*, agent_id: int, start: datetime, end: datetime, with_late
 
 def window_stats(counts, *, with_latency: bool = True) -> WindowStats:
     """A drift window from telemetry's counts (``telemetry.selectors.RunCounts``, read from
-    rollups); the p95 is the upper edge of its latency-histogram bucket."""
-    p95 = percentile_ms(counts.latency_hist, 95) if with_latency and counts.runs else None
+    rollups); the p95 is interpolated inside its latency-histogram bucket."""
+    p95 = percentile_estimate_ms(counts.latency_hist, 95) if with_latency and counts.runs else None
     return WindowStats(
         start=counts.start,
         end=counts.end,

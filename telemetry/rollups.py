@@ -249,12 +249,16 @@ def rebuild(*, start: datetime, end: datetime, chunk: timedelta = timedelta(days
     return total
 
 
-def recent_fine_buckets(*, agent_id: int, received_after: datetime | None) -> set[datetime]:
+def recent_fine_buckets(
+    *, agent_id: int, received_after: datetime | None, started_before: datetime | None = None
+) -> set[datetime]:
     """The five-minute buckets of one agent holding a run received after ``received_after``
-    (every run when None), within the five-minute retention."""
+    (every run when None) and started before ``started_before``, within the retention."""
     qs = Run.objects.filter(agent_id=agent_id, started_at__gte=five_minute_retention_start())
     if received_after is not None:
         qs = qs.filter(received_at__gt=received_after)
+    if started_before is not None:
+        qs = qs.filter(started_at__lt=started_before)
     return set(qs.annotate(bucket=TruncFiveMinutes("started_at")).values_list("bucket", flat=True).distinct())
 
 

@@ -481,17 +481,24 @@ def rollup_rebuild(*, start: datetime, end: datetime, watermark: datetime | None
     return buckets
 
 
-def rollup_catch_up_agent(*, agent_id: int) -> int:
-    """Bring one agent's five-minute rollups up to date with every run received so far, for
-    readers that need the last minutes (drift checks) between two passes of ``rollup_refresh``.
+def rollup_catch_up_agent(*, agent_id: int) -> datetime:
+    """Make one agent's five-minute rollups complete before a moment, and return it, for readers
+    that need every run received so far (drift checks), between two passes of ``rollup_refresh``.
 
-    Only the five-minute buckets holding a run received after the watermark are recomputed,
-    whole, from raw runs (idempotent); the watermark, the hourly and the daily rows stay the
-    pass's. Returns the number of buckets recomputed."""
+    The moment is the five-minute floor of the watermark: runs received after it that started
+    earlier (late runs) have their five-minute buckets recomputed here, whole, from raw runs
+    (idempotent; rare, so usually this is one read). Runs started after it are the reader's to
+    take from raw runs (minutes of one agent). Before the first pass (no watermark) every
+    bucket of the agent is recomputed and the moment is now's floor. The watermark, hourly and
+    daily rows stay the pass's."""
     state = RollupState.objects.filter(pk=1).first()
-    buckets = rollups.recent_fine_buckets(agent_id=agent_id, received_after=state.watermark if state else None)
+    watermark = state.watermark if state else None
+    complete_before = rollups.five_minute_floor(watermark or timezone.now())
+    buckets = rollups.recent_fine_buckets(
+        agent_id=agent_id, received_after=watermark, started_before=complete_before if watermark else None
+    )
     if not buckets:
-        return 0
+        return complete_before
     with transaction.atomic():
         # Race: the pass (or another check of this agent) rewriting the same five-minute rows at
         # the same time would delete and insert them twice. The pass holds the state row FOR
@@ -499,4 +506,5 @@ def rollup_catch_up_agent(*, agent_id: int) -> int:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT 1 FROM {RollupState._meta.db_table} WHERE id = 1 FOR SHARE")  # noqa: S608
             cursor.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", [ROLLUP_AGENT_LOCK, agent_id])
-        return rollups.recompute_fine(agent_id=agent_id, buckets=buckets)
+        rollups.recompute_fine(agent_id=agent_id, buckets=buckets)
+    return complete_before

@@ -252,15 +252,17 @@ def drift_evaluate(
 
 def drift_windows(*, agent: Agent, policy, now) -> dict[str, WindowStats]:
     """The four windows of a drift check (baseline and recent for the outcome rates, the same
-    for the error rate), read from telemetry's five-minute rollups after bringing this agent's
-    rollups up to date with every run received so far. Counts, errors and cost equal a scan
-    of the raw runs; the latency p95 is the rollup histogram's (within one bucket, ~19 %)."""
+    for the error rate), read from telemetry's five-minute rollups (made complete for this agent
+    first) and, for the last minutes and the windows' edges, its raw runs. Counts, errors and
+    cost equal a scan of the raw runs; the latency p95 is the rollup histogram's (within one
+    bucket, ~19 %)."""
     recent_start = now - timedelta(minutes=policy.containment_window_minutes)
     error_start = now - timedelta(minutes=policy.error_window_minutes)
     span = timedelta(hours=policy.baseline_hours)
-    telemetry_services.rollup_catch_up_agent(agent_id=agent.pk)
     counts = telemetry_selectors.run_windows(
         agent_id=agent.pk,
+        complete_before=telemetry_services.rollup_catch_up_agent(agent_id=agent.pk),
+        latency={"baseline", "recent"},
         now=now,
         windows={
             "baseline": (recent_start - span, recent_start),

@@ -274,9 +274,10 @@ def test_five_minute_rows_match_direct_sql_and_hours_are_their_sums(fleet, first
     assert stored(HourlyRollup) == direct_sql("hour")
 
 
-def test_one_agents_catch_up_brings_its_five_minute_rows_current_between_passes(fleet, settings):
-    """GIVEN a pass ran, then more runs arrived (within the settle delay, so the pass would skip them)
-    WHEN one agent catches up THEN its five-minute rows equal direct SQL, the other agent's and the
+def test_one_agents_catch_up_recomputes_the_buckets_of_its_late_runs(fleet, settings):
+    """GIVEN a pass ran, then a late run (started days ago) and a fresh one arrived WHEN one agent
+    catches up THEN the late run's bucket is recomputed (equal to direct SQL), the fresh run is left
+    to raw reads after the returned moment (the watermark's floor), the other agent's rows and the
     watermark are untouched, and catching up again changes nothing."""
     agents, versions = fleet
     base = recent_base()
@@ -284,17 +285,17 @@ def test_one_agents_catch_up_brings_its_five_minute_rows_current_between_passes(
     make_run(agents[1], started_at=base + timedelta(minutes=7))
     services.rollup_refresh()
     watermark = RollupState.objects.get().watermark
-    settings.REPORTS_ROLLUP_SETTLE_SECONDS = 600
     make_run(agents[0], version=versions[agents[0].pk][0], started_at=base + timedelta(minutes=8), outcome="failed")
     make_run(agents[0], started_at=base + timedelta(minutes=31), status="timeout")
     make_run(agents[1], started_at=base + timedelta(minutes=9))
     other_before = stored_fine(agents[1].pk)
 
-    assert telemetry_services.rollup_catch_up_agent(agent_id=agents[0].pk) == 2
+    complete_before = telemetry_services.rollup_catch_up_agent(agent_id=agents[0].pk)
+    assert complete_before == watermark.replace(minute=watermark.minute - watermark.minute % 5, second=0, microsecond=0)
     assert stored_fine(agents[0].pk) == direct_fine_sql(agents[0].pk)
     assert stored_fine(agents[1].pk) == other_before
     assert RollupState.objects.get().watermark == watermark
-    assert telemetry_services.rollup_catch_up_agent(agent_id=agents[0].pk) == 2
+    assert telemetry_services.rollup_catch_up_agent(agent_id=agents[0].pk) == complete_before
     assert stored_fine(agents[0].pk) == direct_fine_sql(agents[0].pk)
 
 
