@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 
-from registry.choices import RiskTier, VersionState
-from registry.models import Agent, Tool
+from registry.models import Agent
 
-from .choices import RequestKind, Verdict
+from .choices import Verdict
+from .kinds import kind_get
 
 REASON_MAX = 2000
 
@@ -41,15 +39,10 @@ class WithdrawForm(forms.Form):
     pass
 
 
-def _version_choices(agent: Agent, states: tuple[str, ...]):
-    return [
-        (v.label, f"{v.label} — {v.model_provider} / {v.model_name}") for v in agent.versions.filter(state__in=states)
-    ]
-
-
 class ChangeRequestForm(forms.Form):
-    """One form for every built-in kind: the fields depend on the kind; ``payload()`` builds the
-    data the engine validates (its errors come back onto these fields)."""
+    """One form for every kind: the kind's ``KindSpec.form_fields`` say what it asks for, and
+    ``payload()`` is their cleaned data, which the engine validates (its errors come back onto
+    these fields)."""
 
     justification = forms.CharField(
         max_length=4000,
@@ -60,66 +53,21 @@ class ChangeRequestForm(forms.Form):
     def __init__(self, *args, agent: Agent, kind: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.agent, self.kind = agent, kind
-        if kind == RequestKind.NEW_VERSION:
-            self.fields["version"] = forms.ChoiceField(
-                choices=_version_choices(agent, (VersionState.DRAFT, VersionState.IN_REVIEW)),
-                help_text="A draft version to review and approve.",
-            )
-        elif kind in (RequestKind.GO_LIVE, RequestKind.ROLLOUT_STEP):
-            self.fields["version"] = forms.ChoiceField(
-                choices=_version_choices(agent, (VersionState.APPROVED,)), help_text="Only approved versions."
-            )
-        if kind == RequestKind.ROLLOUT_STEP:
-            self.fields["share_pct"] = forms.DecimalField(
-                label="Canary traffic share (%)", min_value=0, max_value=100, decimal_places=2
-            )
-        elif kind == RequestKind.TOOL_GRANT:
-            deployed = agent.deployed_version
-            granted = deployed.grants.values("tool") if deployed else []
-            self.fields["tool"] = forms.ModelChoiceField(
-                queryset=Tool.objects.exclude(pk__in=granted).order_by("name"),
-                to_field_name="name",
-                help_text="Applied as a new version: the deployed one plus this tool.",
-            )
-            self.fields["constraints"] = forms.CharField(
-                required=False,
-                max_length=4000,
-                widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),
-                help_text='Optional JSON object, e.g. {"max_amount_usd": 50}.',
-            )
-        elif kind == RequestKind.TIER_CHANGE:
-            self.fields["risk_tier"] = forms.TypedChoiceField(
-                choices=[c for c in RiskTier.choices if c[0] != agent.risk_tier], coerce=int, label="New risk tier"
-            )
+        spec = kind_get(kind)
+        self.kind_field_names = []
+        if spec.form_fields is not None:
+            kind_fields = spec.form_fields(agent)
+            self.fields.update(kind_fields)
+            self.kind_field_names = list(kind_fields)
         # Justification last, after what is being asked for.
         self.order_fields([f for f in self.fields if f != "justification"] + ["justification"])
         for field in self.fields.values():
             css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
             field.widget.attrs["class"] = (css + " " + field.widget.attrs.get("class", "")).strip()
 
-    def clean_constraints(self):
-        raw = (self.cleaned_data.get("constraints") or "").strip()
-        if not raw:
-            return {}
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError('Constraints must be a JSON object, e.g. {"max_amount_usd": 50}.')
-        return value
-
     def payload(self) -> dict:
-        data = self.cleaned_data
-        if self.kind in (RequestKind.NEW_VERSION, RequestKind.GO_LIVE):
-            return {"version": data["version"]}
-        if self.kind == RequestKind.ROLLOUT_STEP:
-            return {"version": data["version"], "share_pct": str(data["share_pct"])}
-        if self.kind == RequestKind.TOOL_GRANT:
-            return {"tool": data["tool"].name, "constraints": data.get("constraints") or {}}
-        if self.kind == RequestKind.TIER_CHANGE:
-            return {"risk_tier": data["risk_tier"]}
-        return {}
+        """The kind's fields, cleaned: exactly the payload the engine validates."""
+        return {name: self.cleaned_data[name] for name in self.kind_field_names}
 
     def add_service_errors(self, error) -> None:
         """Put a service ``ValidationError`` onto the matching fields (others on the form)."""
