@@ -429,52 +429,65 @@ def fields_parse(text: str) -> dict[str, dict]:
             continue
         if len(line) > MAX_LINE:
             raise PolicySyntaxError(f"lines are limited to {MAX_LINE} characters", line=number, column=MAX_LINE + 1)
-        indent = len(line) - len(line.lstrip())
-        m = _FIELD_LINE.match(line.strip())
-        if m is None:
-            raise PolicySyntaxError(
-                "expected 'name: type', e.g. 'amount_usd: decimal' or 'tier: enum(standard, pro)'",
-                line=number,
-                column=indent + 1,
-                token=line.strip()[:40],
-            )
-        name, ftype = m.group("name"), m.group("type")
-        if not NAME_RE.match(name) or name in KEYWORDS:
-            raise PolicySyntaxError(
-                f"{name!r} is not a valid field name (lower-case letters, digits, '_'; not a keyword)",
-                line=number,
-                column=indent + 1,
-                token=name,
-            )
-        if name in fields:
-            raise PolicySyntaxError(f"field {name!r} is declared twice", line=number, column=indent + 1, token=name)
-        type_col = indent + line.strip().index(ftype, len(name)) + 1
-        if ftype not in FIELD_TYPES:
-            raise PolicySyntaxError(
-                f"unknown type {ftype!r}; use one of: {', '.join(FIELD_TYPES)}",
-                line=number,
-                column=type_col,
-                token=ftype,
-            )
-        choices: list[str] = []
-        if ftype == "enum":
-            args = m.group("args")
-            if not args or not args.strip():
-                raise PolicySyntaxError(
-                    "an enum lists its values, e.g. enum(standard, pro)", line=number, column=type_col, token=ftype
-                )
-            for part in args.split(","):
-                value = part.strip().strip("'\"")
-                if not value:
-                    raise PolicySyntaxError("empty enum value", line=number, column=type_col, token=args)
-                if value not in choices:
-                    choices.append(value)
-        elif m.group("args") is not None:
-            raise PolicySyntaxError(f"{ftype} takes no arguments", line=number, column=type_col, token=ftype)
-        fields[name] = {"type": ftype, "required": not m.group("optional"), "choices": choices}
+        name, spec = _field_line_parse(line, number, declared=fields)
+        fields[name] = spec
         if len(fields) > MAX_FIELDS:
             raise PolicySyntaxError(f"at most {MAX_FIELDS} fields", line=number)
     return fields
+
+
+def _field_line_parse(line: str, number: int, *, declared: dict[str, dict]) -> tuple[str, dict]:
+    """One ``name: type [optional]`` line (comment stripped) as ``(name, spec)``."""
+    indent = len(line) - len(line.lstrip())
+    m = _FIELD_LINE.match(line.strip())
+    if m is None:
+        raise PolicySyntaxError(
+            "expected 'name: type', e.g. 'amount_usd: decimal' or 'tier: enum(standard, pro)'",
+            line=number,
+            column=indent + 1,
+            token=line.strip()[:40],
+        )
+    name, ftype = m.group("name"), m.group("type")
+    if not NAME_RE.match(name) or name in KEYWORDS:
+        raise PolicySyntaxError(
+            f"{name!r} is not a valid field name (lower-case letters, digits, '_'; not a keyword)",
+            line=number,
+            column=indent + 1,
+            token=name,
+        )
+    if name in declared:
+        raise PolicySyntaxError(f"field {name!r} is declared twice", line=number, column=indent + 1, token=name)
+    type_col = indent + line.strip().index(ftype, len(name)) + 1
+    if ftype not in FIELD_TYPES:
+        raise PolicySyntaxError(
+            f"unknown type {ftype!r}; use one of: {', '.join(FIELD_TYPES)}",
+            line=number,
+            column=type_col,
+            token=ftype,
+        )
+    if ftype == "enum":
+        choices = _enum_choices_parse(m.group("args"), number, type_col)
+    elif m.group("args") is not None:
+        raise PolicySyntaxError(f"{ftype} takes no arguments", line=number, column=type_col, token=ftype)
+    else:
+        choices = []
+    return name, {"type": ftype, "required": not m.group("optional"), "choices": choices}
+
+
+def _enum_choices_parse(args: str | None, number: int, type_col: int) -> list[str]:
+    """``standard, 'pro'`` -> ``["standard", "pro"]`` (duplicates dropped, order kept)."""
+    if not args or not args.strip():
+        raise PolicySyntaxError(
+            "an enum lists its values, e.g. enum(standard, pro)", line=number, column=type_col, token="enum"
+        )
+    choices: list[str] = []
+    for part in args.split(","):
+        value = part.strip().strip("'\"")
+        if not value:
+            raise PolicySyntaxError("empty enum value", line=number, column=type_col, token=args)
+        if value not in choices:
+            choices.append(value)
+    return choices
 
 
 def fields_source(fields: dict[str, dict]) -> str:
@@ -510,22 +523,7 @@ def _rule_parse(line: str, fields: dict[str, dict]) -> dict:
         rule["reason"] = p.take().value.strip()
     elif p.is_word("require"):
         p.take()
-        count = 1
-        if p.tok.kind == "NUM":
-            num = p.take()
-            if num.value != num.value.to_integral_value() or not 1 <= num.value <= MAX_APPROVERS:
-                p.fail(f"the number of approvers is a whole number from 1 to {MAX_APPROVERS}", num)
-            count = int(num.value)
-        if not (p.is_word("approval") or p.is_word("approvals")):
-            p.fail('expected \'approvals from "Role"\', e.g. require 2 approvals from "Support manager"')
-        p.take()
-        if not p.is_word("from"):
-            p.fail("expected 'from \"Role\"'")
-        p.take()
-        if p.tok.kind != "STR" or not p.tok.value.strip():
-            p.fail('name the role (group) in quotes, e.g. from "Support manager"')
-        role_tok = p.take()
-        rule.update(outcome=OUTCOME_APPROVAL, approvals=count, role=role_tok.value.strip(), role_col=role_tok.col)
+        rule.update(_require_head_parse(p))
     else:
         p.fail("a rule starts with allow, deny or require", head)
     if p.tok.kind == "END":
@@ -545,6 +543,26 @@ def _rule_parse(line: str, fields: dict[str, dict]) -> dict:
     rule["if_col"] = if_tok.col
     rule["tree"] = tree
     return rule
+
+
+def _require_head_parse(p: _Parser) -> dict[str, Any]:
+    """After ``require``: ``[N] approval(s) from "Role"``."""
+    count = 1
+    if p.tok.kind == "NUM":
+        num = p.take()
+        if num.value != num.value.to_integral_value() or not 1 <= num.value <= MAX_APPROVERS:
+            p.fail(f"the number of approvers is a whole number from 1 to {MAX_APPROVERS}", num)
+        count = int(num.value)
+    if not (p.is_word("approval") or p.is_word("approvals")):
+        p.fail('expected \'approvals from "Role"\', e.g. require 2 approvals from "Support manager"')
+    p.take()
+    if not p.is_word("from"):
+        p.fail("expected 'from \"Role\"'")
+    p.take()
+    if p.tok.kind != "STR" or not p.tok.value.strip():
+        p.fail('name the role (group) in quotes, e.g. from "Support manager"')
+    role_tok = p.take()
+    return {"outcome": OUTCOME_APPROVAL, "approvals": count, "role": role_tok.value.strip(), "role_col": role_tok.col}
 
 
 def rules_parse(text: str, fields: dict[str, dict]) -> list[dict]:
@@ -624,23 +642,27 @@ def parameters_coerce(fields: dict[str, dict], params: dict) -> tuple[dict, list
     return values, errors
 
 
+def _coerce_number(ftype: str, raw: Any) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError(f"expected a number, got {type(raw).__name__}.")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError(f"{raw!r} is not a number.") from None
+    if not value.is_finite():
+        raise ValueError("expected a finite number.")
+    if abs(value) >= Decimal("1e15"):
+        raise ValueError("the number is too large.")
+    if ftype == "integer":
+        if value != value.to_integral_value():
+            raise ValueError(f"expected a whole number, got {raw!r}.")
+        return Decimal(int(value))
+    return value
+
+
 def _coerce(ftype: str, raw: Any, spec: dict) -> Any:
     if ftype in ("decimal", "integer"):
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            raise ValueError(f"expected a number, got {type(raw).__name__}.")
-        try:
-            value = Decimal(str(raw).strip())
-        except InvalidOperation:
-            raise ValueError(f"{raw!r} is not a number.") from None
-        if not value.is_finite():
-            raise ValueError("expected a finite number.")
-        if abs(value) >= Decimal("1e15"):
-            raise ValueError("the number is too large.")
-        if ftype == "integer":
-            if value != value.to_integral_value():
-                raise ValueError(f"expected a whole number, got {raw!r}.")
-            return Decimal(int(value))
-        return value
+        return _coerce_number(ftype, raw)
     if ftype == "boolean":
         if not isinstance(raw, bool):
             raise ValueError("expected true or false.")
