@@ -68,6 +68,8 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["agent", "started_at"]),
             models.Index(fields=["version", "started_at"]),
+            # A drift check looks for one agent's runs received since the rollup watermark.
+            models.Index(fields=["agent", "received_at"], name="telemetry_run_agent_received"),
         ]
 
     def __str__(self) -> str:
