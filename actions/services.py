@@ -100,6 +100,26 @@ def _redact_list(value) -> list[str]:
     return list(dict.fromkeys(str(v).strip() for v in (value or []) if str(v).strip()))
 
 
+def _rules_unknown_roles(rules: list[dict]) -> list[str]:
+    """One message per approval rule naming a role (group) that does not exist."""
+    named = {r["role"] for r in rules if "role" in r}
+    groups = set(Group.objects.filter(name__in=named).values_list("name", flat=True))
+    return [
+        f"Rules, line {rule['line']}, column {rule['role_col']}: there is no role (group) named {rule['role']!r}."
+        for rule in rules
+        if rule["outcome"] == OUTCOME_APPROVAL and rule["role"] not in groups
+    ]
+
+
+def _retention_days_parse(raw) -> int:
+    """Days from 1 to 3650, or 0 when ``raw`` is not such a number."""
+    try:
+        days = int(raw)
+    except (TypeError, ValueError):
+        return 0
+    return days if 1 <= days <= 3650 else 0
+
+
 def policy_validate(
     *, fields_source: str, rules_source: str, redact_fields, retention_days
 ) -> tuple[dict, list[dict], list[str], int]:
@@ -121,26 +141,17 @@ def policy_validate(
         except PolicySyntaxError as exc:
             errors["rules_source"] = [f"Rules, {exc.describe()}"]
         else:
-            named = {r["role"] for r in rules if "role" in r}
-            groups = set(Group.objects.filter(name__in=named).values_list("name", flat=True))
-            for rule in rules:
-                if rule["outcome"] == OUTCOME_APPROVAL and rule["role"] not in groups:
-                    errors.setdefault("rules_source", []).append(
-                        f"Rules, line {rule['line']}, column {rule['role_col']}: there is no role (group) "
-                        f"named {rule['role']!r}."
-                    )
+            unknown_roles = _rules_unknown_roles(rules)
+            if unknown_roles:
+                errors["rules_source"] = unknown_roles
     redact_list = _redact_list(redact_fields)
     if fields:
         unknown = [name for name in redact_list if name not in fields]
         if unknown:
             errors["redact_fields"] = [f"Not declared in the fields: {', '.join(unknown)}."]
-    try:
-        days = int(retention_days)
-        if not 1 <= days <= 3650:
-            raise ValueError
-    except (TypeError, ValueError):
+    days = _retention_days_parse(retention_days)
+    if days == 0:
         errors["retention_days"] = ["Keep requests between 1 and 3650 days."]
-        days = 0
     if errors:
         raise ValidationError(errors)
     for rule in rules:
@@ -306,6 +317,49 @@ def _change_request_check(agent: Agent, raw) -> tuple[ApprovalRequest | None, li
     return req, []
 
 
+def _tool_and_policy(tool_name, errors: list[dict]) -> tuple[Tool | None, ActionPolicyVersion | None]:
+    """The named tool and its policy in force (either may be None); a bad name adds its error."""
+    if not isinstance(tool_name, str) or not tool_name.strip():
+        errors.append(_error("required", "tool", "tool: name the tool, e.g. payments.refund."))
+        return None, None
+    # One query for the tool and its policy in force (the hot path of every request).
+    policy = (
+        ActionPolicyVersion.objects.select_related("tool")
+        .annotate(fleet_enabled=Subquery(GlobalControls.objects.filter(pk=1).values("side_effects_enabled")))
+        .filter(tool__name=tool_name.strip())
+        .order_by("-number")
+        .first()
+    )
+    tool = policy.tool if policy else Tool.objects.filter(name=tool_name.strip()).first()
+    if tool is None:
+        message = f"tool: no tool named {tool_name.strip()[:120]!r} in the catalog."
+        errors.append(_error("not_found", "tool", message))
+    return tool, policy
+
+
+def _parameters_checked(parameters, errors: list[dict]) -> dict:
+    """The action's parameters as a dict ({} when missing, or when refused with an error)."""
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        errors.append(_error("invalid_type", "parameters", "parameters: a JSON object of the action's fields."))
+        return {}
+    if len(canonical_json(parameters)) > MAX_PARAMETERS_CHARS:
+        message = f"parameters: at most {MAX_PARAMETERS_CHARS} characters of JSON."
+        errors.append(_error("too_long", "parameters", message))
+        return {}
+    return parameters
+
+
+def _idempotency_key_errors(idempotency_key) -> list[dict]:
+    if idempotency_key is None or idempotency_key == "":
+        return [_error("required", "idempotency_key", "idempotency_key: required (unique per action).")]
+    if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+        message = "idempotency_key: 1 to 100 characters: letters, digits and . _ : - (starting with a letter or digit)."
+        return [_error("invalid", "idempotency_key", message)]
+    return []
+
+
 def action_request_submit(
     *,
     agent: Agent,
@@ -322,43 +376,10 @@ def action_request_submit(
     ``dry_run`` a preview of the answer with nothing stored. Raises :class:`ActionInputError`
     (nothing stored) or :class:`ActionConflict` (key reused for another action)."""
     errors: list[dict] = []
-    if not isinstance(tool_name, str) or not tool_name.strip():
-        errors.append(_error("required", "tool", "tool: name the tool, e.g. payments.refund."))
-        tool = None
-    else:
-        # One query for the tool and its policy in force (the hot path of every request).
-        policy = (
-            ActionPolicyVersion.objects.select_related("tool")
-            .annotate(fleet_enabled=Subquery(GlobalControls.objects.filter(pk=1).values("side_effects_enabled")))
-            .filter(tool__name=tool_name.strip())
-            .order_by("-number")
-            .first()
-        )
-        tool = policy.tool if policy else Tool.objects.filter(name=tool_name.strip()).first()
-        if tool is None:
-            message = f"tool: no tool named {tool_name.strip()[:120]!r} in the catalog."
-            errors.append(_error("not_found", "tool", message))
-    if parameters is None:
-        parameters = {}
-    if not isinstance(parameters, dict):
-        errors.append(_error("invalid_type", "parameters", "parameters: a JSON object of the action's fields."))
-        parameters = {}
-    elif len(canonical_json(parameters)) > MAX_PARAMETERS_CHARS:
-        message = f"parameters: at most {MAX_PARAMETERS_CHARS} characters of JSON."
-        errors.append(_error("too_long", "parameters", message))
-        parameters = {}
+    tool, policy = _tool_and_policy(tool_name, errors)
+    parameters = _parameters_checked(parameters, errors)
     if not dry_run:
-        if idempotency_key is None or idempotency_key == "":
-            errors.append(_error("required", "idempotency_key", "idempotency_key: required (unique per action)."))
-        elif not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.match(idempotency_key):
-            errors.append(
-                _error(
-                    "invalid",
-                    "idempotency_key",
-                    "idempotency_key: 1 to 100 characters: letters, digits and . _ : - "
-                    "(starting with a letter or digit).",
-                )
-            )
+        errors.extend(_idempotency_key_errors(idempotency_key))
     change_request, cr_errors = _change_request_check(agent, change_request_id)
     errors.extend(cr_errors)
     if tool is None:

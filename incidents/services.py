@@ -283,28 +283,39 @@ def incident_missing_for(*, incident: Incident, to_status: str) -> list[str]:
     if to_status in past_open and major and incident.commander_id is None:
         missing.append("an incident commander (required for SEV1 and SEV2)")
     if to_status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
-        if incident.failure_mode == FailureMode.UNCLASSIFIED:
-            missing.append("a failure mode")
-        if incident.severity == Severity.SEV1:
-            if not incident.customer_impact.strip():
-                missing.append("the customer impact (required for SEV1)")
-            if incident.financial_impact_usd is None:
-                missing.append("the financial impact in USD (required for SEV1; 0 if none)")
-    if to_status == IncidentStatus.CLOSED and major:
-        postmortem = Postmortem.objects.filter(incident=incident).first()
-        if postmortem is None:
-            missing.append("a postmortem (required for SEV1 and SEV2)")
-        elif not postmortem.is_published:
-            missing.append("the postmortem to be published")
-        else:
-            ownerless = postmortem.action_items.filter(owner__isnull=True).count()
-            if ownerless:
-                missing.append(f"an owner for {ownerless} action item(s)")
-    if to_status == IncidentStatus.CLOSED and not major:
-        postmortem = Postmortem.objects.filter(incident=incident).first()
-        if postmortem is not None and postmortem.action_items.filter(owner__isnull=True).exists():
-            missing.append("an owner for every action item")
+        missing += _missing_to_resolve(incident)
+    if to_status == IncidentStatus.CLOSED:
+        missing += _missing_to_close(incident, major=major)
     return missing
+
+
+def _missing_to_resolve(incident: Incident) -> list[str]:
+    """Resolving needs a failure mode; a SEV1 also its customer and financial impact."""
+    missing = []
+    if incident.failure_mode == FailureMode.UNCLASSIFIED:
+        missing.append("a failure mode")
+    if incident.severity == Severity.SEV1:
+        if not incident.customer_impact.strip():
+            missing.append("the customer impact (required for SEV1)")
+        if incident.financial_impact_usd is None:
+            missing.append("the financial impact in USD (required for SEV1; 0 if none)")
+    return missing
+
+
+def _missing_to_close(incident: Incident, *, major: bool) -> list[str]:
+    """A SEV1/SEV2 closes with a published postmortem; any incident only when every action item
+    of its postmortem (if it has one) has an owner."""
+    postmortem = Postmortem.objects.filter(incident=incident).first()
+    if not major:
+        if postmortem is not None and postmortem.action_items.filter(owner__isnull=True).exists():
+            return ["an owner for every action item"]
+        return []
+    if postmortem is None:
+        return ["a postmortem (required for SEV1 and SEV2)"]
+    if not postmortem.is_published:
+        return ["the postmortem to be published"]
+    ownerless = postmortem.action_items.filter(owner__isnull=True).count()
+    return [f"an owner for {ownerless} action item(s)"] if ownerless else []
 
 
 def incident_transition(*, incident_id: int, to_status: str, note: str, actor=None) -> Incident:
