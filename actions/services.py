@@ -7,8 +7,14 @@ Order of the rules, and why:
    policy does not declare, a required one missing, a value of the wrong type.
 2. The kill switch (the agent's or the fleet's) denies every side-effecting action with the
    reason "side effects disabled", whatever the policy says.
-3. The policy's rules, in order; the first whose condition holds decides.
-4. No rule matched: the default of the tool's action tier (0 and 2 allow, 1 one approval,
+3. The grant: the tool must be granted to the version the request runs (the deployed one, or
+   the canary when the request names it in ``version``); otherwise denied, naming tool and
+   version. The grant's typed constraints (``registry.grant_constraints``) then hold: an amount
+   cap, allowed values of a field, and rates per hour / day counted under a PostgreSQL advisory
+   lock per (agent, tool), so that web nodes racing each other cannot exceed them. A refusal
+   names the constraint.
+4. The policy's rules, in order; the first whose condition holds decides.
+5. No rule matched: the default of the tool's action tier (0 and 2 allow, 1 one approval,
    3 the two-person rule, 4 approval plus a linked change request).
 
 Idempotent on ``(agent, idempotency_key)``: a replay answers the stored request, a unique
@@ -241,9 +247,39 @@ def side_effects_enabled(agent: Agent, fleet_enabled: bool | None = None) -> boo
     return bool(fleet_enabled)
 
 
-def action_decide(*, agent: Agent, tool: Tool, policy: ActionPolicyVersion | None, values: dict) -> Outcome:
-    """The decision for already-validated values: kill switch, then the rules in order, then
-    the tier default. Pure apart from reading the kill switches."""
+@dataclass
+class GateGrant:
+    """The version a request runs under and that version's grant of the tool (None: not granted)."""
+
+    version: AgentVersion | None
+    grant: ToolGrant | None
+
+
+def grant_refusal(*, agent: Agent, tool: Tool, gate: GateGrant, values: dict) -> str | None:
+    """Why the grant does not cover this action (not granted, or a constraint other than the
+    rates broken), naming the tool, version and constraint; ``None`` if it does."""
+    if gate.version is None:
+        return f"{tool.name} is not granted: {agent.slug} has no deployed version"
+    if gate.grant is None:
+        return f"{tool.name} is not granted to {agent.slug} version {gate.version.label}"
+    refusal = constraint_refusal(
+        tool_name=tool.name, schema=tool.constraint_schema, constraints=gate.grant.constraints, values=values
+    )
+    return f"{refusal} ({tool.name}, {agent.slug} version {gate.version.label})" if refusal else None
+
+
+def action_decide(
+    *,
+    agent: Agent,
+    tool: Tool,
+    policy: ActionPolicyVersion | None,
+    values: dict,
+    gate: GateGrant | None = None,
+) -> Outcome:
+    """The decision for already-validated values: kill switch, the grant and its constraints
+    (all but the rates, which need a lock: see :func:`_rate_checked`), then the rules in order,
+    then the tier default. Pure apart from reading the kill switches. ``gate`` None: the version
+    and grant are looked up (the deployed version)."""
     fleet = None
     if policy is not None and "fleet_enabled" in policy.__dict__:  # read with the policy, same query
         fleet = policy.fleet_enabled is not False
@@ -251,6 +287,12 @@ def action_decide(*, agent: Agent, tool: Tool, policy: ActionPolicyVersion | Non
         return Outcome(ActionStatus.DENIED, DecisionSource.KILL_SWITCH, reason=KILL_SWITCH_REASON)
     for rule in policy.rules if policy else []:
         if not evaluate(rule["tree"], values):
+    if gate is None:
+        gate, _errors = gate_grant(agent=agent, tool=tool, version_label=None)
+    refusal = grant_refusal(agent=agent, tool=tool, gate=gate, values=values)
+    if refusal:
+        # A grant is the agent's standing policy for the tool: the refusal is an automatic block.
+        return Outcome(ActionStatus.DENIED, DecisionSource.POLICY_RULE, reason=refusal)
             continue
         if rule["outcome"] == OUTCOME_ALLOW:
             return Outcome(ActionStatus.ALLOWED, DecisionSource.POLICY_RULE, rule=rule)
@@ -281,6 +323,61 @@ def action_decide(*, agent: Agent, tool: Tool, policy: ActionPolicyVersion | Non
 
 def parameters_redact(parameters: dict, policy: ActionPolicyVersion | None) -> dict:
     """What may be stored: the policy's redact list and the telemetry deny list replaced by
+def gate_grant(*, agent: Agent, tool: Tool, version_label) -> tuple[GateGrant, list[dict]]:
+    """The version a request runs under and its grant of ``tool``. No label: the deployed
+    version. A label must name the deployed version or the agent's canary (canary traffic says
+    so); anything else is bad input."""
+    if version_label is None or version_label == "":
+        grant = (
+            ToolGrant.objects.select_related("version")
+            .filter(version__agent=agent, version__state=VersionState.DEPLOYED, tool=tool)
+            .first()
+        )
+        if grant is not None:
+            return GateGrant(grant.version, grant), []
+        return GateGrant(agent.versions.filter(state=VersionState.DEPLOYED).first(), None), []
+    if not isinstance(version_label, str):
+        return GateGrant(None, None), [_error("invalid_type", "version", "version: the version label, e.g. 1.4.")]
+    version = agent.versions.filter(label=version_label).first()
+    if version is None or not (version.state == VersionState.DEPLOYED or version.pk == agent.canary_version_id):
+        message = (
+            f"version: {version_label[:40]!r} is neither the deployed version nor the canary of {agent.slug}; "
+            "leave it out for the deployed version."
+        )
+        return GateGrant(None, None), [_error("invalid", "version", message)]
+    return GateGrant(version, version.grants.filter(tool=tool).first()), []
+
+
+def _rate_checked(agent: Agent, tool: Tool, gate: GateGrant, outcome: Outcome, now: datetime) -> Outcome:
+    """Apply the grant's rates (``max_per_hour``, ``max_per_day``) to an action about to be
+    stored. Must run inside the transaction that inserts the action. Race: two web nodes
+    counting at once would both see room for one more; a transaction-scoped advisory lock per
+    (agent, tool) makes the count and the insert one step, so the next waiter counts the row
+    just committed (READ COMMITTED takes a fresh snapshot per statement). Actions allowed,
+    pending or approved count; denied and expired ones do not."""
+    limits = rate_limits(gate.grant.constraints) if gate.grant is not None else []
+    if not limits or outcome.status == ActionStatus.DENIED:
+        return outcome
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"quorum.rate:{agent.pk}:{tool.pk}"])
+    counted = ActionRequest.objects.filter(
+        agent=agent, tool=tool, status__in=[ActionStatus.ALLOWED, ActionStatus.PENDING, ActionStatus.APPROVED]
+    )
+    for name, limit, window in limits:
+        used = counted.filter(created_at__gt=now - window).count()
+        if used >= limit:
+            reason = (
+                f"grant constraint {name}: {limit} {tool.name} action(s) per {window_words(window)} already used "
+                f"({agent.slug} version {gate.version.label})"
+            )
+            return Outcome(ActionStatus.DENIED, DecisionSource.POLICY_RULE, reason=reason)
+    return outcome
+
+
+def window_words(window: timedelta) -> str:
+    return "hour" if window <= timedelta(hours=1) else "day"
+
+
     ``[redacted]``, card-number-like digits masked anywhere."""
     return redact_with_keys(parameters, policy.redact_fields if policy is not None else ())
 
@@ -370,6 +467,7 @@ def action_request_submit(
     change_request_id=None,
     now: datetime | None = None,
 ) -> SubmitResult:
+    version=None,
     """An agent asks to perform an action. See the module docstring for the order of the rules.
 
     Returns the stored request (``created`` False for a replay of the same key), or for
@@ -386,6 +484,10 @@ def action_request_submit(
         policy = None
     values: dict = {}
     if policy is not None and isinstance(parameters, dict):
+        gate = GateGrant(None, None)
+    else:
+        gate, version_errors = gate_grant(agent=agent, tool=tool, version_label=version)
+        errors.extend(version_errors)
         values, field_errors = parameters_coerce(policy.fields, parameters)
         errors.extend(_error(e.code, f"parameters.{e.field}", e.message) for e in field_errors)
     if errors:
@@ -394,7 +496,9 @@ def action_request_submit(
     stored_parameters = parameters_redact(parameters, policy)
     link = change_request.pk if change_request else None
     fingerprint = canonical_sha256({"tool": tool.name, "parameters": stored_parameters, "change_request": link})
-    outcome = action_decide(agent=agent, tool=tool, policy=policy, values=values)
+    outcome = action_decide(
+        agent=agent, tool=tool, policy=policy, values=values if policy is not None else parameters, gate=gate
+    )
     if outcome.needs_change_request and change_request is None:
         raise ActionInputError(
             [
@@ -410,6 +514,8 @@ def action_request_submit(
     if dry_run:
         return SubmitResult(None, created=False, preview=_preview(tool, policy, outcome, stored_parameters, now))
     if outcome.needs_change_request or outcome.status == ActionStatus.PENDING:
+        with transaction.atomic():  # the rate lock is held only for this preview's count
+            outcome = _rate_checked(agent, tool, gate, outcome, now)
         # Asking people costs an approval request: answer a replay before making one.
         existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -418,11 +524,14 @@ def action_request_submit(
     pending = outcome.status == ActionStatus.PENDING
     # An automatic decision is one INSERT: autocommit is atomic enough (and saves two round trips
     # on the hot path); inside a caller's transaction a savepoint keeps a lost race recoverable.
-    atomic = pending or connection.in_atomic_block
+    rated = gate.grant is not None and bool(rate_limits(gate.grant.constraints))
+    # A rate-limited grant needs the transaction: its lock must cover the count and the insert.
+    atomic = pending or rated or connection.in_atomic_block
     try:
         with transaction.atomic() if atomic else nullcontext():
             action = _create(
                 agent, tool, policy, outcome, stored_parameters, idempotency_key, fingerprint, change_request, now
+            outcome = _rate_checked(agent, tool, gate, outcome, now)
             )
     except IntegrityError:
         # The key is taken: a replay, or a concurrent post that won the race. Answer what it stored.

@@ -31,13 +31,19 @@ from bench.telemetry import PYTHON, ROOT, SETUP, TIMEOUT, _env, _free_port, _wai
 
 POLICY_SETUP = """
 import django; django.setup()
-from registry.models import Tool
+from registry.models import AgentVersion, Tool, ToolGrant
 from actions.demo import REFUND_POLICY, ensure_support_managers
 from actions.services import policy_version_create, policy_current
 ensure_support_managers(password="bench-only")
 tool, _ = Tool.objects.get_or_create(name="payments.refund", defaults={"system": "Stripe", "action_tier": 3})
 if policy_current(tool=tool) is None:
     policy_version_create(tool=tool, **REFUND_POLICY)
+# The gate refuses tools the deployed version was not granted (a bench shortcut past the
+# frozen-grant rule; the real path is a tool-grant request).
+version = AgentVersion.objects.get(agent__slug="bench-agent", state="deployed")
+if not version.grants.filter(tool=tool).exists():
+    ToolGrant.objects.bulk_create([ToolGrant(version=version, tool=tool, constraints={})])
+    version.refresh_bundle_digest()
 """
 
 

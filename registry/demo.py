@@ -412,6 +412,7 @@ def seed_registry(now: datetime | None = None) -> dict:
                 "idempotent": idem,
                 "supports_dry_run": dry,
                 "description": desc,
+                "constraint_schema": _constraint_schema_for(name),
             },
         )
     GlobalControls.load()
@@ -504,7 +505,25 @@ def _seed_versions(agent: Agent, tools: list[Tool], owner, now: datetime, days_l
         version.save()
 
 
+def _constraint_schema_for(tool_name: str) -> dict:
+    """What a grant of each demo tool may limit (see registry.grant_constraints)."""
+    rates = {"max_per_hour": {}, "max_per_day": {}}
+    if tool_name == "payments.refund":
+        return {
+            "max_amount_usd": {"parameter": "amount_usd"},
+            **rates,
+            "allowed_values": {"fields": ["customer_tier", "currency"]},
+        }
+    if tool_name == "email.send":
+        return {**rates, "allowed_values": {"fields": ["template"]}}
+    return rates
+
+
 def _constraints_for(tool: Tool) -> dict:
+    # Bundle digests hash these (tests/test_digests_unchanged.py pins them). The action gate
+    # enforces them: the seeded refunds (35, 120, -10 and 180 USD) stay under the cap, so the
+    # pending demo refund still waits for the support managers. ``recipients`` is not a kind
+    # email.send declares, so the gate refuses email.send for these grants until re-granted.
     if tool.name == "payments.refund":
         return {"max_amount_usd": 500, "currency": ["USD", "EUR"]}
     if tool.name == "email.send":

@@ -252,6 +252,12 @@ class Tool(models.Model):
     action_tier = models.PositiveSmallIntegerField(choices=ActionTier.choices)
     idempotent = models.BooleanField(default=False)
     supports_dry_run = models.BooleanField(default=False)
+    constraint_schema = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The constraints a grant of this tool may set, e.g. {"max_amount_usd": {"parameter": '
+        '"amount_usd"}, "max_per_hour": {}, "max_per_day": {}, "allowed_values": {"fields": ["currency"]}}.',
+    )
 
     class Meta:
         ordering = ["name"]
@@ -263,6 +269,11 @@ class Tool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from .grant_constraints import schema_validate
+
+        schema_validate(self.constraint_schema)
 
     @property
     def has_side_effects(self) -> bool:

@@ -72,6 +72,16 @@ class ToolFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"system.tool_{n}")
     system = "system"
     action_tier = 2
+    # The constraints a grant may set (typed, enforced by the action gate): an amount cap on
+    # amount_usd, the two rates, and the allowed values of customer_tier / currency.
+    constraint_schema = factory.LazyFunction(
+        lambda: {
+            "max_amount_usd": {"parameter": "amount_usd"},
+            "max_per_hour": {},
+            "max_per_day": {},
+            "allowed_values": {"fields": ["customer_tier", "currency"]},
+        }
+    )
 
 
 class AgentVersionFactory(DjangoModelFactory):

@@ -29,6 +29,11 @@ class ActionRequestInputSerializer(serializers.Serializer):
     agent = serializers.CharField(
         required=False, help_text="Optional: your own slug; another agent's is refused (403)."
     )
+    version = serializers.CharField(
+        required=False,
+        help_text="The version label this request runs under: leave it out for the deployed version; canary "
+        "traffic names the canary version. The tool must be granted to that version, within its constraints.",
+    )
 
 
 class ActionRuleSerializer(serializers.Serializer):

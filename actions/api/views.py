@@ -19,7 +19,7 @@ from telemetry.api.views import ERROR_RESPONSES, AgentAPIView
 
 from .serializers import ActionRequestInputSerializer, ActionRequestListSerializer, ActionRequestSerializer
 
-BODY_KEYS = {"tool", "parameters", "idempotency_key", "dry_run", "change_request_id", "agent"}
+BODY_KEYS = {"tool", "parameters", "idempotency_key", "dry_run", "change_request_id", "agent", "version"}
 LIST_LIMIT = 100
 
 EXAMPLE_ID = "6f1c2b3a-4d5e-4f60-8a9b-0c1d2e3f4a5b"
@@ -179,6 +179,7 @@ class ActionRequestListCreateView(AgentAPIView):
                 idempotency_key=data.get("idempotency_key"),
                 dry_run=dry_run,
                 change_request_id=data.get("change_request_id"),
+                version=data.get("version"),
             )
         except ActionInputError as exc:
             return Response({"errors": exc.errors}, status=400)

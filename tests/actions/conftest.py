@@ -22,11 +22,32 @@ def refund_tool(db):
 
 
 @pytest.fixture
-def refund_policy(support_managers, refund_tool, board_user):
+def refund_policy(support_managers, refund_tool, board_user, agent):
+    # The runtime gate refuses tools the deployed version was not granted: ``agent`` (the one
+    # ``agent_client`` acts as) runs a deployed version holding payments.refund.
+    grant_deployed(agent, refund_tool)
     return policy_version_create(tool=refund_tool, actor=board_user, **REFUND_POLICY)
 
 
 def refund(client, key="k-1", **params):
+def grant_deployed(agent, tool, constraints=None, label="1.0"):
+    """Give ``agent``'s deployed version (made if it has none) a grant of ``tool``. A fixture
+    shortcut past the frozen-grant rule; the real path is a tool-grant request."""
+    from registry.choices import VersionState
+    from registry.models import AgentVersion, ToolGrant
+    from tests.factories import AgentVersionFactory
+
+    version = agent.versions.filter(state=VersionState.DEPLOYED).first()
+    if version is None:
+        version = AgentVersionFactory(agent=agent, label=label)
+        AgentVersion.objects.filter(pk=version.pk).update(state=VersionState.DEPLOYED)
+        version.refresh_from_db()
+    ToolGrant.objects.filter(version=version, tool=tool).delete()
+    ToolGrant.objects.bulk_create([ToolGrant(version=version, tool=tool, constraints=constraints or {})])
+    version.refresh_bundle_digest()
+    return version
+
+
     body = {"tool": "payments.refund", "idempotency_key": key, "parameters": params}
     return client.post("/api/v1/action-requests/", body, format="json")
 
@@ -52,6 +73,7 @@ def other_agent_client(db):
 
     other = AgentFactory(slug="other-agent", name="Other Agent")
     _key, secret = agent_key_issue(agent=other, name="other key")
+    grant_deployed(other, ToolFactory(name="payments.refund", system="Stripe", action_tier=3))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     client.agent = other

@@ -122,7 +122,7 @@ def test_an_undecided_request_expires_and_the_poll_says_so(agent_client, refund_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_approval_racing_the_expiry_gives_one_outcome(gate_reseeded, agent_key, support_managers):
+def test_an_approval_racing_the_expiry_gives_one_outcome(gate_reseeded, agent, agent_key, support_managers):
     """GIVEN a pending action with one approval, WHEN the second approval and the expiry task
     run at the same instant on two connections (five times over), THEN each request ends either
     applied-and-approved or expired — never both, and the agent's poll agrees with the row."""
@@ -132,7 +132,11 @@ def test_an_approval_racing_the_expiry_gives_one_outcome(gate_reseeded, agent_ke
     from actions.services import policy_version_create
     from tests.factories import ToolFactory
 
-    policy_version_create(tool=ToolFactory(name="payments.refund", action_tier=3), **REFUND_POLICY)
+    from .conftest import grant_deployed
+
+    tool = ToolFactory(name="payments.refund", action_tier=3)
+    grant_deployed(agent, tool)
+    policy_version_create(tool=tool, **REFUND_POLICY)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_key}")
     outcomes = []

@@ -12,9 +12,9 @@ from rest_framework.test import APIClient
 from actions.models import ActionRequest
 from approvals.models import ApprovalRequest
 from registry.services import agent_controls_update, global_controls_set
-from tests.factories import AgentVersionFactory, ToolFactory, ToolGrantFactory
+from tests.factories import ToolFactory
 
-from .conftest import refund
+from .conftest import grant_deployed, refund
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +42,9 @@ def test_the_agent_kill_switch_turns_an_allowed_action_into_a_denial_on_the_next
 
 
 def test_the_global_kill_switch_denies_too_but_spares_side_effect_free_tools(
-    agent_client, refund_policy, operator_user
+    agent, agent_client, refund_policy, operator_user
 ):
-    ToolFactory(name="kb.search", action_tier=0)
+    grant_deployed(agent, ToolFactory(name="kb.search", action_tier=0))
     global_controls_set(side_effects_enabled=False, actor=operator_user, reason="incident")
     denied = refund(agent_client, key="a", amount_usd=20, customer_tier="pro").json()
     read = agent_client.post(
@@ -153,8 +153,8 @@ def test_redacted_fields_never_reach_the_database(agent_client, refund_policy):
 @pytest.mark.parametrize(
     ("tier", "status", "required"), [(0, "allowed", None), (1, "pending", 1), (2, "allowed", None), (3, "pending", 2)]
 )
-def test_with_no_policy_the_tier_default_decides(agent_client, tier, status, required):
-    ToolFactory(name=f"demo.tier{tier}", action_tier=tier)
+def test_with_no_policy_the_tier_default_decides(agent, agent_client, tier, status, required):
+    grant_deployed(agent, ToolFactory(name=f"demo.tier{tier}", action_tier=tier))
     body = agent_client.post(
         "/api/v1/action-requests/",
         {"tool": f"demo.tier{tier}", "idempotency_key": "t", "parameters": {"anything": 1}},
@@ -171,7 +171,7 @@ def test_with_no_policy_the_tier_default_decides(agent_client, tier, status, req
 def test_a_tier_four_action_needs_a_linked_change_request(agent, agent_client, owner_user):
     from approvals.services import change_request_create
 
-    ToolFactory(name="k8s.rollout_restart", action_tier=4)
+    grant_deployed(agent, ToolFactory(name="k8s.rollout_restart", action_tier=4))
     post = lambda **extra: agent_client.post(  # noqa: E731
         "/api/v1/action-requests/",
         {"tool": "k8s.rollout_restart", "idempotency_key": "k", "parameters": {"deployment": "web"}, **extra},
@@ -199,11 +199,8 @@ def test_the_controls_show_the_policy_version_and_its_edit_changes_the_etag(
 ):
     from actions.demo import REFUND_POLICY
     from actions.services import policy_version_create
-    from registry.models import AgentVersion
 
-    version = AgentVersionFactory(agent=agent)
-    ToolGrantFactory(version=version, tool=refund_policy.tool)
-    AgentVersion.objects.filter(pk=version.pk).update(state="deployed")
+    # refund_policy already deployed a version holding payments.refund (the gate needs the grant).
     first = agent_client.get("/api/v1/controls/")
     assert first.json()["action_policy_versions"] == {"payments.refund": 1}
     policy_version_create(tool=refund_policy.tool, actor=board_user, **{**REFUND_POLICY, "note": "v2"})

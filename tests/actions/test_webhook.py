@@ -12,7 +12,7 @@ from actions.services import gate_settings_update, webhook_deliver
 from approvals.models import ApprovalRequest
 from approvals.services import decision_record
 
-from .conftest import refund
+from .conftest import grant_deployed, refund
 from .receiver import Receiver
 
 
@@ -29,7 +29,9 @@ def test_it_calls_the_webhook_once_signed_when_people_decide(gate_reseeded, agen
     from actions.services import policy_version_create
     from tests.factories import ToolFactory
 
-    policy_version_create(tool=ToolFactory(name="payments.refund", action_tier=3), **REFUND_POLICY)
+    tool = ToolFactory(name="payments.refund", action_tier=3)
+    grant_deployed(agent, tool)
+    policy_version_create(tool=tool, **REFUND_POLICY)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_key}")
     with Receiver() as receiver:
@@ -68,7 +70,9 @@ def test_a_failing_receiver_is_retried_by_the_worker_with_backoff(
     from tests.factories import ToolFactory
 
     app.conf.task_always_eager = False
-    policy_version_create(tool=ToolFactory(name="payments.refund", action_tier=3), **REFUND_POLICY)
+    tool = ToolFactory(name="payments.refund", action_tier=3)
+    grant_deployed(agent, tool)
+    policy_version_create(tool=tool, **REFUND_POLICY)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_key}")
     with Receiver(codes=(503, 503, 200)) as receiver:

@@ -29,6 +29,7 @@ def gate_world(reseeded):
     from config.celery import app
     from telemetry.services import agent_key_issue
     from tests.factories import AgentFactory, TeamFactory, ToolFactory, UserFactory
+    from tests.actions.conftest import grant_deployed
 
     importlib.import_module("actions.migrations.0002_permissions_and_schedules").seed(apps, None)
     ensure_support_managers(password="pw")
@@ -36,7 +37,9 @@ def gate_world(reseeded):
     agent = AgentFactory(
         slug="support-triage", name="Support Triage", owner=owner, owner_team=TeamFactory(), risk_tier=1
     )
-    policy_version_create(tool=ToolFactory(name="payments.refund", system="Stripe", action_tier=3), **REFUND_POLICY)
+    tool = ToolFactory(name="payments.refund", system="Stripe", action_tier=3)
+    grant_deployed(agent, tool)  # the gate refuses tools the deployed version was not granted
+    policy_version_create(tool=tool, **REFUND_POLICY)
     _key, secret = agent_key_issue(agent=agent, name="browser test")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
