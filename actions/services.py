@@ -285,14 +285,14 @@ def action_decide(
         fleet = policy.fleet_enabled is not False
     if tool.has_side_effects and not side_effects_enabled(agent, fleet):
         return Outcome(ActionStatus.DENIED, DecisionSource.KILL_SWITCH, reason=KILL_SWITCH_REASON)
-    for rule in policy.rules if policy else []:
-        if not evaluate(rule["tree"], values):
     if gate is None:
         gate, _errors = gate_grant(agent=agent, tool=tool, version_label=None)
     refusal = grant_refusal(agent=agent, tool=tool, gate=gate, values=values)
     if refusal:
         # A grant is the agent's standing policy for the tool: the refusal is an automatic block.
         return Outcome(ActionStatus.DENIED, DecisionSource.POLICY_RULE, reason=refusal)
+    for rule in policy.rules if policy else []:
+        if not evaluate(rule["tree"], values):
             continue
         if rule["outcome"] == OUTCOME_ALLOW:
             return Outcome(ActionStatus.ALLOWED, DecisionSource.POLICY_RULE, rule=rule)
@@ -321,8 +321,6 @@ def action_decide(
     )
 
 
-def parameters_redact(parameters: dict, policy: ActionPolicyVersion | None) -> dict:
-    """What may be stored: the policy's redact list and the telemetry deny list replaced by
 def gate_grant(*, agent: Agent, tool: Tool, version_label) -> tuple[GateGrant, list[dict]]:
     """The version a request runs under and its grant of ``tool``. No label: the deployed
     version. A label must name the deployed version or the agent's canary (canary traffic says
@@ -378,6 +376,8 @@ def window_words(window: timedelta) -> str:
     return "hour" if window <= timedelta(hours=1) else "day"
 
 
+def parameters_redact(parameters: dict, policy: ActionPolicyVersion | None) -> dict:
+    """What may be stored: the policy's redact list and the telemetry deny list replaced by
     ``[redacted]``, card-number-like digits masked anywhere."""
     return redact_with_keys(parameters, policy.redact_fields if policy is not None else ())
 
@@ -465,9 +465,9 @@ def action_request_submit(
     idempotency_key=None,
     dry_run: bool = False,
     change_request_id=None,
+    version=None,
     now: datetime | None = None,
 ) -> SubmitResult:
-    version=None,
     """An agent asks to perform an action. See the module docstring for the order of the rules.
 
     Returns the stored request (``created`` False for a replay of the same key), or for
@@ -482,12 +482,12 @@ def action_request_submit(
     errors.extend(cr_errors)
     if tool is None:
         policy = None
-    values: dict = {}
-    if policy is not None and isinstance(parameters, dict):
         gate = GateGrant(None, None)
     else:
         gate, version_errors = gate_grant(agent=agent, tool=tool, version_label=version)
         errors.extend(version_errors)
+    values: dict = {}
+    if policy is not None and isinstance(parameters, dict):
         values, field_errors = parameters_coerce(policy.fields, parameters)
         errors.extend(_error(e.code, f"parameters.{e.field}", e.message) for e in field_errors)
     if errors:
@@ -512,26 +512,26 @@ def action_request_submit(
         )
     now = now or timezone.now()
     if dry_run:
-        return SubmitResult(None, created=False, preview=_preview(tool, policy, outcome, stored_parameters, now))
-    if outcome.needs_change_request or outcome.status == ActionStatus.PENDING:
         with transaction.atomic():  # the rate lock is held only for this preview's count
             outcome = _rate_checked(agent, tool, gate, outcome, now)
+        return SubmitResult(None, created=False, preview=_preview(tool, policy, outcome, stored_parameters, now))
+    if outcome.needs_change_request or outcome.status == ActionStatus.PENDING:
         # Asking people costs an approval request: answer a replay before making one.
         existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
         if existing is not None:
             return SubmitResult(_replay(existing, fingerprint), created=False)
 
     pending = outcome.status == ActionStatus.PENDING
+    rated = gate.grant is not None and bool(rate_limits(gate.grant.constraints))
     # An automatic decision is one INSERT: autocommit is atomic enough (and saves two round trips
     # on the hot path); inside a caller's transaction a savepoint keeps a lost race recoverable.
-    rated = gate.grant is not None and bool(rate_limits(gate.grant.constraints))
     # A rate-limited grant needs the transaction: its lock must cover the count and the insert.
     atomic = pending or rated or connection.in_atomic_block
     try:
         with transaction.atomic() if atomic else nullcontext():
+            outcome = _rate_checked(agent, tool, gate, outcome, now)
             action = _create(
                 agent, tool, policy, outcome, stored_parameters, idempotency_key, fingerprint, change_request, now
-            outcome = _rate_checked(agent, tool, gate, outcome, now)
             )
     except IntegrityError:
         # The key is taken: a replay, or a concurrent post that won the race. Answer what it stored.

@@ -19,8 +19,8 @@ from django.core.exceptions import ValidationError
 
 from registry import services as registry_services
 from registry.choices import AgentStatus, RiskTier, VersionState
-from registry.models import Agent, AgentVersion, Tool
 from registry.grant_constraints import constraints_validate
+from registry.models import Agent, AgentVersion, Tool
 from registry.services import RegistryConflict
 
 from . import kind_forms
@@ -274,6 +274,9 @@ def _tool_grant_normalize(agent, payload, version):
         raise ValidationError(
             {"constraints": f"Constraints are limited to {MAX_CONSTRAINTS_CHARS} characters of JSON."}
         )
+    # Typed: only the constraints the tool declares, with values of their type; the action gate
+    # enforces exactly these (registry.grant_constraints).
+    constraints_validate(tool_name=tool.name, schema=tool.constraint_schema, constraints=constraints)
     base = agent.deployed_version
     if base is None:
         raise ValidationError(
@@ -291,9 +294,6 @@ def _tool_grant_normalize(agent, payload, version):
             "new_label": registry_services.version_grant_label(agent=agent, base_label=base.label),
         },
         base,
-    # Typed: only the constraints the tool declares, with values of their type; the action gate
-    # enforces exactly these (registry.grant_constraints).
-    constraints_validate(tool_name=tool.name, schema=tool.constraint_schema, constraints=constraints)
     )
 
 

@@ -29,7 +29,6 @@ def refund_policy(support_managers, refund_tool, board_user, agent):
     return policy_version_create(tool=refund_tool, actor=board_user, **REFUND_POLICY)
 
 
-def refund(client, key="k-1", **params):
 def grant_deployed(agent, tool, constraints=None, label="1.0"):
     """Give ``agent``'s deployed version (made if it has none) a grant of ``tool``. A fixture
     shortcut past the frozen-grant rule; the real path is a tool-grant request."""
@@ -48,6 +47,7 @@ def grant_deployed(agent, tool, constraints=None, label="1.0"):
     return version
 
 
+def refund(client, key="k-1", **params):
     body = {"tool": "payments.refund", "idempotency_key": key, "parameters": params}
     return client.post("/api/v1/action-requests/", body, format="json")
 
@@ -72,8 +72,8 @@ def other_agent_client(db):
     from tests.factories import AgentFactory
 
     other = AgentFactory(slug="other-agent", name="Other Agent")
-    _key, secret = agent_key_issue(agent=other, name="other key")
     grant_deployed(other, ToolFactory(name="payments.refund", system="Stripe", action_tier=3))
+    _key, secret = agent_key_issue(agent=other, name="other key")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     client.agent = other

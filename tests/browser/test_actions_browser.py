@@ -28,8 +28,8 @@ def gate_world(reseeded):
     from actions.services import policy_version_create
     from config.celery import app
     from telemetry.services import agent_key_issue
-    from tests.factories import AgentFactory, TeamFactory, ToolFactory, UserFactory
     from tests.actions.conftest import grant_deployed
+    from tests.factories import AgentFactory, TeamFactory, ToolFactory, UserFactory
 
     importlib.import_module("actions.migrations.0002_permissions_and_schedules").seed(apps, None)
     ensure_support_managers(password="pw")
