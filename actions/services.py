@@ -46,8 +46,9 @@ from approvals.models import ApprovalRequest
 from registry import roles as role_names
 from registry.audit import acting_as
 from registry.canonical import canonical_json, canonical_sha256
-from registry.choices import ActionTier
-from registry.models import Agent, GlobalControls, Tool
+from registry.choices import ActionTier, VersionState
+from registry.grant_constraints import constraint_refusal, rate_limits
+from registry.models import Agent, AgentVersion, GlobalControls, Tool, ToolGrant
 from telemetry.redaction import REDACTED, redact_with_keys
 
 from .choices import ActionStatus, DecisionSource
