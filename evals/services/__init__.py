@@ -32,7 +32,6 @@ from .drift import (
 )
 from .gates import (
     CHECKLIST_KEY,
-    GO_LIVE_KINDS,
     apply_gate_eval,
     evalrun_after_completion,
     evalrun_counts_for_gate,
@@ -87,7 +86,6 @@ __all__ = [
     "CiResultsRefused",
     "DriftVerdict",
     "EvalRunRefused",
-    "GO_LIVE_KINDS",
     "JsonlImportError",
     "LineError",
     "MAX_CASES_PER_VERSION",

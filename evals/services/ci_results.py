@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from registry.canonical import canonical_sha256
 from registry.models import Agent, AgentVersion
 from registry.permissions import user_can_edit_agent
 
@@ -94,8 +93,7 @@ def _ci_digest(*, version: AgentVersion, set_version: GoldenSetVersion, results:
             key=lambda r: r["case"],
         ),
     }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_sha256(document)
 
 
 def _ci_replay(existing: EvalRun, digest: str) -> EvalRun:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from approvals.choices import RELEASE_KINDS
 from approvals.exceptions import RequestRefused
 from approvals.selectors import requests_open_for_agent
 from approvals.services import checklist_item_tick, request_apply
@@ -21,9 +22,6 @@ from ..models import (
 from .percent import pct
 
 logger = logging.getLogger(__name__)
-
-
-GO_LIVE_KINDS = ("go_live", "new_version")
 
 
 CHECKLIST_KEY = "eval_threshold"
@@ -82,7 +80,7 @@ def evalrun_after_completion(*, run_id: int) -> None:
 
 
 def _open_requests_for(version: AgentVersion) -> list:
-    return list(requests_open_for_agent(version.agent).filter(version=version, kind__in=GO_LIVE_KINDS))
+    return list(requests_open_for_agent(version.agent).filter(version=version, kind__in=RELEASE_KINDS))
 
 
 def _tick(request, run: EvalRun) -> None:
@@ -108,7 +106,7 @@ def _retry_apply(request) -> None:
 def request_created_eval_hook(request) -> None:
     """Request-created hook (registered in ``EvalsConfig.ready``): a go-live/new-version request for a version that
     already has a passing run starts with the eval item ticked."""
-    if getattr(request, "kind", None) not in GO_LIVE_KINDS or not getattr(request, "version_id", None):
+    if getattr(request, "kind", None) not in RELEASE_KINDS or not getattr(request, "version_id", None):
         return
     run = version_passing_run(request.version)
     if run is not None:
@@ -118,7 +116,7 @@ def request_created_eval_hook(request) -> None:
 def apply_gate_eval(request) -> str | None:
     """Apply gate (registered in ``EvalsConfig.ready``): no version goes live (or replaces the
     live one) without a passing eval run (trusted scorers only)."""
-    if getattr(request, "kind", None) not in GO_LIVE_KINDS:
+    if getattr(request, "kind", None) not in RELEASE_KINDS:
         return None
     version = getattr(request, "version", None)
     if version is None:
