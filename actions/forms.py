@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from registry.outbound import validate_outbound_url
+
 from .services import policy_validate
 
 MONO = {"class": "form-control font-monospace", "spellcheck": "false", "autocapitalize": "off"}
@@ -81,6 +83,7 @@ class WebhookForm(forms.Form):
         required=False,
         max_length=500,
         assume_scheme="https",
+        validators=[validate_outbound_url],
         widget=forms.URLInput(attrs={"class": "form-control", "placeholder": "https://agent.example.com/quorum-hook"}),
         help_text="Called (POST, signed) when a pending action is decided or expires. Empty = no webhook.",
     )

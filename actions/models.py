@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from registry.outbound import validate_outbound_url
+
 from .choices import ActionStatus, DecisionSource
 
 
@@ -75,7 +77,10 @@ class AgentGateSettings(models.Model):
 
     agent = models.OneToOneField("registry.Agent", on_delete=models.CASCADE, related_name="gate_settings")
     webhook_url = models.URLField(
-        max_length=500, blank=True, help_text="Called when a pending action is decided or expires."
+        max_length=500,
+        blank=True,
+        validators=[validate_outbound_url],
+        help_text="Called when a pending action is decided or expires.",
     )
     webhook_secret = models.CharField(max_length=128, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

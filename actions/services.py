@@ -49,6 +49,7 @@ from registry.canonical import canonical_json, canonical_sha256
 from registry.choices import ActionTier, VersionState
 from registry.grant_constraints import constraint_refusal, rate_limits
 from registry.models import Agent, AgentVersion, GlobalControls, Tool, ToolGrant
+from registry.outbound import OutboundError, guarded_client, validate_outbound_url
 from telemetry.redaction import REDACTED, redact_with_keys
 
 from .choices import ActionStatus, DecisionSource
@@ -718,10 +719,18 @@ def gate_settings_update(
     *, agent: Agent, webhook_url: str, rotate_secret: bool = False, actor=None
 ) -> AgentGateSettings:
     """Set (or clear) an agent's webhook URL. A secret is made the first time a URL is set, and
-    again when asked to rotate; it is shown to people who may edit the agent."""
+    again when asked to rotate; it is shown to people who may edit the agent.
+
+    A URL Quorum would not call (an internal address, see :mod:`registry.outbound`) is refused
+    with a ``ValidationError`` keyed ``webhook_url``, and nothing changes."""
+    url = (webhook_url or "").strip()
+    try:
+        validate_outbound_url(url)
+    except ValidationError as exc:
+        raise ValidationError({"webhook_url": exc.messages}) from None
     with transaction.atomic(), acting_as(actor):
         gate, _ = AgentGateSettings.objects.select_for_update().get_or_create(agent=agent)
-        gate.webhook_url = (webhook_url or "").strip()
+        gate.webhook_url = url
         if gate.webhook_url and (rotate_secret or not gate.webhook_secret):
             gate.webhook_secret = secrets.token_hex(32)
         gate.save()
@@ -743,7 +752,9 @@ def webhook_deliver(*, action_request_id) -> str:
     """POST the decided request to the agent's webhook, signed with HMAC-SHA256 of the body
     (``X-Quorum-Signature: sha256=<hex>``). Delivered once: a request already delivered is
     skipped, and the delivery id header (the request id) lets a receiver drop a duplicate a
-    redelivered task might still cause. Raises on failures worth retrying."""
+    redelivered task might still cause. Raises on failures worth retrying. Sent through the
+    outbound guard: a URL that is (or now resolves to) an internal address is never called, and
+    that refusal is recorded, not retried."""
     import httpx
 
     qs = ActionRequest.objects.select_related("agent", "tool", "policy_version")
@@ -763,9 +774,11 @@ def webhook_deliver(*, action_request_id) -> str:
         "X-Quorum-Signature": webhook_signature(gate.webhook_secret, body),
     }
     try:
-        response = httpx.post(
-            gate.webhook_url, content=body, headers=headers, timeout=settings.ACTIONS_WEBHOOK_TIMEOUT_SECONDS
-        )
+        with guarded_client(timeout=settings.ACTIONS_WEBHOOK_TIMEOUT_SECONDS) as client:
+            response = client.post(gate.webhook_url, content=body, headers=headers)
+    except OutboundError as exc:
+        ActionRequest.objects.filter(pk=action.pk).update(webhook_last_error=f"refused: {exc}"[:500])
+        return "refused"
     except httpx.TransportError as exc:
         ActionRequest.objects.filter(pk=action.pk).update(webhook_last_error=f"{type(exc).__name__}: {exc}"[:500])
         raise

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from registry.outbound import validate_outbound_url
+
 from .choices import AlertStatus, DriftAction, DriftMetric, RunSource, RunStatus, Scorer
 
 CASE_KEY = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,99}$", "Letters, digits and . _ : - only (max 100).")
@@ -99,7 +101,7 @@ class EvalTarget(models.Model):
     """The agent's HTTP endpoint the console calls with each case, and how politely."""
 
     agent = models.OneToOneField("registry.Agent", on_delete=models.CASCADE, related_name="eval_target")
-    endpoint_url = models.URLField(max_length=500)
+    endpoint_url = models.URLField(max_length=500, validators=[validate_outbound_url])
     # Sent as a bearer token and used to sign each body (HMAC-SHA256); never shown back in the UI.
     secret = models.CharField(max_length=200, blank=True)
     timeout_seconds = models.DecimalField(

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from registry.outbound import OutboundError, guarded_client
+
 from .scorers import JudgeUnavailable, Score, score_output
 
 # Worth another attempt: the agent may be restarting or shedding load.
@@ -90,6 +92,9 @@ def call_case(client: httpx.Client, target: TargetSpec, case: CaseSpec, sleep=ti
         started = time.monotonic()
         try:
             response = client.post(target.url, content=body, headers=headers, timeout=target.timeout)
+        except OutboundError as exc:
+            # An internal address or an oversized answer: no retry can change that.
+            raise CallFailed(str(exc), attempt) from None
         except httpx.TimeoutException:
             latency_ms = int((time.monotonic() - started) * 1000)
             last_error = f"timed out after {target.timeout:g} s"
@@ -166,7 +171,8 @@ def run_cases(
     """Every case, at most ``target.concurrency`` at a time; ``on_case_done`` reports progress."""
     results: list[CaseOutcome] = []
     limits = httpx.Limits(max_connections=target.concurrency * 2, max_keepalive_connections=target.concurrency)
-    with httpx.Client(limits=limits, follow_redirects=False) as client:
+    # The guarded client (registry.outbound): the target and the judge are user-supplied URLs.
+    with guarded_client(timeout=target.timeout, limits=limits) as client:
         judge = judge_factory(client)
         with ThreadPoolExecutor(max_workers=target.concurrency, thread_name_prefix="eval-case") as pool:
             futures = [pool.submit(run_case, client, target, case, judge) for case in cases]

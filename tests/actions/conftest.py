@@ -7,6 +7,7 @@ import pytest
 from actions.demo import REFUND_POLICY, ensure_support_managers
 from actions.services import policy_version_create
 from tests.factories import ToolFactory
+from tests.loopback_targets import loopback_outbound_allowed  # noqa: F401 - receivers on 127.0.0.1
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from tests.actions.receiver import Receiver
 from tests.conftest import browser_login
+from tests.loopback_targets import loopback_outbound_allowed  # noqa: F401 - the receiver is on 127.0.0.1
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

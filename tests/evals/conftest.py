@@ -13,6 +13,7 @@ import pytest
 from evals import services
 from evals.models import EvalTarget
 from tests.factories import AgentVersionFactory
+from tests.loopback_targets import loopback_outbound_allowed  # noqa: F401 - the fake agent is on 127.0.0.1
 
 SLOW_SECONDS = 3.0
 
