@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "guardian",
     "auditlog",
     "django_htmx",
+    # Login throttling: per-account and per-address lockout, audited (registry.login_lockout).
+    "axes",
     "registry",
     "approvals",
     "actions",
@@ -65,9 +67,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "registry.session_expiry.SessionExpiryMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    # Last, as axes asks: turns a locked-out login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -127,6 +132,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out account or address is refused before its password is checked.
+    "registry.login_lockout.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -168,6 +175,30 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# --- sessions and login throttling (issue 14) ---
+# Absolute lifetime of a console session (seconds; default 12 hours) and its idle timeout,
+# both enforced by registry.session_expiry.SessionExpiryMiddleware.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
+QUORUM_SESSION_IDLE_MINUTES = env.int("QUORUM_SESSION_IDLE_MINUTES", default=30)
+# django-axes: lock an account, and separately an address, after this many failed logins in a
+# row; a success resets the count. Locked for QUORUM_LOGIN_LOCKOUT_MINUTES or until an admin
+# deletes the attempt (Admin → Axes → Access attempts) or runs `manage.py axes_reset`.
+AXES_FAILURE_LIMIT = env.int("QUORUM_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("QUORUM_LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The client address: REMOTE_ADDR, unless a trusted proxy in front sets X-Forwarded-For (without
+# one, that header is the client's to forge, and a forged address would dodge the lockout).
+AXES_IPWARE_PROXY_COUNT = 1 if env.bool("BEHIND_PROXY", default=False) else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env.bool("BEHIND_PROXY", default=False) else ("REMOTE_ADDR",)
+)
+# Failed API-token authentications (people's and agents' tokens) per client address and minute;
+# past it the address gets 429 with Retry-After until the minute ends (registry.api.authentication).
+QUORUM_TOKEN_FAILURES_PER_MINUTE = env.int("QUORUM_TOKEN_FAILURES_PER_MINUTE", default=20)
+
 # --- outbound requests (registry.outbound): webhooks, eval targets and the LLM judge never reach
 # internal addresses. Named internal hosts an operator trusts (comma-separated host names or IPs,
 # exactly as written in the URLs), e.g. QUORUM_OUTBOUND_ALLOWED_HOSTS=judge.internal,10.0.4.7
@@ -204,9 +235,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- REST API
 REST_FRAMEWORK = {
+    # The token class first: DRF takes the first class's WWW-Authenticate for its 401 answer,
+    # and the session class has none (DRF would answer 403 to a bad or missing credential).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "registry.api.authentication.UserAPIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -214,6 +247,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api_errors.quorum_exception_handler",
+    # The client address of throttles (and of the failed-token limit): REMOTE_ADDR, or the address
+    # the one trusted proxy appends to X-Forwarded-For. Unset, DRF would take a forgeable header.
+    "NUM_PROXIES": 1 if env.bool("BEHIND_PROXY", default=False) else 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Quorum API",

@@ -1,16 +1,67 @@
-"""User token authentication for CI and scripts: ``Authorization: Token <prefix.secret>``."""
+"""User token authentication for CI and scripts: ``Authorization: Token <prefix.secret>``; and the
+limit on failed token authentications per client address, shared with the agents' key scheme."""
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework.throttling import BaseThrottle
 
 from registry.audit import audit_actor_attach
 from registry.models import UserAPIKey
 
+FAILURE_WINDOW_SECONDS = 60
 
-class UserAPIKeyAuthentication(authentication.BaseAuthentication):
+
+def _failure_key(request) -> tuple[str, float]:
+    """The cache key counting this address's failures in the current minute, and the seconds left."""
+    # DRF's client identity: REMOTE_ADDR, or X-Forwarded-For behind NUM_PROXIES trusted proxies.
+    address = BaseThrottle().get_ident(request)
+    now = time.time()
+    window = int(now // FAILURE_WINDOW_SECONDS)
+    return f"auth:failures:{address}:{window}", (window + 1) * FAILURE_WINDOW_SECONDS - now
+
+
+def token_failures_check(request) -> None:
+    """Refuse (429, ``Retry-After``) any token from an address that failed
+    ``QUORUM_TOKEN_FAILURES_PER_MINUTE`` times this minute: guessing keys costs a minute per
+    batch. Counted in the shared cache (Redis), so every web process sees one count."""
+    key, wait = _failure_key(request)
+    if (cache.get(key) or 0) >= settings.QUORUM_TOKEN_FAILURES_PER_MINUTE:
+        raise exceptions.Throttled(
+            wait=max(1, int(wait + 0.999)), detail="Too many failed authentications from this address."
+        )
+
+
+def token_failure_record(request) -> None:
+    key, _ = _failure_key(request)
+    # add() creates the counter atomically; incr() is atomic on Redis.
+    if not cache.add(key, 1, timeout=FAILURE_WINDOW_SECONDS + 5):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired in between
+            cache.add(key, 1, timeout=FAILURE_WINDOW_SECONDS + 5)
+
+
+class CountedFailures:
+    """Mixin for a token scheme: refuse over-limit addresses before looking a key up, and count
+    each ``AuthenticationFailed`` the scheme raises. ``check_token(request, key)`` does the work."""
+
+    def authenticate_token(self, request, key: str):
+        token_failures_check(request)
+        try:
+            return self.check_token(request, key)
+        except exceptions.AuthenticationFailed:
+            token_failure_record(request)
+            raise
+
+
+class UserAPIKeyAuthentication(CountedFailures, authentication.BaseAuthentication):
     keyword = "Token"
 
     def authenticate(self, request):
@@ -19,7 +70,9 @@ class UserAPIKeyAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Token <key>'.")
-        key = header[1].decode(errors="replace")
+        return self.authenticate_token(request, header[1].decode(errors="replace"))
+
+    def check_token(self, request, key: str):
         try:
             # get_from_key lives on the manager, not on a QuerySet (select_related() would lose it).
             api_key = UserAPIKey.objects.get_from_key(key)

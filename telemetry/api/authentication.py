@@ -15,8 +15,8 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
-from registry.models import Agent
-from telemetry.models import AgentAPIKey
+from registry.api.authentication import CountedFailures
+from registry.models import Agent, AgentAPIKey
 
 LAST_USED_RESOLUTION_SECONDS = 60
 
@@ -48,7 +48,10 @@ class AgentPrincipal:
         return self.username
 
 
-class AgentKeyAuthentication(authentication.BaseAuthentication):
+class AgentKeyAuthentication(CountedFailures, authentication.BaseAuthentication):
+    """Failed attempts count against the client address (``QUORUM_TOKEN_FAILURES_PER_MINUTE``,
+    shared with people's tokens): past the limit the address gets 429 until the minute ends."""
+
     keyword = "Bearer"
 
     def authenticate(self, request):
@@ -57,7 +60,9 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <agent key>'.")
-        key = header[1].decode(errors="replace")
+        return self.authenticate_token(request, header[1].decode(errors="replace"))
+
+    def check_token(self, request, key: str):
         prefix, _, _ = key.partition(".")
         api_key = AgentAPIKey.objects.select_related("agent").filter(prefix=prefix).first() if prefix else None
         # The hash is checked before revealing anything about the key's state.
