@@ -9,6 +9,7 @@ receive nothing they were not allowed to."""
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -51,7 +52,7 @@ REFUSED = [
 class Server:
     """A real HTTP server on 127.0.0.1 that counts the requests it gets."""
 
-    def __init__(self, body: bytes = b'{"output": "ok"}', redirect_to: str | None = None):
+    def __init__(self, body: bytes = b'{"output": "ok"}', redirect_to: str | None = None, drip: float = 0):
         self.hits = 0
         server = self
 
@@ -69,6 +70,11 @@ class Server:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()  # no Content-Length: the cap must hold while streaming
+                if drip:  # one byte at a time, each in time for the read timeout, forever
+                    for _ in range(int(10 / drip)):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(drip)
                 self.wfile.write(body)
                 self.close_connection = True
 
@@ -167,6 +173,18 @@ def test_responses_are_capped_in_size(settings):
             client.post(f"http://127.0.0.1:{big.port}/", content=b"{}")
     finally:
         big.close()
+
+
+def test_responses_are_capped_in_total_time_not_just_per_read(settings):
+    settings.QUORUM_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    slow = Server(drip=0.2)
+    started = time.monotonic()
+    try:
+        with guarded_client(timeout=1) as client, pytest.raises(OutboundLimitExceeded, match="longer than"):
+            client.post(f"http://127.0.0.1:{slow.port}/", content=b"{}")
+    finally:
+        slow.close()
+    assert time.monotonic() - started < 3
 
 
 def test_non_http_schemes_and_hostless_urls_are_refused_at_save():
