@@ -16,9 +16,19 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import capfirst
 
 from registry import services as registry_services
 from registry.choices import AgentStatus, RiskTier, VersionState
+from registry.governance import (
+    AGENT_SCOPE_FIELDS,
+    SCOPE_CHANGE,
+    STATUS_CHANGE,
+    governed_formfield,
+    governed_value_current,
+    governed_value_parse,
+    governed_value_words,
+)
 from registry.grant_constraints import constraints_validate
 from registry.models import Agent, AgentVersion, Tool
 from registry.services import RegistryConflict
@@ -72,6 +82,10 @@ class KindSpec:
     # Called when a request of this kind is created / closes without being applied.
     on_create: Callable | None = None
     on_abandon: Callable | None = None
+    # True for a kind that can weaken a control (lower a tier, loosen a threshold, turn a gate
+    # back on): such a kind needs two distinct approvers, neither the requester, whatever the
+    # admin-edited policy says (checked at registration and by tests/test_governed_doors.py).
+    lowers_control: bool = False
     # The request form's fields for this kind: agent -> {name: form field}, each cleaning to the
     # payload value of the same name (see approvals.kind_forms). None: a justification only.
     form_fields: Callable[[Agent], dict[str, forms.Field]] | None = None
@@ -81,7 +95,10 @@ _KINDS: dict[str, KindSpec] = {}
 
 
 def register_kind(spec: KindSpec) -> None:
-    """Add a request kind. Registering the same value twice is a programming error."""
+    """Add a request kind. Registering the same value twice is a programming error, and so is a
+    kind that lowers a control with fewer than two approvers."""
+    if spec.lowers_control and spec.min_approvals < 2:
+        raise ValueError(f"Request kind {spec.value!r} lowers a control: it needs min_approvals >= 2.")
     if spec.value in _KINDS and _KINDS[spec.value] is not spec:
         raise ValueError(f"Request kind {spec.value!r} is already registered.")
     _KINDS[spec.value] = spec
@@ -494,6 +511,7 @@ for _spec in (
         _reenable_diff,
         # Turning side effects back on after a kill switch always takes two people, whatever the tier.
         min_approvals=2,
+        lowers_control=True,
         request_perms=("change_agent", "operate_agent"),
     ),
     KindSpec(
@@ -504,6 +522,147 @@ for _spec in (
         _tier_diff,
         form_fields=kind_forms.tier_change_fields,
         policy_tier=_tier_policy_tier,
+        # Lowering a tier lowers every later bar (reviews, approvals): two people, whichever way.
+        min_approvals=2,
+        lowers_control=True,
+    ),
+):
+    register_kind(_spec)
+
+
+# --- status_change and scope_change: the governed fields of registry.governance ------------------
+# The registry declares which agent fields are governed and which kind changes each; these two
+# kinds carry the lifecycle status and the scope fields (owner team, owner, sponsor, data
+# classification, data sources and systems, thresholds, budget). Both can weaken a control, so
+# both need two people.
+
+# Moves a status change may make; going live (a deployed version) and retiring have their own kinds.
+STATUS_CHANGE_TARGETS = (AgentStatus.PROPOSED, AgentStatus.PILOT, AgentStatus.PRODUCTION, AgentStatus.PAUSED)
+
+
+def _status_change_normalize(agent, payload, version):
+    _reject_unknown(payload, {"status", "from_status"})
+    status = payload.get("status")
+    if agent.status == AgentStatus.RETIRED:
+        raise ValidationError({"status": f"{agent.name} is retired; a retired agent is not brought back."})
+    if status == AgentStatus.RETIRED:
+        raise ValidationError({"status": "Retiring has its own request: use Retirement."})
+    if status not in STATUS_CHANGE_TARGETS:
+        raise ValidationError({"status": "Give the new status: proposed, pilot, production or paused."})
+    if status == agent.status:
+        raise ValidationError({"status": f"{agent.name} is already {agent.get_status_display().lower()}."})
+    if status == AgentStatus.PRODUCTION and agent.deployed_version is None:
+        raise ValidationError({"status": f"{agent.name} has no deployed version; request Go live instead."})
+    return {"status": str(status), "from_status": str(agent.status)}, None
+
+
+def _status_change_apply(request, actor):
+    with _blocked_on_conflict():
+        registry_services.agent_set_status(
+            agent_id=request.agent_id,
+            status=request.payload["status"],
+            from_status=request.payload["from_status"],
+            actor=actor,
+        )
+
+
+def _status_change_diff(request):
+    return [
+        DiffRow("Status", request.agent.get_status_display(), AgentStatus(request.payload["status"]).label),
+    ]
+
+
+def _status_change_fields(agent: Agent) -> dict[str, forms.Field]:
+    targets = [(s.value, s.label) for s in STATUS_CHANGE_TARGETS if s != agent.status]
+    return {"status": forms.ChoiceField(choices=targets, label="New status")}
+
+
+def _scope_change_normalize(agent, payload, version):
+    """Payload: any of the scope fields with its proposed value (pk, list of pks, text); only
+    the ones that differ from today's value are kept, each with the value it changes from."""
+    _reject_unknown(payload, set(AGENT_SCOPE_FIELDS))
+    changes, errors = {}, {}
+    for name in AGENT_SCOPE_FIELDS:
+        if name not in payload:
+            continue
+        try:
+            proposed = governed_value_parse(Agent, name, payload[name])
+        except ValidationError as exc:
+            errors[name] = exc.messages
+            continue
+        current = governed_value_current(agent, name)
+        if proposed != current:
+            changes[name] = {"from": current, "to": proposed}
+    if errors:
+        raise ValidationError(errors)
+    if not changes:
+        raise ValidationError({"payload": "Nothing would change: every value given is the current one."})
+    return {"changes": changes}, None
+
+
+def _scope_change_apply(request, actor):
+    with _blocked_on_conflict():
+        for name, change in request.payload["changes"].items():
+            registry_services.agent_scope_set(
+                agent_id=request.agent_id, field=name, value=change["to"], from_value=change["from"], actor=actor
+            )
+
+
+def _scope_change_diff(request):
+    agent = request.agent
+    return [
+        DiffRow(
+            capfirst(Agent._meta.get_field(name).verbose_name),
+            governed_value_words(Agent, name, governed_value_current(agent, name)),
+            governed_value_words(Agent, name, change["to"]),
+        )
+        for name, change in request.payload["changes"].items()
+    ]
+
+
+def _scope_form_field(agent: Agent, name: str) -> forms.Field:
+    """A request-form field for one scope field, showing today's value; it cleans to text or pks,
+    which the kind's normaliser parses as it parses the API's payload."""
+    model_field = Agent._meta.get_field(name)
+    options = {
+        "label": capfirst(model_field.verbose_name),
+        "required": False,
+        "initial": governed_value_current(agent, name),
+    }
+    if model_field.is_relation:
+        choices = [(obj.pk, str(obj)) for obj in governed_formfield(Agent, name).queryset]
+        if model_field.many_to_many:
+            return forms.MultipleChoiceField(choices=choices, widget=forms.SelectMultiple, **options)
+        return forms.ChoiceField(choices=[("", "—"), *choices], **options)
+    if model_field.choices:
+        return forms.ChoiceField(choices=model_field.choices, **options)
+    return kind_forms.DecimalTextField(min_value=0, decimal_places=2, **options)
+
+
+def _scope_change_fields(agent: Agent) -> dict[str, forms.Field]:
+    return {name: _scope_form_field(agent, name) for name in AGENT_SCOPE_FIELDS}
+
+
+for _spec in (
+    KindSpec(
+        STATUS_CHANGE,
+        "Lifecycle status change",
+        _status_change_normalize,
+        _status_change_apply,
+        _status_change_diff,
+        form_fields=_status_change_fields,
+        min_approvals=2,
+        lowers_control=True,
+    ),
+    KindSpec(
+        SCOPE_CHANGE,
+        "Scope or accountability change",
+        _scope_change_normalize,
+        _scope_change_apply,
+        _scope_change_diff,
+        form_fields=_scope_change_fields,
+        min_approvals=2,
+        lowers_control=True,
     ),
 ):
     register_kind(_spec)

@@ -218,6 +218,15 @@ def request_start(request, slug: str, kind: str):
     if spec not in kinds_all() or not services.user_may_request(request.user, agent, kind):
         raise PermissionDenied(f"You may not request changes to {agent.name}.")
     form = ChangeRequestForm(request.POST or None, agent=agent, kind=kind)
+    if request.method == "GET":
+        # "Request change" links (the agent edit form) pre-fill the proposed values: ?risk_tier=3.
+        form.initial.update(
+            {
+                name: field.widget.value_from_datadict(request.GET, {}, form.add_prefix(name))
+                for name, field in form.fields.items()
+                if name in request.GET
+            }
+        )
     if request.method == "POST" and form.is_valid():
         try:
             req = services.change_request_create(

@@ -2,6 +2,7 @@ from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from .governance import governed_field_names
 from .models import (
     Agent,
     AgentVersion,
@@ -16,13 +17,38 @@ from .models import (
 )
 
 
+class GovernedAdminMixin:
+    """Governed fields (``registry.governance``) are read-only here, for superusers too: they
+    change through the matching approval request. Fields not settable on create (a new agent's
+    status) are read-only on the add form as well; derived fields always."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        creating = obj is None and not isinstance(self, admin.options.InlineModelAdmin)
+        governed = governed_field_names(self.model, creating=creating)
+        return readonly + sorted(governed - set(readonly))
+
+
 class ToolGrantInline(admin.TabularInline):
+    """Grants are part of a version's pinned bundle: added with a draft (console) or by a tool-grant
+    request, never edited here."""
+
     model = ToolGrant
     extra = 0
-    autocomplete_fields = ["tool"]
+    fields = ["tool", "constraints", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
-class AgentVersionInline(admin.TabularInline):
+class AgentVersionInline(GovernedAdminMixin, admin.TabularInline):
     model = AgentVersion
     extra = 0
     fields = ["label", "model_provider", "model_name", "state", "bundle_digest", "created_at"]
@@ -50,7 +76,7 @@ class ScopeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Agent)
-class AgentAdmin(GuardedModelAdmin):
+class AgentAdmin(GovernedAdminMixin, GuardedModelAdmin):
     list_display = [
         "name",
         "slug",
@@ -70,7 +96,7 @@ class AgentAdmin(GuardedModelAdmin):
 
 
 @admin.register(AgentVersion)
-class AgentVersionAdmin(admin.ModelAdmin):
+class AgentVersionAdmin(GovernedAdminMixin, admin.ModelAdmin):
     list_display = ["agent", "label", "model_provider", "model_name", "state", "created_at"]
     list_filter = ["state", "model_provider", "agent__risk_tier", "agent__owner_team"]
     search_fields = ["label", "agent__name", "agent__slug", "model_name", "bundle_digest"]
@@ -79,14 +105,14 @@ class AgentVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tool)
-class ToolAdmin(admin.ModelAdmin):
+class ToolAdmin(GovernedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "system", "action_tier", "idempotent", "supports_dry_run"]
     list_filter = ["action_tier", "system", "idempotent"]
     search_fields = ["name", "system", "description"]
 
 
 @admin.register(ToolGrant)
-class ToolGrantAdmin(admin.ModelAdmin):
+class ToolGrantAdmin(GovernedAdminMixin, admin.ModelAdmin):
     list_display = ["version", "tool", "created_at"]
     list_filter = ["tool__action_tier", "tool"]
     search_fields = ["version__agent__slug", "tool__name"]
@@ -106,7 +132,7 @@ class ReviewDossierAdmin(admin.ModelAdmin):
 
 
 @admin.register(GlobalControls)
-class GlobalControlsAdmin(admin.ModelAdmin):
+class GlobalControlsAdmin(GovernedAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "changed_at", "changed_by"]
 
     def has_add_permission(self, request):

@@ -296,3 +296,47 @@ def agent_set_tier(*, agent_id: int, risk_tier: int, from_tier: int) -> Agent:
     agent.risk_tier = risk_tier
     agent.save(update_fields=["risk_tier"])
     return agent
+
+
+@transaction.atomic
+def agent_set_status(*, agent_id: int, status: str, from_status: str, actor=None) -> Agent:
+    """Move an agent to another lifecycle status, provided it is still in ``from_status`` (the
+    status the change was decided from). Retirement has its own service (:func:`agent_retire`)."""
+    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    if agent.status != from_status:
+        raise RegistryConflict(
+            f"The status changed meanwhile (approved from {from_status}, now {agent.get_status_display().lower()})."
+        )
+    if status == AgentStatus.PRODUCTION and not agent.versions.filter(state=VersionState.DEPLOYED).exists():
+        raise RegistryConflict(f"{agent.name} has no deployed version to run in production.")
+    agent.status = status
+    with acting_as(actor):
+        agent.save(update_fields=["status"])
+    return agent
+
+
+@transaction.atomic
+def agent_scope_set(*, agent_id: int, field: str, value, from_value, actor=None) -> Agent:
+    """Change one governed scope field of an agent (``registry.governance.AGENT_SCOPE_FIELDS``:
+    owner team, owner, sponsor, data classification, data sources and systems, thresholds,
+    budget) to ``value`` (payload form), provided it still holds ``from_value``. A new owner
+    takes over the owner's object rights."""
+    from .governance import AGENT_SCOPE_FIELDS, governed_value_current
+
+    if field not in AGENT_SCOPE_FIELDS:
+        raise ValueError(f"Not a scope field: {field}")
+    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    if governed_value_current(agent, field) != from_value:
+        raise RegistryConflict(f"{agent._meta.get_field(field).verbose_name} changed meanwhile; ask again.")
+    previous_owner = agent.owner
+    model_field = agent._meta.get_field(field)
+    with acting_as(actor):
+        if model_field.many_to_many:
+            getattr(agent, field).set(value)
+        else:
+            setattr(agent, model_field.attname, value)
+            agent.save(update_fields=[field])
+    if field == "owner":
+        agent.refresh_from_db()
+        agent_grant_owner_rights(agent=agent, previous_owner=previous_owner)
+    return agent

@@ -5,6 +5,9 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.text import capfirst
 from django.views.decorators.http import require_http_methods
 
 from . import services
@@ -12,7 +15,8 @@ from .choices import VersionState
 from .extensions import agent_card_sections, page_sections_collect
 from .filtersets import AgentFilterSet
 from .forms import AgentForm, AgentVersionForm
-from .models import GlobalControls
+from .governance import governed_kind_for
+from .models import Agent, GlobalControls
 from .permissions import user_can_edit_agent, user_can_operate_agent
 from .selectors import agent_history, agents_visible_to
 
@@ -69,12 +73,39 @@ def agent_edit(request, slug: str):
         raise PermissionDenied("You may not edit this agent.")
     form = AgentForm(request.POST or None, instance=agent)
     if request.method == "POST" and form.is_valid():
+        proposals = form.governed_proposals()
         services.agent_save_from_form(form=form, user=request.user)
-        messages.success(request, "Changes saved.")
-        return redirect(agent)
-    return render(
-        request, "registry/agent_form.html", {"form": form, "agent": agent}, status=400 if form.errors else 200
-    )
+        if not proposals:
+            messages.success(request, "Changes saved.")
+            return redirect(agent)
+        # Governed values were not saved: offer their request, pre-filled, one click away.
+        links = [_request_change_url(agent, kind, values) for kind, values in proposals.items()]
+        names = ", ".join(
+            str(Agent._meta.get_field(name).verbose_name) for values in proposals.values() for name in values
+        )
+        messages.warning(
+            request,
+            f"Descriptive changes saved. {capfirst(names)} changed only through an approved request: "
+            "confirm it below." + (f" Also request: {' '.join(links[1:])}" if len(links) > 1 else ""),
+        )
+        return redirect(links[0])
+    context = {"form": form, "agent": agent, "request_links": _request_links(agent, form)}
+    return render(request, "registry/agent_form.html", context, status=400 if form.errors else 200)
+
+
+def _request_change_url(agent: Agent, kind: str, values: dict | None = None) -> str:
+    """The change-request form for ``kind`` on ``agent``, pre-filled with ``values`` (payload form)."""
+    url = reverse("approvals:request_start", kwargs={"slug": agent.slug, "kind": kind})
+    return f"{url}?{urlencode(values, doseq=True)}" if values else url
+
+
+def _request_links(agent: Agent, form: AgentForm) -> dict[str, str]:
+    """Field name -> its "Request change" link, for the governed fields the edit form shows read-only."""
+    return {
+        name: _request_change_url(agent, kind, {})
+        for name in form.governed_names
+        if (kind := governed_kind_for(Agent, name)) is not None
+    }
 
 
 @login_required

@@ -40,12 +40,13 @@ def test_creating_an_agent_through_the_console_is_audited_with_the_user(client, 
 
 def test_an_update_records_who_and_from_what_to_what(client, board_user, agent):
     client.force_login(board_user)
-    client.post(reverse("registry:agent_edit", args=[agent.slug]), _edit_payload(agent, risk_tier=1))
+    # Issue 13: the risk tier is governed (a tier-change request); a descriptive field is edited directly.
+    client.post(reverse("registry:agent_edit", args=[agent.slug]), _edit_payload(agent, unit_of_work="case closed"))
     entry = _entries(Agent, agent.pk).filter(action=LogEntry.Action.UPDATE).latest("timestamp")
     assert entry.actor == board_user
-    assert entry.changes_dict["risk_tier"] == ["2", "1"]
+    assert entry.changes_dict["unit_of_work"] == [agent.unit_of_work, "case closed"]
     page = client.get(agent.get_absolute_url()).content.decode()
-    assert "changed agent" in page and "risk tier" in page
+    assert "changed agent" in page and "unit of work" in page
 
 
 def test_a_delete_is_audited_with_the_user(client, db):

@@ -32,13 +32,12 @@ VALID_NEW = {
     [
         ("slug", "Not A Slug!", "valid “slug”"),
         ("risk_tier", "4", "Select a valid choice"),
-        ("status", "exploded", "Select a valid choice"),
         ("success_threshold_pct", "101", "less than or equal to 100"),
         ("monthly_budget_usd", "-5", "greater than or equal to 0"),
         ("monthly_budget_usd", "lots", "Enter a number"),
         ("name", "", "This field is required"),
         ("channels", "telepathy", "Select a valid choice"),
-        ("last_reviewed_on", "31/31/2026", "Enter a valid date"),
+        # Issue 13: no status (a new agent starts as proposed) and no review date (derived) on this form.
     ],
 )
 def test_registering_rejects_bad_values_with_a_field_message(

@@ -119,11 +119,22 @@ def test_an_owner_edits_only_their_own_agents(owner_user, other_owner_user, agen
 
 
 def test_changing_the_owner_moves_the_object_rights(client, board_user, agent, owner_user, other_owner_user):
-    client.force_login(board_user)
-    response = client.post(
-        reverse("registry:agent_edit", args=[agent.slug]), _edit_payload(agent, owner=other_owner_user.pk)
+    # Issue 13: the owner is governed; the change takes effect when its scope-change request is applied.
+    from approvals.services import change_request_create, decision_record
+
+    req = change_request_create(
+        agent=agent,
+        kind="scope_change",
+        payload={"owner": other_owner_user.pk},
+        requester=board_user,
+        justification="The other team's owner takes over.",
     )
-    assert response.status_code == 302
+    for name in ("alice", "bob"):
+        approver = UserFactory(username=name, roles=["Approver"])
+        assign_perm("registry.approve_agent", approver)
+        decision_record(
+            request_id=req.pk, approver=approver, verdict="approve", reason="ok", payload_hash=req.payload_hash
+        )
     agent.refresh_from_db()
     assert user_can_edit_agent(other_owner_user, agent)
     assert not user_can_edit_agent(UserFactory._meta.model.objects.get(pk=owner_user.pk), agent)
