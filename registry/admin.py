@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
@@ -15,6 +18,8 @@ from .models import (
     ToolGrant,
     UserAPIKey,
 )
+from .rights_audit import entry_changes_words, person_rights_history
+from .selectors import user_display_name
 
 
 class GovernedAdminMixin:
@@ -138,6 +143,11 @@ class GlobalControlsAdmin(GovernedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return not GlobalControls.objects.exists()
 
+    def has_change_permission(self, request, obj=None):
+        # Superusers too: the fleet switch goes off from the incidents page and back on only
+        # through a two-person fleet re-enable request (or the audited break-glass path).
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -146,3 +156,39 @@ class GlobalControlsAdmin(GovernedAdminMixin, admin.ModelAdmin):
 class UserAPIKeyAdmin(APIKeyModelAdmin):
     list_display = (*APIKeyModelAdmin.list_display, "user", "last_used_at")
     search_fields = (*APIKeyModelAdmin.search_fields, "user__username")
+
+
+# --- people: their rights and their audit history (issue 13, item 6) -----------------------------
+
+_User = get_user_model()
+if admin.site.is_registered(_User):
+    admin.site.unregister(_User)
+
+
+@admin.register(_User)
+class PersonAdmin(DjangoUserAdmin):
+    """Django's user admin, plus the person's audit history (activation, superuser flag, roles,
+    direct and per-agent permissions, each with who changed it) on their page."""
+
+    readonly_fields = (*DjangoUserAdmin.readonly_fields, "rights_history")
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Audit history", {"fields": ("rights_history",)}))
+
+    @admin.display(description="who changed what")
+    def rights_history(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<li>{} · {} · {} {}: {}</li>",
+            (
+                (
+                    f"{e.timestamp:%Y-%m-%d %H:%M}",
+                    user_display_name(e.actor),
+                    e.get_action_display().lower(),
+                    e.object_repr,
+                    entry_changes_words(e) or "—",
+                )
+                for e in person_rights_history(obj)
+            ),
+        )
+        return format_html('<ul data-testid="rights-history">{}</ul>', rows) if rows else "No entries yet."

@@ -10,6 +10,9 @@ class RegistryConfig(AppConfig):
         # The registry's own parts of the shared pages; the apps above add theirs the same way.
         from .extensions import NavItem, home_panels, nav_items
         from .panels import registry_home_panel
+        from .rights_audit import rights_audit_register
+
+        rights_audit_register()
 
         home_panels.register(registry_home_panel, order=10)
         nav_items.register(NavItem("Home", "home"), order=0)

@@ -22,8 +22,10 @@ def acting_as(actor) -> Iterator[None]:
         with set_actor(actor):
             yield
     finally:
-        if previous is not None:
-            auditlog_value.set(previous)
+        # Always put back what was there, even nothing: set_actor leaves its context behind with
+        # its receiver disconnected, and a later acting_as(same actor) would take that stale
+        # context for a live one and record nothing (two services called in a row lost the actor).
+        auditlog_value.set(previous)
 
 
 def audit_actor_attach(user) -> None:

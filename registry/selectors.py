@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
 from .models import Agent, AgentVersion, ToolGrant
+from .rights_audit import agent_rights_entries
 
 
 def user_display_name(user, nobody: str = "system") -> str:
@@ -64,6 +65,8 @@ def agent_history(agent: Agent, limit: int = 50) -> list[HistoryLine]:
             | Q(content_type=ct[ToolGrant], object_id__in=grant_ids)
             # deleted grants/versions no longer have rows; their entries still name the agent
             | Q(content_type__in=[ct[AgentVersion], ct[ToolGrant]], object_repr__startswith=f"{agent.slug} ")
+            # who may approve or operate this agent: object permissions granted and revoked
+            | agent_rights_entries(agent)
         )
         .select_related("actor", "content_type")
         .order_by("-timestamp")[:limit]
