@@ -39,7 +39,7 @@ import django; django.setup()
 from django.utils import timezone
 from registry.models import Team, Agent, AgentVersion
 from django.contrib.auth import get_user_model
-from telemetry.services import agent_key_issue
+from registry.services import agent_key_issue
 user, _ = get_user_model().objects.get_or_create(username="bench")
 team, _ = Team.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
 agent, _ = Agent.objects.get_or_create(slug="bench-agent", defaults=dict(name="Bench", purpose="bench",

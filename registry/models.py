@@ -478,6 +478,49 @@ class UserAPIKey(AbstractAPIKey):
         verbose_name_plural = "user API keys"
 
 
+class AgentAPIKey(AbstractAPIKey):
+    """An agent's own credential (``Authorization: Bearer <prefix.secret>``): next to people's
+    tokens, since agents are principals too and every app above authenticates them.
+
+    Stored hashed (the secret is shown once, at issue); the prefix stays visible so
+    people can tell keys apart. A key acts only as its own agent: every telemetry and
+    controls request is answered for ``agent`` and nothing else. The table keeps the name it
+    had when telemetry owned the model (``telemetry_agentapikey``), so no key was lost."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="api_keys")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rotated_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "agent API key"
+        verbose_name_plural = "agent API keys"
+        db_table = "telemetry_agentapikey"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(revoked=False) | Q(revoked_at__isnull=False), name="telemetry_agentapikey_revoked_has_time"
+            ),
+        ]
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.revoked and not self.has_expired
+
+    @property
+    def state(self) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.has_expired:
+            return "expired"
+        return "active"
+
+
 auditlog.register(Team, m2m_fields={"members"})
 auditlog.register(Scope)
 auditlog.register(Agent, m2m_fields={"data_sources", "systems"}, exclude_fields=["updated_at", "next_review_due"])
@@ -487,3 +530,4 @@ auditlog.register(AgentVersion)
 auditlog.register(ToolGrant)
 auditlog.register(Review)
 auditlog.register(ReviewDossier, exclude_fields=["snapshot"])
+auditlog.register(AgentAPIKey, exclude_fields=["hashed_key", "id", "last_used_at"])

@@ -9,7 +9,7 @@ from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
-from .models import Agent, AgentVersion, ToolGrant
+from .models import Agent, AgentAPIKey, AgentVersion, ToolGrant
 from .rights_audit import agent_rights_entries
 
 
@@ -19,6 +19,10 @@ def user_display_name(user, nobody: str = "system") -> str:
     if user is None:
         return nobody
     return user.get_full_name() or user.get_username()
+
+
+def agent_keys(*, agent: Agent) -> QuerySet[AgentAPIKey]:
+    return AgentAPIKey.objects.filter(agent=agent).select_related("created_by", "revoked_by").order_by("-created")
 
 
 def agents_visible_to(user) -> QuerySet[Agent]:

@@ -10,6 +10,7 @@ request approved-but-blocked with that sentence."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -18,7 +19,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from .audit import acting_as
 from .choices import AgentStatus, VersionState
-from .models import Agent, AgentVersion, GlobalControls, Tool, ToolGrant
+from .models import Agent, AgentAPIKey, AgentVersion, GlobalControls, Tool, ToolGrant, UserAPIKey
 from .roles import OWNER_OBJECT_PERMISSIONS
 
 
@@ -115,6 +116,105 @@ def global_controls_set(*, side_effects_enabled: bool, actor=None, reason: str =
     with acting_as(actor):
         controls.save()
     return controls
+
+
+# --- credentials of principals: agents' keys and people's tokens -----------------------------
+
+DEFAULT_KEY_LIFETIME_DAYS = 90
+MAX_KEY_LIFETIME_DAYS = 365
+
+
+class CredentialError(Exception):
+    """A key operation that cannot be done (already revoked, expired, another agent's key)."""
+
+
+# --- agent credentials -----------------------------------------------------------------------
+
+
+def _expiry(days: int) -> datetime:
+    if not 1 <= days <= MAX_KEY_LIFETIME_DAYS:
+        raise CredentialError(f"A key lives between 1 and {MAX_KEY_LIFETIME_DAYS} days.")
+    return timezone.now() + timedelta(days=days)
+
+
+@transaction.atomic
+def agent_key_issue(
+    *, agent: Agent, name: str, actor=None, expires_in_days: int = DEFAULT_KEY_LIFETIME_DAYS, rotated_from=None
+) -> tuple[AgentAPIKey, str]:
+    """Issue a key that acts as ``agent`` only. The secret is returned once and stored hashed;
+    keys expire (90 days unless said otherwise, at most a year)."""
+    name = (name or "").strip()
+    if not name:
+        raise CredentialError("Give the key a name (where it is used).")
+    with acting_as(actor):
+        return AgentAPIKey.objects.create_key(
+            agent=agent,
+            name=name[:50],
+            created_by=actor,
+            expiry_date=_expiry(expires_in_days),
+            rotated_from=rotated_from,
+        )
+
+
+@transaction.atomic
+def agent_key_revoke(*, agent: Agent, key_id: str, actor=None) -> AgentAPIKey:
+    """Revoke a key of this agent at once (irreversible). The row is locked so a concurrent
+    rotate cannot resurrect it; revoking twice is harmless."""
+    key = AgentAPIKey.objects.select_for_update().filter(agent=agent, pk=key_id).first()
+    if key is None:
+        raise CredentialError("No such key for this agent.")
+    if not key.revoked:
+        key.revoked, key.revoked_at, key.revoked_by = True, timezone.now(), actor
+        with acting_as(actor):
+            key.save(update_fields=["revoked", "revoked_at", "revoked_by"])
+    return key
+
+
+@transaction.atomic
+def agent_key_rotate(*, agent: Agent, key_id: str, actor=None, grace_hours: int = 0) -> tuple[AgentAPIKey, str]:
+    """Replace a usable key by a new one with the same name. The old key stops working now,
+    or after ``grace_hours`` (≤ 72) so a fleet can roll the new secret out first."""
+    if not 0 <= grace_hours <= 72:
+        raise CredentialError("The grace period is between 0 and 72 hours.")
+    old = AgentAPIKey.objects.select_for_update().filter(agent=agent, pk=key_id).first()
+    if old is None:
+        raise CredentialError("No such key for this agent.")
+    if not old.is_usable:
+        raise CredentialError("This key is revoked or expired; issue a new key instead.")
+    new, secret = agent_key_issue(agent=agent, name=old.name, actor=actor, rotated_from=old)
+    if grace_hours == 0:
+        agent_key_revoke(agent=agent, key_id=old.pk, actor=actor)
+    else:
+        cutoff = timezone.now() + timedelta(hours=grace_hours)
+        if old.expiry_date is None or old.expiry_date > cutoff:
+            old.expiry_date = cutoff
+            with acting_as(actor):
+                old.save(update_fields=["expiry_date"])
+    return new, secret
+
+
+# --- people's tokens ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_key_issue(*, user, name: str, expires_in_days: int = DEFAULT_KEY_LIFETIME_DAYS) -> tuple[UserAPIKey, str]:
+    """A person's own API token, acting with exactly their rights; shown once, stored hashed."""
+    name = (name or "").strip()
+    if not name:
+        raise CredentialError("Give the token a name (where it is used).")
+    return UserAPIKey.objects.create_key(user=user, name=name[:50], expiry_date=_expiry(expires_in_days))
+
+
+@transaction.atomic
+def user_key_revoke(*, user, key_id: str) -> UserAPIKey:
+    """A person revokes one of their own tokens (never someone else's)."""
+    key = UserAPIKey.objects.select_for_update().filter(user=user, pk=key_id).first()
+    if key is None:
+        raise CredentialError("No such token.")
+    if not key.revoked:
+        key.revoked = True
+        key.save(update_fields=["revoked"])
+    return key
 
 
 # --- effects of approved change requests ---------------------------------------------------

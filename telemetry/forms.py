@@ -1,6 +1,6 @@
 from django import forms
 
-from .services import DEFAULT_KEY_LIFETIME_DAYS, MAX_KEY_LIFETIME_DAYS
+from registry.services import DEFAULT_KEY_LIFETIME_DAYS, MAX_KEY_LIFETIME_DAYS
 
 
 class _Bootstrap:

@@ -1,14 +1,12 @@
-"""What agents report (one row per run summary), who may report it (agent keys), and what
-governance found wrong in it (compliance violations), and the rollups derived from runs."""
+"""What agents report (one row per run summary), what governance found wrong in it (compliance
+violations), and the rollups derived from runs. Agents' keys are principals' credentials and
+live in the registry (``registry.models.AgentAPIKey``)."""
 
 from decimal import Decimal
 
-from auditlog.registry import auditlog
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework_api_key.models import AbstractAPIKey
 
 from .choices import RunOutcome, RunReason, RunStatus, ViolationKind
 from .latency import empty_histogram
@@ -74,46 +72,6 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id}:{self.run_id}"
-
-
-class AgentAPIKey(AbstractAPIKey):
-    """An agent's own credential (``Authorization: Bearer <prefix.secret>``).
-
-    Stored hashed (the secret is shown once, at issue); the prefix stays visible so
-    people can tell keys apart. A key acts only as its own agent: every telemetry and
-    controls request is answered for ``agent`` and nothing else."""
-
-    agent = models.ForeignKey("registry.Agent", on_delete=models.CASCADE, related_name="api_keys")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    rotated_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-
-    class Meta(AbstractAPIKey.Meta):
-        verbose_name = "agent API key"
-        verbose_name_plural = "agent API keys"
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(revoked=False) | Q(revoked_at__isnull=False), name="telemetry_agentapikey_revoked_has_time"
-            ),
-        ]
-
-    @property
-    def is_usable(self) -> bool:
-        return not self.revoked and not self.has_expired
-
-    @property
-    def state(self) -> str:
-        if self.revoked:
-            return "revoked"
-        if self.has_expired:
-            return "expired"
-        return "active"
 
 
 class ComplianceViolation(models.Model):
@@ -320,4 +278,3 @@ class RollupState(models.Model):
         return f"Rollups up to {self.watermark:%Y-%m-%d %H:%M:%S}" if self.watermark else "Rollups not started"
 
 
-auditlog.register(AgentAPIKey, exclude_fields=["hashed_key", "id", "last_used_at"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from registry.selectors import agent_keys
+
 from .forms import KeyIssueForm
-from .selectors import agent_keys, agent_violations, violations_recent, violations_recent_grouped
+from .selectors import agent_violations, violations_recent, violations_recent_grouped
 
 
 def agent_keys_context(request, agent, *, form=None) -> dict:

@@ -20,7 +20,7 @@ from . import rollups
 from .choices import RunOutcome, RunStatus, ViolationKind
 from .extensions import controls_extras
 from .latency import bucket_index, empty_histogram
-from .models import AgentAPIKey, ComplianceViolation, FiveMinuteRollup, RollupState, Run
+from .models import ComplianceViolation, FiveMinuteRollup, RollupState, Run
 
 
 def _version_dict(version: AgentVersion | None) -> dict | None:
@@ -60,10 +60,6 @@ def agent_controls(*, agent_id: int) -> tuple[dict, str]:
         body.update({k: v for k, v in extra.items() if k not in ("agent", "revision")})
     etag = '"' + canonical_sha256(body)[:32] + '"'
     return body, etag
-
-
-def agent_keys(*, agent: Agent) -> QuerySet[AgentAPIKey]:
-    return AgentAPIKey.objects.filter(agent=agent).select_related("created_by", "revoked_by").order_by("-created")
 
 
 def agent_violations(*, agent: Agent, limit: int = 20) -> list[ComplianceViolation]:

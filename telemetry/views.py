@@ -8,13 +8,12 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from registry.models import UserAPIKey
+from registry import services as registry_services
+from registry.models import AgentAPIKey, UserAPIKey
 from registry.permissions import user_can_edit_agent, user_can_operate_agent
 from registry.selectors import agents_visible_to
 
-from . import services
 from .forms import KeyIssueForm, KeyRotateForm
-from .models import AgentAPIKey
 from .panels import agent_keys_context
 
 
@@ -51,7 +50,7 @@ def agent_key_issue(request, slug: str):
     form = KeyIssueForm(request.POST)
     if not form.is_valid():
         return _keys_answer(request, agent, form=form, status=400)
-    key, secret = services.agent_key_issue(
+    key, secret = registry_services.agent_key_issue(
         agent=agent,
         name=form.cleaned_data["name"],
         actor=request.user,
@@ -69,10 +68,10 @@ def agent_key_rotate(request, slug: str, prefix: str):
     if not form.is_valid():
         return _keys_answer(request, agent, status=400)
     try:
-        new, secret = services.agent_key_rotate(
+        new, secret = registry_services.agent_key_rotate(
             agent=agent, key_id=key.pk, actor=request.user, grace_hours=form.cleaned_data["grace_hours"]
         )
-    except services.CredentialError as exc:
+    except registry_services.CredentialError as exc:
         messages.error(request, str(exc))
         return _keys_answer(request, agent, status=409)
     return _keys_answer(request, agent, new_secret=secret, new_key=new)
@@ -83,7 +82,7 @@ def agent_key_rotate(request, slug: str, prefix: str):
 def agent_key_revoke(request, slug: str, prefix: str):
     agent = _managed_agent(request, slug)
     key = get_object_or_404(AgentAPIKey, agent=agent, prefix=prefix)
-    services.agent_key_revoke(agent=agent, key_id=key.pk, actor=request.user)
+    registry_services.agent_key_revoke(agent=agent, key_id=key.pk, actor=request.user)
     if request.htmx:
         return _keys_answer(request, agent)
     messages.success(request, f"Key {key.prefix}… revoked.")
@@ -98,7 +97,7 @@ def user_tokens(request):
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            _key, new_secret = services.user_key_issue(
+            _key, new_secret = registry_services.user_key_issue(
                 user=request.user, name=form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in_days"]
             )
             form = KeyIssueForm()
@@ -116,6 +115,6 @@ def user_tokens(request):
 @require_POST
 def user_token_revoke(request, prefix: str):
     key = get_object_or_404(UserAPIKey, user=request.user, prefix=prefix)
-    services.user_key_revoke(user=request.user, key_id=key.pk)
+    registry_services.user_key_revoke(user=request.user, key_id=key.pk)
     messages.success(request, f"Token {key.prefix}… revoked.")
     return redirect("telemetry:user_tokens")

@@ -131,7 +131,7 @@ def browser_login(page, username: str, password: str = "pw") -> None:
 @pytest.fixture
 def agent_key(agent):
     """The secret of a fresh API key acting as ``agent`` (``Authorization: Bearer <secret>``)."""
-    from telemetry.services import agent_key_issue
+    from registry.services import agent_key_issue
 
     _key, secret = agent_key_issue(agent=agent, name="test key")
     return secret

@@ -31,7 +31,7 @@ def demo_agent_key(transactional_db):
     from actions.demo import seed_actions
     from registry.demo import seed_registry
     from registry.models import Agent
-    from telemetry.services import agent_key_issue
+    from registry.services import agent_key_issue
 
     seed_registry()
     seed_actions()

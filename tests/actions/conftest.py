@@ -69,7 +69,7 @@ def other_agent_client(db):
     """A second agent (another team) with its own key."""
     from rest_framework.test import APIClient
 
-    from telemetry.services import agent_key_issue
+    from registry.services import agent_key_issue
     from tests.factories import AgentFactory
 
     other = AgentFactory(slug="other-agent", name="Other Agent")

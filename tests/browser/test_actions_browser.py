@@ -28,7 +28,7 @@ def gate_world(reseeded):
     from actions.demo import REFUND_POLICY, ensure_support_managers
     from actions.services import policy_version_create
     from config.celery import app
-    from telemetry.services import agent_key_issue
+    from registry.services import agent_key_issue
     from tests.actions.conftest import grant_deployed
     from tests.factories import AgentFactory, TeamFactory, ToolFactory, UserFactory
 

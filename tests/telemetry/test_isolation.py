@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from telemetry.models import AgentAPIKey, Run
-from telemetry.services import agent_key_issue, agent_key_revoke, agent_key_rotate, user_key_issue
+from registry.models import AgentAPIKey
+from registry.services import agent_key_issue, agent_key_revoke, agent_key_rotate, user_key_issue
+from telemetry.models import Run
 from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db

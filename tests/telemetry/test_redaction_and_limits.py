@@ -55,7 +55,7 @@ def test_it_rate_limits_per_agent_with_429_and_retry_after(settings, agent_clien
 def test_the_rate_limit_is_per_agent(settings, agent_client, run_payload):
     from rest_framework.test import APIClient
 
-    from telemetry.services import agent_key_issue
+    from registry.services import agent_key_issue
     from tests.factories import AgentFactory
 
     settings.TELEMETRY_RATE_LIMIT_PER_MINUTE = 1

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry.models import UserAPIKey
-from telemetry.models import AgentAPIKey
-from telemetry.services import agent_key_issue
+from registry.models import AgentAPIKey, UserAPIKey
+from registry.services import agent_key_issue
 
 pytestmark = pytest.mark.django_db
 
