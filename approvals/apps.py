@@ -11,11 +11,13 @@ class ApprovalsConfig(AppConfig):
         from registry.extensions import NavItem, agent_card_sections, demo_seeders, home_panels, nav_items
 
         from . import kinds  # noqa: F401
+        from .break_glass import break_glass_home_panel  # registers the break_glass_review kind
         from .demo import seed_approvals
         from .panels import agent_card_section, awaiting_home_panel
         from .selectors import awaiting_count
 
         home_panels.register(awaiting_home_panel, order=30)
+        home_panels.register(break_glass_home_panel, order=5)
         agent_card_sections.register(agent_card_section, order=20)
         nav_items.register(NavItem("Approvals", "approvals:queue", badge=awaiting_count), order=30)
         demo_seeders.register(seed_approvals, order=20)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import break_glass_views, views
 
 app_name = "approvals"
 
@@ -11,5 +11,6 @@ urlpatterns = [
     path("<int:pk>/checklist/<slug:key>/tick/", views.tick, name="tick"),
     path("<int:pk>/withdraw/", views.withdraw, name="withdraw"),
     path("<int:pk>/apply/", views.apply_now, name="apply"),
+    path("<int:pk>/break-glass/", break_glass_views.break_glass, name="break_glass"),
     path("new/<slug:slug>/<slug:kind>/", views.request_start, name="request_start"),
 ]
