@@ -8,8 +8,9 @@ class TelemetryConfig(AppConfig):
     def ready(self) -> None:
         from registry.extensions import NavItem, agent_card_sections, demo_seeders, home_panels, nav_items
 
-        # Registers the OpenAPI extensions (agent auth scheme, pydantic → OpenAPI 3.0).
-        from .api import authentication, schema  # noqa: F401
+        # Registers the OpenAPI extension for pydantic → OpenAPI 3.0 (the agent key scheme is
+        # registry.api.authentication's, imported by every agent endpoint).
+        from .api import schema  # noqa: F401
         from .demo import seed_telemetry
         from .panels import agent_card_section, home_panel
 

@@ -7,11 +7,11 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.api.authentication import AgentKeyAuthentication, IsAgent
 from telemetry.schemas import MAX_BATCH_ITEMS, MAX_BODY_BYTES, RunBatchIn, RunIn
 from telemetry.selectors import agent_controls
 from telemetry.services import runs_ingest
 
-from .authentication import AgentKeyAuthentication, IsAgent
 from .parsers import RunJSONParser
 from .serializers import (
     BatchResultSerializer,
