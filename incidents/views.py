@@ -255,6 +255,23 @@ def incident_edit(request, pk: int):
 # --- postmortem ---------------------------------------------------------------------------
 
 
+def _postmortem_save(request, incident, form) -> bool:
+    """Save the sections (and publish when asked); False with the refusal on the form when
+    publishing was refused (the sections were saved all the same: valid data is never lost)."""
+    sections = {name: form.cleaned_data[name] for name in Postmortem.SECTIONS}
+    try:
+        services.postmortem_save(incident_id=incident.pk, actor=request.user, **sections)
+        if request.POST.get("action") == "publish":
+            services.postmortem_publish(incident_id=incident.pk, actor=request.user)
+            messages.success(request, "Postmortem published.")
+        else:
+            messages.success(request, "Draft saved.")
+    except ValidationError as exc:
+        form.add_error(None, _errors_text(exc))
+        return False
+    return True
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def postmortem_edit(request, pk: int):
@@ -267,23 +284,9 @@ def postmortem_edit(request, pk: int):
             return redirect("incidents:postmortem_edit", pk=incident.pk)
         raise PermissionDenied("You may read this postmortem but not edit it.")
     form = PostmortemForm(request.POST or None, instance=postmortem or Postmortem(incident=incident))
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        sections = {name: form.cleaned_data[name] for name in Postmortem.SECTIONS}
-        try:
-            services.postmortem_save(incident_id=incident.pk, actor=request.user, **sections)
-            if request.POST.get("action") == "publish":
-                services.postmortem_publish(incident_id=incident.pk, actor=request.user)
-                messages.success(request, "Postmortem published.")
-            else:
-                messages.success(request, "Draft saved.")
-            return redirect("incidents:postmortem_edit", pk=incident.pk)
-        except ValidationError as exc:
-            # The sections were saved (valid data is never lost); only publishing was refused.
-            form.add_error(None, _errors_text(exc))
-            status = 400
-    elif form.errors:
-        status = 400
+    if request.method == "POST" and form.is_valid() and _postmortem_save(request, incident, form):
+        return redirect("incidents:postmortem_edit", pk=incident.pk)
+    status = 400 if form.errors else 200
     postmortem = Postmortem.objects.filter(incident=incident).first()
     return render(
         request,
