@@ -1,8 +1,9 @@
 """The approval engine: nothing risky happens to an agent on one person's word.
 
-Who may decide (:func:`approver_refusal`), how many must agree (:func:`policy_resolve` and
-:func:`approvals_tally`) and what happens once enough have (:func:`_apply_if_ready`) live here
-and nowhere else. Every state change locks the request row (``select_for_update``) inside one
+Who may decide (:func:`approver_refusal`, whose rule is :func:`approvals.eligibility.decide_refusal`),
+how many must agree (:func:`policy_resolve` and :func:`approvals_tally`) and what happens once
+enough have (:func:`_apply_if_ready`, through the kind's effect and the registry's services) live
+here and nowhere else. Every state change locks the request row (``select_for_update``) inside one
 transaction, so two approvers clicking at the same instant on two web nodes serialise, and the
 effect is applied exactly once.
 
