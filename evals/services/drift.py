@@ -282,10 +282,10 @@ def drift_check_agent(*, agent_id: int, now=None) -> list:
     Checks of one agent are serialized on the policy row, so two workers never double-page."""
 
     now = now or timezone.now()
-    agent = Agent.objects.filter(pk=agent_id).first()
+    agent = Agent.objects.filter(pk=agent_id).select_related("drift_policy").first()
     if agent is None:
         return []
-    policy = driftpolicy_for(agent)
+    policy = getattr(agent, "drift_policy", None) or driftpolicy_for(agent)
     if not policy.enabled:
         return []
     verdict = drift_evaluate(
@@ -299,6 +299,10 @@ def drift_check_agent(*, agent_id: int, now=None) -> list:
 def _drift_record(*, agent: Agent, policy, verdict: DriftVerdict, now) -> list:
     """Alerts for the breaches (new, or added to the open one), cleared alerts for healthy
     metrics, and for new alerts an incident and the policy's action."""
+    if not verdict.breaches and not DriftAlert.objects.filter(agent=agent, status=AlertStatus.OPEN).exists():
+        # Nothing to record and no open alert to clear (the usual case): no locks needed. An alert
+        # opened meanwhile by another check is cleared by the next one if the data stays healthy.
+        return []
     new_alerts: list[DriftAlert] = []
     with transaction.atomic():
         policy = DriftPolicy.objects.select_for_update().get(pk=policy.pk)
