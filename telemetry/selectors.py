@@ -176,33 +176,28 @@ def _window_plan(start: datetime, end: datetime, fine: Range) -> tuple[Range | N
 
 def _fine_sums(agent_id: int, plans: dict, latency: set[str]) -> dict[str, dict]:
     """Counters (and histograms of the ``latency`` windows) summed over each window's
-    five-minute rows, by the database: two small queries whatever the window lengths."""
+    five-minute rows, by the database: one small query whatever the window lengths."""
     ranges = {name: plan[0] for name, plan in plans.items() if plan[0]}
     if not ranges:
         return {}
-    table = FiveMinuteRollup._meta.db_table
     values = ", ".join(["(%s, %s::timestamptz, %s::timestamptz)"] * len(ranges))
     params = [x for name, (lo, hi) in ranges.items() for x in (name, lo, hi)]
-    joined = (
-        f"FROM {table} r JOIN (VALUES {values}) AS w(name, lo, hi) ON r.bucket_start >= w.lo "
-        "AND r.bucket_start < w.hi WHERE r.agent_id = %s AND r.bucket_start >= %s AND r.bucket_start < %s"
+    sums = ", ".join(f"coalesce(sum(r.{f}), 0)" for f in _SUMMED)
+    # The histograms travel as one JSON text per window, parsed once in Python.
+    sql = (
+        f"SELECT w.name, {sums}, '[' || string_agg(CASE WHEN w.name = ANY(%s) THEN r.latency_hist::text END, ',') "  # noqa: S608 - names from model meta, values bound
+        f"|| ']' FROM {FiveMinuteRollup._meta.db_table} r JOIN (VALUES {values}) AS w(name, lo, hi) "
+        "ON r.bucket_start >= w.lo AND r.bucket_start < w.hi "
+        "WHERE r.agent_id = %s AND r.bucket_start >= %s AND r.bucket_start < %s GROUP BY w.name"
     )
     bounds = [agent_id, min(lo for lo, _ in ranges.values()), max(hi for _, hi in ranges.values())]
-    sums = ", ".join(f"coalesce(sum(r.{f}), 0)" for f in _SUMMED)
     out: dict[str, dict] = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT w.name, {sums} {joined} GROUP BY w.name", [*params, *bounds])  # noqa: S608
+        cursor.execute(sql, [sorted(latency), *params, *bounds])
         for name, *row in cursor.fetchall():
+            hists = row.pop()
             out[name] = dict(zip(_SUMMED, row, strict=True))
-        wanted = [name for name in ranges if name in latency]
-        if wanted:
-            # The histograms travel as one JSON text per window, parsed once in Python.
-            cursor.execute(
-                f"SELECT w.name, '[' || string_agg(r.latency_hist::text, ',') || ']' {joined} "  # noqa: S608
-                "AND w.name = ANY(%s) GROUP BY w.name",
-                [*params, *bounds, wanted],
-            )
-            for name, hists in cursor.fetchall():
+            if hists is not None:
                 out[name]["latency_hist"] = [sum(column) for column in zip(*json.loads(hists), strict=True)]
     return out
 
