@@ -10,7 +10,7 @@ class ApprovalsConfig(AppConfig):
         # The built-in request kinds register themselves on import.
         from registry.extensions import NavItem, agent_card_sections, demo_seeders, home_panels, nav_items
 
-        from . import kinds  # noqa: F401
+        from . import fleet, kinds  # noqa: F401 - the built-in kinds and the fleet re-enable kind
         from .break_glass import break_glass_home_panel  # registers the break_glass_review kind
         from .demo import seed_approvals
         from .panels import agent_card_section, awaiting_home_panel

@@ -69,7 +69,7 @@ def break_glass_apply(*, request_id: int, actor, reason: str) -> ApprovalRequest
     if len(reason) > MAX_REASON:
         raise ValidationError({"reason": f"Keep the reason under {MAX_REASON} characters."})
     with transaction.atomic(), acting_as(actor):
-        req = ApprovalRequest.objects.select_for_update().select_related("agent").get(pk=request_id)
+        req = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("agent").get(pk=request_id)
         refusal = break_glass_refusal(req, actor)
         if refusal:
             raise RequestRefused(refusal, code="permission_denied")
@@ -137,6 +137,11 @@ register_kind(
         request_perms=("break_glass_review_is_raised_by_break_glass_only",),
         eligible_roles=(role_names.APPROVER, role_names.GOVERNANCE_BOARD),
         ttl=REVIEW_TTL,
+        by_hand=False,
+        # The review of a fleet-wide change (the fleet re-enable) has no agent either; its policy
+        # is then the strictest tier's.
+        fleet_wide=True,
+        policy_tier=lambda agent, payload: int(agent.risk_tier) if agent is not None else 1,
     )
 )
 

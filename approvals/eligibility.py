@@ -45,4 +45,6 @@ def decide_refusal(
 def is_board_outside_team(user, agent: Agent, roles: Collection[str]) -> bool:
     """Does this person's approval satisfy tier 1's "a governance-board member from outside the
     owning team"? (The owning team cannot wave its own agent through.)"""
+    if agent is None:  # a fleet-wide request: no owning team to be outside of
+        return role_names.GOVERNANCE_BOARD in roles
     return role_names.GOVERNANCE_BOARD in roles and not agent.owner_team.members.filter(pk=user.pk).exists()

@@ -86,6 +86,17 @@ class KindSpec:
     # back on): such a kind needs two distinct approvers, neither the requester, whatever the
     # admin-edited policy says (checked at registration and by tests/test_governed_doors.py).
     lowers_control: bool = False
+    # A change to the whole fleet: its requests have no agent (``normalize`` gets None), and only
+    # people holding the kind's rights (and approve_agent) for every agent may ask and decide.
+    fleet_wide: bool = False
+    # Offered on the agent card's request buttons (a fleet-wide kind or one raised by the system
+    # is not).
+    by_hand: bool = True
+
+    @property
+    def offered_per_agent(self) -> bool:
+        return self.by_hand and not self.fleet_wide
+
     # The request form's fields for this kind: agent -> {name: form field}, each cleaning to the
     # payload value of the same name (see approvals.kind_forms). None: a justification only.
     form_fields: Callable[[Agent], dict[str, forms.Field]] | None = None

@@ -75,10 +75,15 @@ class ApprovalPolicy(models.Model):
 
 class ApprovalRequest(models.Model):
     """A proposed change to an agent, carrying its exact effect as data (the payload) and the
-    SHA-256 of that payload. Decisions bind to the hash they saw."""
+    SHA-256 of that payload. Decisions bind to the hash they saw.
+
+    ``agent`` is empty for a change to the whole fleet (re-enabling the fleet's side effects):
+    such a request is decided by people holding ``approve_agent`` for every agent."""
 
     kind = models.CharField(max_length=40, db_index=True)
-    agent = models.ForeignKey("registry.Agent", on_delete=models.PROTECT, related_name="approval_requests")
+    agent = models.ForeignKey(
+        "registry.Agent", on_delete=models.PROTECT, null=True, blank=True, related_name="approval_requests"
+    )
     version = models.ForeignKey(
         "registry.AgentVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="approval_requests"
     )
@@ -122,11 +127,22 @@ class ApprovalRequest(models.Model):
                 condition=Q(status__in=[RequestStatus.PENDING, RequestStatus.APPROVED]),
                 name="approvals_request_one_open_per_change",
             ),
+            # The same for fleet-wide changes (no agent: NULLs never collide in the constraint above).
+            models.UniqueConstraint(
+                fields=["kind", "payload_hash"],
+                condition=Q(agent__isnull=True, status__in=[RequestStatus.PENDING, RequestStatus.APPROVED]),
+                name="approvals_request_one_open_per_fleet_change",
+            ),
         ]
         indexes = [models.Index(fields=["status", "expires_at"]), models.Index(fields=["agent", "status"])]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind_label} for {self.agent.slug}"
+        return f"#{self.pk} {self.kind_label} for {self.target_name if self.agent_id is None else self.agent.slug}"
+
+    @property
+    def target_name(self) -> str:
+        """What the request changes, in words: the agent's name, or the whole fleet."""
+        return self.agent.name if self.agent_id is not None else "the whole fleet"
 
     def get_absolute_url(self) -> str:
         return reverse("approvals:request_detail", kwargs={"pk": self.pk})

@@ -23,7 +23,7 @@ def request_created_send(*, request_id: int) -> int:
     recipients = [u.email for u in eligible_approvers(req) if u.email]
     if not recipients:
         return 0
-    subject = f"[Quorum] Approval needed: {req.kind_label} for {req.agent.name} (#{req.pk})"
+    subject = f"[Quorum] Approval needed: {req.kind_label} for {req.target_name} (#{req.pk})"
     body = render_to_string("approvals/email/request_created.txt", {"req": req, "url": _url(req)})
     # One message per recipient: approvers do not see each other's addresses.
     send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [to]) for to in recipients])
@@ -36,7 +36,7 @@ def request_outcome_send(*, request_id: int) -> int:
     if req is None or req.requester is None or not req.requester.email:
         return 0
     outcome = "approved, not applied yet" if req.status == RequestStatus.APPROVED else req.get_status_display().lower()
-    subject = f"[Quorum] {req.kind_label} for {req.agent.name} (#{req.pk}): {outcome}"
+    subject = f"[Quorum] {req.kind_label} for {req.target_name} (#{req.pk}): {outcome}"
     body = render_to_string(
         "approvals/email/request_outcome.txt",
         {"req": req, "url": _url(req), "outcome": outcome, "decisions": req.decisions.select_related("approver")},

@@ -29,7 +29,9 @@ def agent_card_section(request, agent):
     kinds = [
         spec
         for spec in kinds_all()
-        if _offered_for_state(spec.value, agent) and user_may_request(request.user, agent, spec.value)
+        if spec.offered_per_agent
+        and _offered_for_state(spec.value, agent)
+        and user_may_request(request.user, agent, spec.value)
     ]
     return {
         "template": "approvals/panels/agent_card.html",

@@ -23,10 +23,11 @@ from .services import policy_describe, policy_requirements
 
 
 def requests_visible_to(user) -> QuerySet[ApprovalRequest]:
-    """Whoever may see the agent may see its requests (another team's agent stays a 404)."""
-    return ApprovalRequest.objects.filter(agent__in=agents_visible_to(user).values("pk")).select_related(
-        "agent", "requester", "version"
-    )
+    """Whoever may see the agent may see its requests (another team's agent stays a 404);
+    fleet-wide requests (no agent) concern every agent, so whoever sees the queue sees them."""
+    return ApprovalRequest.objects.filter(
+        Q(agent__in=agents_visible_to(user).values("pk")) | Q(agent__isnull=True)
+    ).select_related("agent", "requester", "version")
 
 
 def _agents_user_may_approve(user) -> QuerySet[Agent] | None:
@@ -77,7 +78,7 @@ def requests_awaiting(user) -> list[ApprovalRequest]:
             may_approve_agent=lambda r=r: approvable_ids is None or r.agent_id in approvable_ids,
             requester_id=r.requester_id,
             eligible_roles=r.policy_snapshot.get("eligible_roles", []),
-            agent_name=r.agent.name,
+            agent_name=r.target_name,
         )
         is None
     ]
@@ -123,7 +124,7 @@ def eligible_approvers(req: ApprovalRequest) -> list:
             may_approve_agent=lambda u=u: user_can_approve_for_agent(u, req.agent),
             requester_id=req.requester_id,
             eligible_roles=eligible_roles,
-            agent_name=req.agent.name,
+            agent_name=req.target_name,
         )
         is None
     ]
@@ -233,7 +234,9 @@ def agent_policy_lines(agent: Agent) -> list[tuple[str, str]]:
     described = [
         (spec.label, policy_describe(policy_requirements(spec=spec, tier=int(agent.risk_tier)), team))
         for spec in kinds_all()
-        if spec.request_perms  # kinds only an agent raises (runtime actions) follow their tool's policy
+        # kinds only an agent raises (runtime actions) follow their tool's policy; fleet-wide and
+        # system-raised kinds (fleet re-enable, break-glass review) are not this agent's to request
+        if spec.request_perms and spec.offered_per_agent
     ]
     if not described:
         return []

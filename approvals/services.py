@@ -116,10 +116,11 @@ def approver_refusal(request: ApprovalRequest, user) -> str | None:
     return decide_refusal(
         user,
         roles=_user_roles(user) if signed_in else set(),
+        # A fleet-wide request (no agent): only approve_agent held for every agent counts.
         may_approve_agent=lambda: user_can_approve_for_agent(user, request.agent),
         requester_id=request.requester_id,
         eligible_roles=request.policy_snapshot.get("eligible_roles", []),
-        agent_name=request.agent.name,
+        agent_name=request.target_name,
     )
 
 
@@ -174,7 +175,13 @@ def approvals_tally(request: ApprovalRequest, decisions: list[Decision] | None =
 
 def _lock(request_id, exc=RequestNotFound) -> ApprovalRequest:
     try:
-        return ApprovalRequest.objects.select_for_update().select_related("agent__owner_team").get(pk=int(request_id))
+        # of=("self",): a fleet-wide request has no agent, and PostgreSQL refuses FOR UPDATE on the
+        # nullable side of the outer join select_related makes.
+        return (
+            ApprovalRequest.objects.select_for_update(of=("self",))
+            .select_related("agent__owner_team")
+            .get(pk=int(request_id))
+        )
     except (ApprovalRequest.DoesNotExist, TypeError, ValueError):
         raise exc(f"There is no approval request #{request_id}.", code="not_found") from None
 
@@ -190,7 +197,8 @@ def _closed_sentence(req: ApprovalRequest) -> str:
 # --- creating -----------------------------------------------------------------------------------
 
 
-def user_may_request(user, agent: Agent, kind: str) -> bool:
+def user_may_request(user, agent: Agent | None, kind: str) -> bool:
+    """One of the kind's rights on the agent; for a fleet-wide kind (no agent), held globally."""
     spec = kind_get(kind)
     return any(user_has_agent_perm(user, codename, agent) for codename in spec.request_perms)
 
@@ -204,7 +212,8 @@ def change_request_create(
     ``request_created_hooks`` run inside this transaction."""
     spec = kind_get(kind)
     if requester is None or not user_may_request(requester, agent, kind):
-        raise RequestRefused(f"You may not request changes to {agent.name}.", code="permission_denied")
+        target = agent.name if agent is not None else "the whole fleet"
+        raise RequestRefused(f"You may not request changes to {target}.", code="permission_denied")
     return request_create(
         agent=agent,
         kind=kind,
@@ -214,6 +223,16 @@ def change_request_create(
         version=version,
         _spec=spec,
     )
+
+
+def _target_locked(agent: Agent | None, spec: KindSpec) -> Agent | None:
+    """The request's agent, its row locked for the rest of the creating transaction; None for a
+    fleet-wide kind (which names no agent), and a refusal for any other kind without one."""
+    if agent is not None:
+        return Agent.objects.select_for_update().select_related("owner_team").get(pk=agent.pk)
+    if not spec.fleet_wide:
+        raise ValidationError({"agent": f"Name the agent this {spec.label.lower()} is for."})
+    return None
 
 
 def request_create(
@@ -243,7 +262,7 @@ def request_create(
     if len(canonical_json(payload)) > MAX_PAYLOAD_CHARS:
         raise ValidationError({"payload": f"The payload is limited to {MAX_PAYLOAD_CHARS} characters of JSON."})
     with transaction.atomic(), acting_as(requester):
-        agent = Agent.objects.select_for_update().select_related("owner_team").get(pk=agent.pk)
+        agent = _target_locked(agent, spec)
         canonical, version = spec.normalize(agent, payload, version)
         snapshot = policy_resolve(agent=agent, kind=kind, payload=canonical)
         if policy:

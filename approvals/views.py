@@ -114,7 +114,9 @@ def request_context(request, req: ApprovalRequest, *, decision_form=None, tick_e
         "can_apply": req.status == RequestStatus.APPROVED
         and bool(req.blocked_reason)
         and (req.requester_id == user.pk or refusal is None),
-        "policy_text": services.policy_describe(req.policy_snapshot, req.agent.owner_team.name),
+        "policy_text": services.policy_describe(
+            req.policy_snapshot, req.agent.owner_team.name if req.agent_id else "the owning team"
+        ),
         "error": error,
     }
 
@@ -215,7 +217,11 @@ def request_start(request, slug: str, kind: str):
         spec = kind_get(kind)
     except ValidationError:
         raise Http404("No such request kind.") from None
-    if spec not in kinds_all() or not services.user_may_request(request.user, agent, kind):
+    if (
+        spec not in kinds_all()
+        or not spec.offered_per_agent
+        or not services.user_may_request(request.user, agent, kind)
+    ):
         raise PermissionDenied(f"You may not request changes to {agent.name}.")
     form = ChangeRequestForm(request.POST or None, agent=agent, kind=kind)
     if request.method == "GET":

@@ -11,6 +11,7 @@ urlpatterns = [
     path("action-items/", views.action_item_list, name="action_items"),
     path("action-items/<int:item_pk>/", views.action_item_update, name="action_item_update"),
     path("kill-switch/fleet/", views.fleet_kill_switch, name="fleet_kill_switch"),
+    path("kill-switch/fleet/reenable/", views.fleet_reenable_request, name="fleet_reenable_request"),
     path("kill-switch/<slug:slug>/", views.kill_switch, name="kill_switch"),
     path("kill-switch/<slug:slug>/re-enable/", views.reenable_request, name="reenable_request"),
     path("<int:pk>/", views.incident_detail, name="incident_detail"),

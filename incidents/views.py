@@ -9,6 +9,9 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from approvals.exceptions import ApprovalError
+from approvals.services import change_request_create
+from registry.governance import FLEET_REENABLE
 from registry.models import GlobalControls
 from registry.permissions import user_can_operate_agent
 from registry.selectors import agents_visible_to
@@ -440,7 +443,7 @@ def fleet_kill_switch(request):
     return render(
         request,
         "incidents/fleet_kill_switch.html",
-        {"form": form, "global_controls": GlobalControls.load()},
+        {"form": form, "global_controls": GlobalControls.load(), "reenable_form": ReenableForm()},
         status=400 if form.errors else 200,
     )
 
@@ -465,3 +468,32 @@ def reenable_request(request, slug: str):
     messages.success(request, "Re-enable requested; two approvers other than you must agree before it applies.")
     url = getattr(change_request, "get_absolute_url", None)
     return redirect(url() if url else agent.get_absolute_url())
+
+
+@login_required
+@require_POST
+def fleet_reenable_request(request):
+    """The fleet page's "Request re-enable": a fleet_reenable change request (two approvers other
+    than the requester; see approvals.fleet). Turning the fleet back on never happens here."""
+    if not user_can_pull_fleet_switch(request.user):
+        raise PermissionDenied("Only operators may ask to re-enable the fleet.")
+    form = ReenableForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not requested: say why it is safe to turn side effects back on.")
+        return redirect("incidents:fleet_kill_switch")
+    try:
+        change_request = change_request_create(
+            agent=None,
+            kind=FLEET_REENABLE,
+            payload={},
+            requester=request.user,
+            justification=form.cleaned_data["justification"],
+        )
+    except ValidationError as exc:
+        messages.error(request, _errors_text(exc))
+        return redirect("incidents:fleet_kill_switch")
+    except ApprovalError as exc:
+        messages.error(request, exc.message)
+        return redirect("incidents:fleet_kill_switch")
+    messages.success(request, "Fleet re-enable requested; two approvers other than you must agree before it applies.")
+    return redirect(change_request)

@@ -43,7 +43,9 @@ class ChecklistItemSerializer(serializers.ModelSerializer):
 
 
 class ChangeRequestSerializer(serializers.ModelSerializer):
-    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    agent = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="Null for a fleet-wide request."
+    )
     version = serializers.SlugRelatedField(slug_field="label", read_only=True)
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
     required_approvals = serializers.IntegerField(source="policy_snapshot.required_approvals", read_only=True)

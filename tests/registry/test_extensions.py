@@ -46,6 +46,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
     """GIVEN the installed apps WHEN Django has started THEN every extension point holds what the
     apps registered from their ready(), in the order the pages and rules had with settings lists."""
     assert _names(home_panels) == [
+        "approvals.break_glass.break_glass_home_panel",  # unconfirmed break-glass changes come first
         "registry.panels.registry_home_panel",
         "telemetry.panels.home_panel",
         "approvals.panels.awaiting_home_panel",
