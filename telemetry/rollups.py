@@ -66,7 +66,7 @@ def _aggregates() -> dict:
         "failures": Count("id", filter=Q(outcome="failed")),
         "blocked": Count("id", filter=Q(outcome="blocked")),
         "abandoned": Count("id", filter=Q(outcome="abandoned")),
-        "errors": Count("id", filter=~Q(status="ok")),
+        "errors": Count("id", filter=~Q(status=RunStatus.OK)),
         "human_touched": Count("id", filter=Q(outcome="escalated") | Q(human_minutes__gt=0)),
         "policy_blocks": Coalesce(Sum("policy_blocks"), 0),
         "tool_calls": Coalesce(Sum("tool_calls"), 0),
