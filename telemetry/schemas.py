@@ -52,7 +52,8 @@ ToolName = Annotated[str, Field(min_length=3, max_length=120, pattern=TOOL_PATTE
 
 class RunIn(BaseModel):
     """One run summary, as an agent reports it. Unknown fields are refused (a typo must not
-    silently drop data)."""
+    silently drop data). Counts are strict integers: ``true`` is not 1 and ``"3"`` or ``3.0`` is
+    not 3 (pydantic's lax mode would store all three)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, use_enum_values=True)
 
@@ -82,15 +83,19 @@ class RunIn(BaseModel):
     started_at: AwareDatetime = Field(description="ISO 8601 with a zone. At most 400 days old, 5 minutes ahead.")
     ended_at: AwareDatetime = Field(description="ISO 8601 with a zone; not before started_at, at most 24 h after.")
     latency_ms: int = Field(
-        default=-1, ge=-1, le=MAX_LATENCY_MS, description="Defaults to ended_at − started_at (send -1 or omit)."
+        default=-1,
+        ge=-1,
+        le=MAX_LATENCY_MS,
+        strict=True,
+        description="Defaults to ended_at − started_at (send -1 or omit).",
     )
     status: RunStatus = RunStatus.OK
     outcome: RunOutcome
     reason: RunReason | None = Field(
         default=None, description="Required when outcome is escalated, failed or blocked. (JSON null = none.)"
     )
-    input_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS)
-    output_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS)
+    input_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS, strict=True)
+    output_tokens: int = Field(default=0, ge=0, le=MAX_TOKENS, strict=True)
     cost_usd: Decimal = Field(
         default=Decimal("0"),
         ge=0,
@@ -98,9 +103,9 @@ class RunIn(BaseModel):
         decimal_places=6,
         description="Non-negative decimal (string or number), at most 6 decimal places, below 1,000,000.",
     )
-    tool_calls: int = Field(default=0, ge=0, le=MAX_COUNT)
+    tool_calls: int = Field(default=0, ge=0, le=MAX_COUNT, strict=True)
     tools_used: list[ToolName] = Field(default_factory=list, max_length=MAX_TOOLS_USED)
-    policy_blocks: int = Field(default=0, ge=0, le=MAX_COUNT)
+    policy_blocks: int = Field(default=0, ge=0, le=MAX_COUNT, strict=True)
     human_minutes: Decimal = Field(default=Decimal("0"), ge=0, max_digits=8, decimal_places=2)
     trace_id: str = Field(default="", max_length=128, pattern=TRACE_PATTERN)
     metadata: dict = Field(
