@@ -415,6 +415,11 @@ def seed_registry(now: datetime | None = None) -> dict:
                 "constraint_schema": _constraint_schema_for(name),
             },
         )
+        if not tools[name].constraint_schema:
+            # A demo database seeded before constraints were typed: declare what its grants use,
+            # or the gate would refuse every action under them (a constraint it cannot read).
+            tools[name].constraint_schema = _constraint_schema_for(name)
+            tools[name].save(update_fields=["constraint_schema"])
     GlobalControls.load()
 
     # The second approver decides only for IT and platform agents (a per-agent object permission);

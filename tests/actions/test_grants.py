@@ -191,3 +191,14 @@ def test_a_grant_request_with_typed_constraints_is_accepted(agent, refund_tool, 
         justification="x",
     )
     assert req.payload["constraints"] == constraints
+
+
+def test_seeding_an_older_demo_database_declares_its_tools_constraints(db):
+    """A demo database seeded before constraints were typed has tools without a schema; seeding
+    again declares it, so the demo grants (max_amount_usd 500) keep working at the gate."""
+    from registry.demo import seed_registry
+    from registry.models import Tool
+
+    Tool.objects.create(name="payments.refund", system="Stripe", action_tier=3)
+    seed_registry()
+    assert "max_amount_usd" in Tool.objects.get(name="payments.refund").constraint_schema
