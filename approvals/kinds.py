@@ -443,11 +443,15 @@ def _reenable_diff(request):
 
 def _tier_normalize(agent, payload, version):
     _reject_unknown(payload, {"risk_tier", "from_tier"})
-    try:
-        tier = int(payload.get("risk_tier"))
-    except (TypeError, ValueError):
+    raw = payload.get("risk_tier")
+    # A whole number or its digits (forms post strings); int() would turn 1.5 into 1 and true into 1.
+    if type(raw) is int:
+        tier = raw
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        tier = int(raw)
+    else:
         tier = None
-    if tier not in RiskTier.values or isinstance(payload.get("risk_tier"), bool):
+    if tier not in RiskTier.values:
         raise ValidationError({"risk_tier": "Give the new risk tier: 1, 2 or 3."})
     if tier == agent.risk_tier:
         raise ValidationError({"risk_tier": f"{agent.name} is already tier {tier}."})
