@@ -4,11 +4,11 @@ action requests are read-only records."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from .models import ActionPolicyVersion, ActionRequest, AgentGateSettings
-from .services import policy_validate, policy_version_create
+from .services import policy_validate
 
 
 class PolicyVersionAdminForm(forms.ModelForm):
@@ -50,30 +50,18 @@ class PolicyVersionAdminForm(forms.ModelForm):
 
 @admin.register(ActionPolicyVersion)
 class ActionPolicyVersionAdmin(admin.ModelAdmin):
-    form = PolicyVersionAdminForm
+    """Read-only, superusers included: a new version is proposed on the policy page and takes
+    effect only through a two-person action-policy change request (issue 13)."""
+
     list_display = ["tool", "number", "retention_days", "note", "created_by", "created_at"]
     list_filter = ["tool"]
     search_fields = ["tool__name", "note", "rules_source"]
-    readonly_fields = ["number", "created_by", "created_at"]
 
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        version = policy_version_create(
-            tool=data["tool"],
-            fields_source=data["fields_source"],
-            rules_source=data.get("rules_source", ""),
-            redact_fields=data.get("redact_fields", ""),
-            retention_days=data["retention_days"],
-            note=data.get("note", ""),
-            actor=request.user,
-        )
-        if change:
-            messages.info(request, f"Saved as a new version, v{version.number}; v{obj.number} is unchanged.")
-        # The admin goes on with ``obj`` (log entry, redirect): point it at the new version.
-        obj.pk, obj.number, obj.created_at, obj._state.adding = version.pk, version.number, version.created_at, False
+    def has_add_permission(self, request):
+        return False
 
-    def save_related(self, request, form, formsets, change):
-        pass
+    def has_change_permission(self, request, obj=None):
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False

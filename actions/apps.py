@@ -19,6 +19,13 @@ class ActionsConfig(AppConfig):
         from .selectors import controls_extra
 
         register_kind(RUNTIME_ACTION_KIND)
+        # A new policy version is itself a governed, two-person change (issue 13).
+        from registry.governance import governed_fields_register
+
+        from .policy_change import ACTION_POLICY_CHANGE_KIND, GOVERNED
+
+        register_kind(ACTION_POLICY_CHANGE_KIND)
+        governed_fields_register(*GOVERNED)
         agent_card_sections.register(agent_card_section, order=30)
         nav_items.register(NavItem("Actions", "actions:index", perm="actions.view_actionpolicyversion"), order=40)
         demo_seeders.register(seed_actions, order=30)

@@ -293,7 +293,13 @@ def action_decide(
     if refusal:
         # A grant is the agent's standing policy for the tool: the refusal is an automatic block.
         return Outcome(ActionStatus.DENIED, DecisionSource.POLICY_RULE, reason=refusal)
-    for rule in policy.rules if policy else []:
+    return policy_outcome(tool=tool, rules=policy.rules if policy else [], values=values)
+
+
+def policy_outcome(*, tool: Tool, rules: list[dict], values: dict) -> Outcome:
+    """What the rules say (first match wins), else the tool's tier default. Pure: the part of a
+    decision that a policy change moves, so a proposed policy is compared on the same code."""
+    for rule in rules:
         if not evaluate(rule["tree"], values):
             continue
         if rule["outcome"] == OUTCOME_ALLOW:

@@ -1,5 +1,6 @@
-"""Console pages of the action gate: policies (read by every role, edited by the governance
-board — each save is a new version), action requests, and an agent's webhook settings."""
+"""Console pages of the action gate: policies (read by every role, proposed by the governance
+board — each proposal is a two-person change request, applied as the next version), action
+requests, and an agent's webhook settings."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from approvals.exceptions import ApprovalError
+from approvals.services import change_request_create
 from registry.models import Tool
 from registry.permissions import user_can_edit_agent
 from registry.selectors import agents_visible_to
@@ -20,8 +23,9 @@ from registry.selectors import agents_visible_to
 from .choices import ActionStatus
 from .forms import PolicyForm, WebhookForm
 from .models import AgentGateSettings
+from .policy_change import ACTION_POLICY_CHANGE
 from .selectors import action_requests_visible_to, policies_overview, policy_versions
-from .services import action_effective_status, gate_settings_update, policy_version_create
+from .services import action_effective_status, gate_settings_update
 
 EDIT_PERM = "actions.add_actionpolicyversion"
 VIEW_PERM = "actions.view_actionpolicyversion"
@@ -94,22 +98,33 @@ def policy_edit(request, tool: str):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            version = policy_version_create(
-                tool=tool,
-                fields_source=data["fields_source"],
-                rules_source=data["rules_source"],
-                redact_fields=data["redact_fields"],
-                retention_days=data["retention_days"],
-                note=data["note"],
-                actor=request.user,
+            # Not saved as a version: proposed, and in force only once two other people approve.
+            change = change_request_create(
+                agent=None,
+                kind=ACTION_POLICY_CHANGE,
+                payload={
+                    "tool": tool.name,
+                    "fields_source": data["fields_source"],
+                    "rules_source": data["rules_source"],
+                    "redact_fields": data["redact_fields"],
+                    "retention_days": data["retention_days"],
+                    "note": data["note"],
+                },
+                requester=request.user,
+                justification=data["note"] or f"New {tool.name} policy.",
             )
         except ValidationError as exc:
             for name, msgs in exc.message_dict.items():
                 for message in msgs:
                     form.add_error(name if name in form.fields else None, message)
+        except ApprovalError as exc:
+            form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Saved {tool.name} policy v{version.number}; new requests use it now.")
-            return redirect("actions:policy_detail", tool=tool.name)
+            messages.success(
+                request,
+                f"Proposed as request #{change.pk}; {tool.name}'s policy in force stays until two approvers agree.",
+            )
+            return redirect(change)
     status = 400 if form.errors else 200
     return render(request, "actions/policy_form.html", {"form": form, "tool": tool, "current": current}, status=status)
 

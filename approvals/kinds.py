@@ -19,11 +19,12 @@ from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
 
 from registry import services as registry_services
-from registry.choices import AgentStatus, RiskTier, VersionState
+from registry.choices import ActionTier, AgentStatus, RiskTier, VersionState
 from registry.governance import (
     AGENT_SCOPE_FIELDS,
     SCOPE_CHANGE,
     STATUS_CHANGE,
+    TOOL_TIER_CHANGE,
     governed_formfield,
     governed_value_current,
     governed_value_parse,
@@ -681,3 +682,58 @@ for _spec in (
     ),
 ):
     register_kind(_spec)
+
+
+# --- tool_tier_change: a catalog tool's action tier (fleet-wide: every agent granted it) ----------
+
+
+def _tool_tier_normalize(agent, payload, version):
+    _reject_unknown(payload, {"tool", "action_tier", "from_tier"})
+    if agent is not None:
+        raise ValidationError({"agent": "A tool's tier concerns every agent granted it; name no agent."})
+    tool = Tool.objects.filter(name=payload.get("tool") or "").first()
+    if tool is None:
+        raise ValidationError({"tool": "Name a tool of the catalog, for example payments.refund."})
+    raw = payload.get("action_tier")
+    if isinstance(raw, bool) or str(raw) not in {str(v) for v in ActionTier.values}:
+        raise ValidationError({"action_tier": "Give the new action tier: 0, 1, 2, 3 or 4."})
+    tier = int(raw)
+    if tier == tool.action_tier:
+        raise ValidationError({"action_tier": f"{tool.name} is already tier {tier}."})
+    return {"tool": tool.name, "action_tier": tier, "from_tier": int(tool.action_tier)}, None
+
+
+def _tool_tier_apply(request, actor):
+    tool = Tool.objects.filter(name=request.payload["tool"]).first()
+    if tool is None:
+        raise ApplyBlocked(f"Tool {request.payload['tool']} was removed from the catalog.")
+    with _blocked_on_conflict():
+        registry_services.tool_set_tier(
+            tool_id=tool.pk,
+            action_tier=request.payload["action_tier"],
+            from_tier=request.payload["from_tier"],
+            actor=actor,
+        )
+
+
+def _tool_tier_diff(request):
+    tool = Tool.objects.filter(name=request.payload["tool"]).first()
+    now = ActionTier(tool.action_tier).label if tool else "removed"
+    return [DiffRow(f"Action tier of {request.payload['tool']}", now, ActionTier(request.payload["action_tier"]).label)]
+
+
+register_kind(
+    KindSpec(
+        TOOL_TIER_CHANGE,
+        "Tool action-tier change",
+        _tool_tier_normalize,
+        _tool_tier_apply,
+        _tool_tier_diff,
+        min_approvals=2,
+        lowers_control=True,
+        fleet_wide=True,
+        request_perms=("change_tool",),
+        # Every agent granted the tool is affected: the strictest tier's policy.
+        policy_tier=lambda agent, payload: 1,
+    )
+)

@@ -55,6 +55,10 @@ TOOL_GRANT = "tool_grant"
 TOOL_TIER_CHANGE = "tool_tier_change"
 FLEET_REENABLE = "fleet_reenable"
 
+# Kinds that release or widen under the agent's own release policy (checklist, tier policy) rather
+# than loosening a control: every other kind a governed field names needs two people.
+RELEASE_AND_GRANT_KINDS = (NEW_VERSION, ROLLOUT_STEP, TOOL_GRANT)
+
 # Agent fields a scope change moves: who answers for the agent, what it may touch, what it must meet.
 AGENT_SCOPE_FIELDS = (
     "owner_team",

@@ -440,3 +440,18 @@ def agent_scope_set(*, agent_id: int, field: str, value, from_value, actor=None)
         agent.refresh_from_db()
         agent_grant_owner_rights(agent=agent, previous_owner=previous_owner)
     return agent
+
+
+@transaction.atomic
+def tool_set_tier(*, tool_id: int, action_tier: int, from_tier: int, actor=None) -> Tool:
+    """Move a catalog tool to another action tier, provided it is still at ``from_tier``. The
+    gate's defaults follow the tier, so lowering it is a two-person change request."""
+    tool = Tool.objects.select_for_update().get(pk=tool_id)
+    if tool.action_tier != from_tier:
+        raise RegistryConflict(
+            f"{tool.name}'s tier changed meanwhile (approved from {from_tier}, now {tool.action_tier})."
+        )
+    tool.action_tier = action_tier
+    with acting_as(actor):
+        tool.save(update_fields=["action_tier"])
+    return tool

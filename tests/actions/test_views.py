@@ -8,6 +8,21 @@ from actions.models import ActionPolicyVersion, AgentGateSettings
 
 from .conftest import refund
 
+
+def _approve_twice(response):
+    """Two approvers (neither the requester) approve the change request ``response`` redirected to."""
+    from approvals.models import ApprovalRequest
+    from approvals.services import decision_record
+    from tests.factories import UserFactory
+
+    req = ApprovalRequest.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+    for name in ("policy-approver-1", "policy-approver-2"):
+        approver = UserFactory(username=name, roles=["Governance board"])
+        decision_record(
+            request_id=req.pk, approver=approver, verdict="approve", reason="ok", payload_hash=req.payload_hash
+        )
+
+
 pytestmark = pytest.mark.django_db
 
 
@@ -56,6 +71,8 @@ def test_the_board_saves_a_new_version_from_the_console(client, board_user, refu
     }
     response = client.post("/actions/policies/payments.refund/edit/", data)
     assert response.status_code == 302
+    # Issue 13: the save proposes the version; two approvers other than the requester put it in force.
+    _approve_twice(response)
     v2 = ActionPolicyVersion.objects.get(number=2)
     assert (v2.retention_days, v2.redact_fields, v2.created_by) == (180, ["card_number", "bank_account"], board_user)
     assert v2.rules[-1]["reason"] == "Too large"
@@ -78,7 +95,7 @@ def test_a_bad_policy_in_the_console_is_shown_with_its_position_and_kept(client,
     assert ActionPolicyVersion.objects.count() == 1
 
 
-def test_the_admin_saves_an_edit_as_a_new_version(admin_client, refund_policy):
+def test_the_admin_cannot_save_an_edit_as_a_new_version(admin_client, refund_policy):
     url = f"/admin/actions/actionpolicyversion/{refund_policy.pk}/change/"
     assert admin_client.get(url).status_code == 200
     data = {
@@ -89,15 +106,12 @@ def test_the_admin_saves_an_edit_as_a_new_version(admin_client, refund_policy):
         "retention_days": 30,
         "note": "admin edit",
     }
+    # Issue 13: the admin shows policy versions read-only, superusers included; a new version is
+    # a two-person action-policy change request.
     response = admin_client.post(url, data)
-    assert response.status_code == 302, response.content[:2000]
-    assert list(ActionPolicyVersion.objects.order_by("number").values_list("number", "retention_days")) == [
-        (1, 365),
-        (2, 30),
-    ]
-    bad = admin_client.post(url, {**data, "rules_source": "allow if nope > 1"})
-    assert bad.status_code == 200 and b"unknown field" in bad.content
-    assert ActionPolicyVersion.objects.count() == 2
+    assert response.status_code == 403
+    assert admin_client.get("/admin/actions/actionpolicyversion/add/").status_code == 403
+    assert list(ActionPolicyVersion.objects.order_by("number").values_list("number", "retention_days")) == [(1, 365)]
 
 
 def test_a_request_page_hides_other_teams_agents(client, agent_client, refund_policy, other_owner_user):
