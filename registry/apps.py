@@ -8,11 +8,15 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         # The registry's own parts of the shared pages; the apps above add theirs the same way.
+        from django.contrib.auth.signals import user_logged_in
+
         from .extensions import NavItem, home_panels, nav_items
         from .panels import registry_home_panel
         from .rights_audit import rights_audit_register
+        from .session_expiry import session_stamp_on_login
 
         rights_audit_register()
+        user_logged_in.connect(session_stamp_on_login, dispatch_uid="registry.session_stamp_on_login")
 
         home_panels.register(registry_home_panel, order=10)
         nav_items.register(NavItem("Home", "home"), order=0)

@@ -20,6 +20,15 @@ SEEN_AT = "quorum_session_seen_at"
 SEEN_RESOLUTION_SECONDS = 60
 
 
+def session_stamp_on_login(sender, request, user, **kwargs) -> None:
+    """A session's clock starts at sign-in, saved with the login itself (connected in
+    ``RegistryConfig.ready``), so the first page after it writes no session row."""
+    if request is not None and hasattr(request, "session"):
+        now = time.time()
+        request.session[STARTED_AT] = now
+        request.session[SEEN_AT] = now
+
+
 def session_expired(session, now: float) -> str | None:
     """Why this signed-in session is over ("idle", "lifetime"), or None while it is valid."""
     started, seen = session.get(STARTED_AT), session.get(SEEN_AT)
