@@ -1,4 +1,5 @@
-"""Admin: policies are editable; requests, decisions and checklist items are read-only records."""
+"""Admin: read-only records. Approval policies change through a two-person request; requests,
+decisions and checklist items are the audit record."""
 
 from django.contrib import admin
 
@@ -7,9 +8,21 @@ from .models import ApprovalPolicy, ApprovalRequest, ChecklistItem, Decision
 
 @admin.register(ApprovalPolicy)
 class ApprovalPolicyAdmin(admin.ModelAdmin):
+    """Read-only, superusers included: a policy row changes through a two-person
+    ``approval_policy_change`` request (issue 13), never by one person here."""
+
     list_display = ["risk_tier", "kind", "required_approvals", "eligible_roles", "require_board_outside_team", "note"]
     list_filter = ["risk_tier", "require_board_outside_team"]
     search_fields = ["kind", "note"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ReadOnlyAdminMixin:

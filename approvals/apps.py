@@ -9,8 +9,18 @@ class ApprovalsConfig(AppConfig):
     def ready(self) -> None:
         # The built-in request kinds register themselves on import.
         from registry.extensions import NavItem, agent_card_sections, demo_seeders, home_panels, nav_items
+        from registry.governance import APPROVAL_POLICY_CHANGE, GovernedField, governed_fields_register
 
         from . import fleet, kinds  # noqa: F401 - the built-in kinds and the fleet re-enable kind
+        from .models import ApprovalPolicy
+
+        # Approval policies are governed like the registry's fields: a two-person request changes them.
+        governed_fields_register(
+            *(
+                GovernedField(ApprovalPolicy, name, APPROVAL_POLICY_CHANGE, on_create=False)
+                for name in ("required_approvals", "eligible_roles", "require_board_outside_team")
+            )
+        )
         from .break_glass import break_glass_home_panel  # registers the break_glass_review kind
         from .demo import seed_approvals
         from .panels import agent_card_section, awaiting_home_panel

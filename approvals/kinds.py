@@ -18,10 +18,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
 
+from registry import roles as role_names
 from registry import services as registry_services
 from registry.choices import ActionTier, AgentStatus, RiskTier, VersionState
 from registry.governance import (
     AGENT_SCOPE_FIELDS,
+    APPROVAL_POLICY_CHANGE,
     SCOPE_CHANGE,
     STATUS_CHANGE,
     TOOL_TIER_CHANGE,
@@ -38,7 +40,7 @@ from . import kind_forms
 from .choices import OPEN_STATUSES, RequestKind
 from .exceptions import ApplyBlocked
 from .kind_forms import MAX_CONSTRAINTS_CHARS
-from .models import ApprovalRequest
+from .models import ApprovalPolicy, ApprovalRequest
 
 
 @dataclass(frozen=True)
@@ -734,6 +736,85 @@ register_kind(
         fleet_wide=True,
         request_perms=("change_tool",),
         # Every agent granted the tool is affected: the strictest tier's policy.
+        policy_tier=lambda agent, payload: 1,
+    )
+)
+
+
+# --- approval_policy_change: how many people a kind needs (fleet-wide) ----------------------------
+
+
+def _approval_policy_normalize(agent, payload, version):
+    from registry.roles import ALL_ROLES
+
+    _reject_unknown(
+        payload, {"kind", "risk_tier", "required_approvals", "eligible_roles", "require_board_outside_team", "note"}
+    )
+    if agent is not None:
+        raise ValidationError({"agent": "An approval policy concerns every agent of its tier; name no agent."})
+    kind = payload.get("kind") or ""
+    if kind and kind not in _KINDS:
+        raise ValidationError({"kind": f"Unknown request kind {kind!r} (blank = the tier's default)."})
+    tier, required = payload.get("risk_tier"), payload.get("required_approvals")
+    if isinstance(tier, bool) or tier not in RiskTier.values:
+        raise ValidationError({"risk_tier": "Give the risk tier: 1, 2 or 3."})
+    if isinstance(required, bool) or not isinstance(required, int) or not 1 <= required <= 10:
+        raise ValidationError({"required_approvals": "Give the number of approvers, 1 to 10."})
+    roles = payload.get("eligible_roles") or []
+    if not isinstance(roles, list) or not roles or set(roles) - set(ALL_ROLES):
+        raise ValidationError({"eligible_roles": f"Give role names from: {', '.join(ALL_ROLES)}."})
+    canonical = {
+        "kind": kind,
+        "risk_tier": tier,
+        "required_approvals": required,
+        "eligible_roles": sorted(set(roles)),
+        "require_board_outside_team": bool(payload.get("require_board_outside_team")),
+        "note": str(payload.get("note") or "")[:300],
+    }
+    return canonical, None
+
+
+def _approval_policy_apply(request, actor):
+    p = request.payload
+    ApprovalPolicy.objects.update_or_create(
+        kind=p["kind"],
+        risk_tier=p["risk_tier"],
+        defaults={
+            "required_approvals": p["required_approvals"],
+            "eligible_roles": p["eligible_roles"],
+            "require_board_outside_team": p["require_board_outside_team"],
+            "note": p["note"] or f"Approval request #{request.pk}.",
+        },
+    )
+
+
+def _approval_policy_diff(request):
+    p = request.payload
+    row = ApprovalPolicy.objects.filter(kind=p["kind"], risk_tier=p["risk_tier"]).first()
+    what = f"Tier {p['risk_tier']} {p['kind'] or 'default'}"
+    return [
+        DiffRow(f"{what}: approvers", str(row.required_approvals) if row else "none", str(p["required_approvals"])),
+        DiffRow(f"{what}: roles", ", ".join(row.eligible_roles) if row else "none", ", ".join(p["eligible_roles"])),
+        DiffRow(
+            f"{what}: board member outside the team",
+            ("yes" if row.require_board_outside_team else "no") if row else "none",
+            "yes" if p["require_board_outside_team"] else "no",
+        ),
+    ]
+
+
+register_kind(
+    KindSpec(
+        APPROVAL_POLICY_CHANGE,
+        "Approval-policy change",
+        _approval_policy_normalize,
+        _approval_policy_apply,
+        _approval_policy_diff,
+        min_approvals=2,
+        lowers_control=True,
+        fleet_wide=True,
+        request_perms=("approve_agent",),
+        eligible_roles=(role_names.GOVERNANCE_BOARD,),
         policy_tier=lambda agent, payload: 1,
     )
 )

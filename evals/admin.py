@@ -75,7 +75,16 @@ class HumanRatingAdmin(admin.ModelAdmin):
 
 @admin.register(DriftPolicy)
 class DriftPolicyAdmin(admin.ModelAdmin):
+    """Read-only, superusers included: the agent's drift page saves a tightening at once and
+    proposes a weakening as a two-person request (``evals.drift_change``)."""
+
     list_display = ["agent", "enabled", "action", "containment_drop_points", "error_rise_points"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(DriftAlert)

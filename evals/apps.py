@@ -23,3 +23,9 @@ class EvalsConfig(AppConfig):
         # No version goes live without a passing eval run; a passing run ticks the checklist item.
         apply_gates.register(apply_gate_eval, order=10)
         request_created_hooks.register(request_created_eval_hook, order=10)
+        # Weakening a drift policy is a two-person change (issue 13).
+        from approvals.kinds import register_kind
+
+        from .drift_change import DRIFT_POLICY_CHANGE_KIND
+
+        register_kind(DRIFT_POLICY_CHANGE_KIND)

@@ -8,11 +8,14 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from approvals.exceptions import ApprovalError
+from approvals.models import ApprovalRequest
 from registry.permissions import user_can_edit_agent, user_can_operate_agent
 from registry.selectors import agents_visible_to
 
 from . import services
 from .choices import AlertStatus
+from .drift_change import driftpolicy_change
 from .forms import CaseForm, DriftPolicyForm, EvalTargetForm, GoldenSetForm, ImportForm, RatingForm, RunStartForm
 from .models import CaseResult, GoldenCase, GoldenSetVersion, Judge
 from .selectors import alerts_visible_to, evalruns_visible_to, goldensets_visible_to, pass_rate_trend
@@ -104,10 +107,19 @@ def driftpolicy_edit(request, slug: str):
         # The form validated a copy; the service saves under the row lock.
         fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
         try:
-            services.driftpolicy_update(agent=agent, user=request.user, **fields)
+            # Tightening saves now; weakening becomes a two-person request (issue 13).
+            outcome = driftpolicy_change(agent=agent, user=request.user, **fields)
         except ValidationError as exc:
             _errors_to_form(form, exc)
+        except ApprovalError as exc:
+            form.add_error(None, exc.message)
         else:
+            if isinstance(outcome, ApprovalRequest):
+                messages.warning(
+                    request,
+                    f"This weakens the drift policy: proposed as request #{outcome.pk}; the policy in force stays.",
+                )
+                return redirect(outcome)
             messages.success(request, "Drift policy saved.")
             return redirect("evals:agent_evals", slug=agent.slug)
     return render(

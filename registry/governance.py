@@ -54,6 +54,7 @@ NEW_VERSION = "new_version"
 TOOL_GRANT = "tool_grant"
 TOOL_TIER_CHANGE = "tool_tier_change"
 FLEET_REENABLE = "fleet_reenable"
+APPROVAL_POLICY_CHANGE = "approval_policy_change"
 
 # Kinds that release or widen under the agent's own release policy (checklist, tier policy) rather
 # than loosening a control: every other kind a governed field names needs two people.

@@ -143,6 +143,8 @@ def _alternatives(governed) -> list:
         return ["0" if Decimal(current or 0) != 0 else "1"]
     if model_field.get_internal_type() == "JSONField":
         return [{} if current else {"max_amount_usd": 1}]
+    if model_field.get_internal_type().endswith("IntegerField"):
+        return [int(current) - 1 if current and int(current) > 1 else int(current or 0) + 1]
     if model_field.get_internal_type() in ("CharField", "TextField"):
         return ["" if current else "allow if true"]
     return []
