@@ -22,9 +22,11 @@ needs two distinct approvers, neither of them the requester, whatever the approv
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from decimal import Decimal
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
@@ -431,3 +433,17 @@ def test_a_lowering_request_is_applied_only_by_two_people_other_than_the_request
     assert Agent.objects.get(pk=agent.pk).risk_tier == 1
     approve(UserFactory(username="board-2", roles=[roles.GOVERNANCE_BOARD]))
     assert Agent.objects.get(pk=agent.pk).risk_tier == 3
+
+
+def test_the_readme_lists_exactly_what_is_governed():
+    """The README's Approvals section names every governed field with its kind, and nothing more."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = set()
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and "." in cells[0] and cells[2].startswith("`"):
+            label, kind = cells[0].strip("`"), cells[2].strip("`")
+            for name in re.findall(r"`([a-z_]+)`", cells[1]):
+                listed.add((label, name, kind))
+    declared = {(g.model._meta.label, g.field, g.kind) for g in governed_fields}
+    assert listed == declared
