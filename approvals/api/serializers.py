@@ -8,7 +8,9 @@ MAX_JUSTIFICATION = 4000
 
 
 class ChangeRequestInputSerializer(serializers.Serializer):
-    agent = serializers.SlugField(max_length=64, help_text="The agent's slug.")
+    agent = serializers.SlugField(
+        max_length=64, required=False, allow_null=True, help_text="The agent's slug; none for a fleet-wide kind."
+    )
     kind = serializers.CharField(max_length=40, help_text="go_live, new_version, tool_grant, rollout_step, …")
     payload = serializers.JSONField(
         required=False, default=dict, help_text='The proposed effect, e.g. {"version": "1.4"} for go_live.'

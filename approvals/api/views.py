@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from approvals import services
 from approvals.choices import RequestStatus
 from approvals.exceptions import ApprovalError
+from approvals.kinds import kind_get
 from approvals.models import ApprovalRequest, Decision
 from approvals.selectors import requests_visible_to
 from registry.api.authentication import UserAPIKeyAuthentication
@@ -137,9 +138,7 @@ class ChangeRequestViewSet(
     def create(self, request, *args, **kwargs):
         data = ChangeRequestInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        agent = agents_visible_to(request.user).filter(slug=data.validated_data["agent"]).first()
-        if agent is None:
-            raise exceptions.ValidationError({"agent": f"No agent {data.validated_data['agent']!r}."})
+        agent = _agent_named(request.user, data.validated_data)
         try:
             req = services.change_request_create(
                 agent=agent,
@@ -159,3 +158,19 @@ class ChangeRequestViewSet(
             )
         req = self.get_queryset().get(pk=req.pk)
         return Response(self.get_serializer(req).data, status=status.HTTP_201_CREATED)
+
+
+def _agent_named(user, data: dict):
+    """The agent the request is for, among those ``user`` sees; None for a fleet-wide kind (a
+    tool's tier, an approval or action policy), which names no agent."""
+    slug = data.get("agent") or ""
+    try:
+        fleet_wide = kind_get(data["kind"]).fleet_wide
+    except DjangoValidationError:
+        fleet_wide = False  # the service answers the unknown kind
+    if fleet_wide and not slug:
+        return None
+    agent = agents_visible_to(user).filter(slug=slug).first()
+    if agent is None:
+        raise exceptions.ValidationError({"agent": f"No agent {slug!r}." if slug else "Name the agent (its slug)."})
+    return agent

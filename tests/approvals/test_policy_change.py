@@ -51,3 +51,31 @@ def test_an_approval_policy_change_needs_two_board_members_other_than_the_reques
     approve(board[2])
     assert ApprovalRequest.objects.get(pk=req.pk).status == "applied"
     assert ApprovalPolicy.objects.get(kind="", risk_tier=3).required_approvals == 1
+
+
+def test_a_tool_tier_is_lowered_through_the_api_only_by_two_other_people():
+    from rest_framework.test import APIClient
+
+    from registry.models import Tool
+    from tests.factories import ToolFactory
+
+    tool = ToolFactory(name="payments.refund", action_tier=3)
+    board = [UserFactory(username=f"tier-board-{i}", roles=[roles.GOVERNANCE_BOARD]) for i in range(3)]
+    api = APIClient()
+    api.force_authenticate(board[0])
+    missing = api.post(
+        "/api/v1/change-requests/", {"kind": "tier_change", "payload": {}, "justification": "x"}, format="json"
+    )
+    assert missing.status_code == 400 and "agent" in missing.content.decode()
+    created = api.post(
+        "/api/v1/change-requests/",
+        {"kind": "tool_tier_change", "payload": {"tool": tool.name, "action_tier": 0}, "justification": "Read-only."},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    req = ApprovalRequest.objects.get(pk=created.json()["id"])
+    assert req.agent is None and req.policy_snapshot["required_approvals"] >= 2
+    for user in board[1:]:
+        assert Tool.objects.get(pk=tool.pk).action_tier == 3
+        decision_record(request_id=req.pk, approver=user, verdict="approve", reason="ok", payload_hash=req.payload_hash)
+    assert Tool.objects.get(pk=tool.pk).action_tier == 0
