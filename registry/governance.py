@@ -16,6 +16,7 @@ registry), which checks at start-up that every kind named here is registered."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import models
 
@@ -138,7 +139,8 @@ def governed_value_canonical(model: type[models.Model], field: str, value):
     if isinstance(value, models.Model):
         return value.pk
     if model_field.get_internal_type() == "DecimalField" and value is not None:
-        return str(value)
+        # At the column's scale: "92", "92.0" and "92.00" are the same threshold.
+        return str(Decimal(str(value)).quantize(Decimal(1).scaleb(-model_field.decimal_places)))
     return value
 
 

@@ -197,3 +197,26 @@ def test_review_dates_are_derived_not_typed(tier1_pilot):
     assert "last_reviewed_on" not in AgentForm(instance=tier1_pilot).fields
     assert "status" not in AgentForm().fields
     assert tier1_pilot.next_review_due is None and tier1_pilot.last_reviewed_on != date(2026, 11, 30)
+
+
+def test_the_scope_request_form_is_prefilled_and_asks_only_for_what_changes(client, owner_user, tier1_pilot):
+    from tests.test_governed_doors import _scrape
+
+    crm = Scope.objects.create(name="CRM", kind="system")
+    client.force_login(owner_user)
+    edited = client.post(
+        reverse("registry:agent_edit", args=[tier1_pilot.slug]),
+        _edit_payload(tier1_pilot, monthly_budget_usd="5000", systems=[crm.pk]),
+    )
+    url = edited["Location"]
+    assert url.startswith(reverse("approvals:request_start", args=[tier1_pilot.slug, "scope_change"]))
+    (action, data), *_ = [f for f in _scrape(client.get(url).content.decode()) if "justification" in f[1]]
+    assert data["monthly_budget_usd"] == ["5000.00"] and data["systems"] == [str(crm.pk)]
+    data["justification"] = ["More traffic, and the CRM."]
+    response = client.post(url.split("?")[0], data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    req = ApprovalRequest.objects.get(kind="scope_change")
+    assert req.payload["changes"] == {
+        "monthly_budget_usd": {"from": "1000.00", "to": "5000.00"},
+        "systems": {"from": [], "to": [crm.pk]},
+    }
