@@ -62,10 +62,19 @@ class CaseResultInline(admin.TabularInline):
 
 @admin.register(EvalRun)
 class EvalRunAdmin(admin.ModelAdmin):
+    """Read-only evidence, superusers included: a run made here would pass the go-live eval gate
+    without running a case (runs come from the runner or the CI results API)."""
+
     list_display = ["pk", "agent", "version", "set_version", "status", "pass_rate_pct", "passed", "created_at"]
     list_filter = ["status", "source", "passed"]
     readonly_fields = [f.name for f in EvalRun._meta.fields]
     inlines = [CaseResultInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(HumanRating)
