@@ -57,7 +57,28 @@ def json_loads_bounded(raw: bytes, *, max_bytes: int, decimals: bool = False):
     # (serializers, audit log, templates), so the API's own limit is far lower.
     if json_depth_exceeds(value):
         raise _too_deep()
+    # PostgreSQL text cannot hold NUL; JSON can only carry it escaped, so look only then.
+    if b"\\u0000" in raw and _has_nul(value):
+        raise ParseError("Malformed JSON: strings may not contain NUL (\\u0000).", code="invalid_character")
     return value
+
+
+def _has_nul(value) -> bool:
+    """Whether any key or string in ``value`` contains NUL (level by level, no recursion)."""
+    level = [value]
+    while level:
+        children = []
+        for item in level:
+            if isinstance(item, str):
+                if "\x00" in item:
+                    return True
+            elif isinstance(item, dict):
+                children.extend(item.keys())
+                children.extend(item.values())
+            elif isinstance(item, list):
+                children.extend(item)
+        level = children
+    return False
 
 
 def read_bounded(stream, parser_context, max_bytes: int) -> bytes:

@@ -11,6 +11,7 @@ import sys
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.template import loader
+from django.views.defaults import page_not_found
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponseForbidden:
@@ -48,3 +49,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if unavailable:
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler404``: an address no URL pattern matches (``/api/v1/agents/a:b/``) is JSON under
+    ``/api/`` like every other API answer; the console keeps Django's page (``404.html``)."""
+    if request.path.startswith("/api/"):
+        message = "No such endpoint or object."
+        body = json.dumps({"errors": [{"code": "not_found", "field": None, "message": message}]})
+        return HttpResponse(body, status=404, content_type="application/json")
+    return page_not_found(request, exception)

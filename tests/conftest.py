@@ -101,20 +101,36 @@ def browser():
         browser.close()
 
 
+# Reported by every page of a context (an init script is not subject to the page's policy).
+REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (e) => console.error(
+  `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} on ${location.pathname}`));"""
+
+
 @pytest.fixture
 def new_page(browser, live_server):
-    """``new_page()`` opens a fresh, isolated browser context (its own cookies) on the live server."""
-    contexts = []
+    """``new_page()`` opens a fresh, isolated browser context (its own cookies) on the live server.
+
+    Every browser test runs under the Content-Security-Policy: a violation (the page's own
+    ``securitypolicyviolation`` event, or Chromium's console message) fails the test at teardown."""
+    contexts, violations = [], []
+
+    def _collect(message):
+        if "Content Security Policy" in message.text or message.text.startswith("CSP violation"):
+            violations.append(message.text)
 
     def _open(viewport=(1366, 900)):
         context = browser.new_context(base_url=live_server.url, viewport={"width": viewport[0], "height": viewport[1]})
         context.set_default_timeout(15_000)
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        context.on("console", _collect)
         contexts.append(context)
         return context.new_page()
 
     yield _open
     for context in contexts:
         context.close()
+    if violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(dict.fromkeys(violations)))
 
 
 def browser_login(page, username: str, password: str = "pw") -> None:

@@ -12,7 +12,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
 
-from config.urls import handler500  # noqa: F401  (this module stands in for the root URLconf)
+from config.urls import handler404, handler500  # noqa: F401  (this module stands in for the root URLconf)
 from config.urls import urlpatterns as console_urlpatterns
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +147,34 @@ def test_a_lost_database_is_a_503_page_in_the_console():
     assert response["Content-Type"].startswith("text/html")
     assert b'data-status="503"' in response.content
     assert b"server closed" not in response.content
+
+
+# --- NUL characters (found by schemathesis: PostgreSQL text cannot hold them) ----------------
+
+
+def test_a_nul_in_a_query_parameter_is_a_400(person_client):
+    response = person_client.get("/api/v1/change-requests/?agent=%00x")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "invalid_character"
+
+
+def test_a_session_cookie_with_a_nul_counts_as_no_session(person_client):
+    client = Client(raise_request_exception=False)
+    client.cookies["sessionid"] = "abc\x00defghijk"
+    assert client.get("/api/v1/agents/").status_code == 401
+    assert client.get("/agents/").status_code == 302  # to the login page
+    person_client.cookies["sessionid"] = "abc\x00defghijk"
+    assert person_client.get("/api/v1/agents/").status_code == 200
+
+
+def test_a_nul_in_a_json_string_is_a_400(person_client):
+    body = b'{"title": "a\\u0000b", "severity": "sev3"}'
+    response = person_client.post("/api/v1/incidents/", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "invalid_character"
+
+
+def test_an_unmatched_api_address_is_a_json_404(person_client):
+    response = person_client.get("/api/v1/reports/agents/a:b/roi/")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "not_found"

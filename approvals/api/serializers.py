@@ -37,7 +37,7 @@ class DecisionSerializer(serializers.ModelSerializer):
 
 class ChecklistItemSerializer(serializers.ModelSerializer):
     label = serializers.CharField(source="get_key_display", read_only=True)
-    ticked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    ticked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ChecklistItem
@@ -48,8 +48,8 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
     agent = serializers.SlugRelatedField(
         slug_field="slug", read_only=True, allow_null=True, help_text="Null for a fleet-wide request."
     )
-    version = serializers.SlugRelatedField(slug_field="label", read_only=True)
-    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    version = serializers.SlugRelatedField(slug_field="label", read_only=True, allow_null=True)
+    requester = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     required_approvals = serializers.IntegerField(source="policy_snapshot.required_approvals", read_only=True)
     approvals = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()

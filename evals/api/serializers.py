@@ -83,7 +83,7 @@ class EvalRunInSerializer(serializers.Serializer):
 
 class CaseResultSerializer(serializers.ModelSerializer):
     case = serializers.CharField(source="case_key")
-    judge = serializers.StringRelatedField()
+    judge = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = CaseResult
@@ -102,7 +102,7 @@ class EvalRunSerializer(serializers.ModelSerializer):
     version = serializers.SlugRelatedField(slug_field="label", read_only=True)
     golden_set = GoldenSetRefSerializer(source="*", read_only=True)
     idempotency_key = serializers.SerializerMethodField(help_text="The key CI sent (null for console runs).")
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     progress_pct = serializers.IntegerField(read_only=True)
     passed = serializers.BooleanField(
         allow_null=True, read_only=True, help_text="Pass rate at or above the threshold; null until completed."

@@ -6,7 +6,7 @@ from incidents.services import MAX_RUN_ID_LENGTH, MAX_RUN_IDS
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = TimelineEntry
@@ -15,9 +15,10 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
 class IncidentSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
-    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    version = serializers.SlugRelatedField(slug_field="label", read_only=True)
-    commander = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Nullable in the model (an incident may name no agent, version or commander yet).
+    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    version = serializers.SlugRelatedField(slug_field="label", read_only=True, allow_null=True)
+    commander = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     time_to_mitigate_seconds = serializers.SerializerMethodField()
     time_to_resolve_seconds = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
