@@ -178,3 +178,11 @@ def test_an_unmatched_api_address_is_a_json_404(person_client):
     response = person_client.get("/api/v1/reports/agents/a:b/roi/")
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "1.5"])
+def test_an_action_request_refuses_a_non_integer_id(agent_client, value):
+    body = {"tool": "tickets.read", "parameters": {}, "dry_run": True, "change_request_id": value}
+    response = agent_client.post("/api/v1/action-requests/", data=body, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert "change_request_id" in {error["field"] for error in response.json()["errors"]}
