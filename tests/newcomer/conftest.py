@@ -38,6 +38,15 @@ NOT_INHERITED = re.compile(
 )
 
 
+def untracked_files() -> set[str]:
+    """Files in the work tree that git neither tracks nor ignores."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard"],  # noqa: S607
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return set(listing.stdout.splitlines())
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -156,7 +165,9 @@ def make_run_stack():
     # Not under pytest's basetemp: the PostgreSQL server runs as another user and must traverse the
     # path, and pytest makes its root 0700 again whenever another pytest session starts.
     root = Path(tempfile.mkdtemp(prefix="quorum-make-run-"))
+    untracked_before = untracked_files()
     stack = _start(root)
+    stack.untracked_before = untracked_before
     stack.startup_seconds = _wait_until_serving(stack)
     yield stack
     if stack.process.poll() is None:

@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import pytest
 
 from config.run_embedded import DEMO_LOGINS
-from tests.newcomer.conftest import DEMO_PASSWORD, press_ctrl_c_and_wait
+from tests.newcomer.conftest import DEMO_PASSWORD, press_ctrl_c_and_wait, untracked_files
 
 pytestmark = pytest.mark.make_run
 
@@ -158,3 +158,5 @@ def test_ctrl_c_stops_everything_cleanly(make_run_stack):
     assert "SIGKILL" not in printed, printed[-3000:]  # every process stopped on SIGTERM, in time
     assert "PostgreSQL stopped." in printed
     assert not (Path(make_run_stack.var_dir) / "postgres" / "postmaster.pid").exists()
+    # Everything the stack writes lives under its var/: nothing new appeared in the work tree.
+    assert untracked_files() - make_run_stack.untracked_before == set()
