@@ -269,7 +269,12 @@ def rerun_seed_migrations() -> None:
 @pytest.fixture(autouse=True)
 def _reseed_after_flush(request):
     marker = request.node.get_closest_marker("django_db")
-    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+    marked = marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    # A test may also ask for a transactional database by fixture (directly, or through
+    # live_server) under a module's plain django_db marker: it needs the re-seed, and the
+    # cleared content-type cache, just the same.
+    asked = {"transactional_db", "live_server"} & set(request.fixturenames)
+    if marked or asked:
         request.getfixturevalue("transactional_db")
         rerun_seed_migrations()
 
