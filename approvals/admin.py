@@ -3,39 +3,19 @@ decisions and checklist items are the audit record."""
 
 from django.contrib import admin
 
+from registry.admin import ReadOnlyAdminMixin
+
 from .models import ApprovalPolicy, ApprovalRequest, ChecklistItem, Decision
 
 
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(admin.ModelAdmin):
+class ApprovalPolicyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only, superusers included: a policy row changes through a two-person
     ``approval_policy_change`` request (issue 13), never by one person here."""
 
     list_display = ["risk_tier", "kind", "required_approvals", "eligible_roles", "require_board_outside_team", "note"]
     list_filter = ["risk_tier", "require_board_outside_team"]
     search_fields = ["kind", "note"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdminMixin:
-    """The audit record of who approved what: viewable, never added, changed or deleted here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DecisionInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from registry.admin import ReadOnlyAdminMixin
+
 from .models import (
     CaseResult,
     DriftAlert,
@@ -61,7 +63,7 @@ class CaseResultInline(admin.TabularInline):
 
 
 @admin.register(EvalRun)
-class EvalRunAdmin(admin.ModelAdmin):
+class EvalRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only evidence, superusers included: a run made here would pass the go-live eval gate
     without running a case (runs come from the runner or the CI results API)."""
 
@@ -70,12 +72,6 @@ class EvalRunAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in EvalRun._meta.fields]
     inlines = [CaseResultInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(HumanRating)
 class HumanRatingAdmin(admin.ModelAdmin):
@@ -83,17 +79,11 @@ class HumanRatingAdmin(admin.ModelAdmin):
 
 
 @admin.register(DriftPolicy)
-class DriftPolicyAdmin(admin.ModelAdmin):
+class DriftPolicyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only, superusers included: the agent's drift page saves a tightening at once and
     proposes a weakening as a two-person request (``evals.drift_change``)."""
 
     list_display = ["agent", "enabled", "action", "containment_drop_points", "error_rise_points"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DriftAlert)

@@ -34,14 +34,9 @@ class GovernedAdminMixin:
         return readonly + sorted(governed - set(readonly))
 
 
-class ToolGrantInline(admin.TabularInline):
-    """Grants are part of a version's pinned bundle: added with a draft (console) or by a tool-grant
-    request, never edited here."""
-
-    model = ToolGrant
-    extra = 0
-    fields = ["tool", "constraints", "created_at"]
-    readonly_fields = fields
+class ReadOnlyAdminMixin:
+    """A record the admin shows and never adds, changes or deletes, superusers included (audit
+    records, and what changes only through an approval request). For model admins and inlines."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -51,6 +46,16 @@ class ToolGrantInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ToolGrantInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Grants are part of a version's pinned bundle: added with a draft (console) or by a tool-grant
+    request, never edited here."""
+
+    model = ToolGrant
+    extra = 0
+    fields = ["tool", "constraints", "created_at"]
+    readonly_fields = fields
 
 
 class AgentVersionInline(GovernedAdminMixin, admin.TabularInline):
