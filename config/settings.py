@@ -221,6 +221,22 @@ AXES_IPWARE_PROXY_COUNT = 1 if env.bool("BEHIND_PROXY", default=False) else None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env.bool("BEHIND_PROXY", default=False) else ("REMOTE_ADDR",)
 )
+# --- MFA and step-up (issue 20; registry/assurance.py, approvals/eligibility.py step_up_refusal) ---
+# Deciding a tier-1 request, a request that lowers a control, a runtime action above
+# QUORUM_STEP_UP_ACTION_AMOUNT and any break-glass needs a multi-factor authentication no older
+# than this many minutes (a second factor here, or an identity provider's acr/amr below).
+QUORUM_STEP_UP_MINUTES = env.int("QUORUM_STEP_UP_MINUTES", default=15)
+# An identity provider's acr values and amr entries (RFC 8176) that mean "multi-factor".
+QUORUM_STRONG_ACR_VALUES = env.list(
+    "QUORUM_STRONG_ACR_VALUES",
+    default=[
+        "http://schemas.openid.net/pape/policies/2007/06/multi-factor",
+        "http://schemas.microsoft.com/claims/multipleauthn",
+        "urn:okta:loa:2fa:any",
+    ],
+)
+QUORUM_STRONG_AMR_VALUES = env.list("QUORUM_STRONG_AMR_VALUES", default=["mfa", "otp", "hwk"])
+
 # Failed API-token authentications (people's and agents' tokens) per client address and minute;
 # past it the address gets 429 with Retry-After until the minute ends (registry.api.authentication).
 QUORUM_TOKEN_FAILURES_PER_MINUTE = env.int("QUORUM_TOKEN_FAILURES_PER_MINUTE", default=20)

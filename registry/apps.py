@@ -10,6 +10,7 @@ class RegistryConfig(AppConfig):
         # The registry's own parts of the shared pages; the apps above add theirs the same way.
         from django.contrib.auth.signals import user_logged_in
 
+        from .assurance import record_password_sign_in
         from .extensions import NavItem, home_panels, nav_items
         from .panels import registry_home_panel
         from .rights_audit import rights_audit_register
@@ -17,6 +18,7 @@ class RegistryConfig(AppConfig):
 
         rights_audit_register()
         user_logged_in.connect(session_stamp_on_login, dispatch_uid="registry.session_stamp_on_login")
+        user_logged_in.connect(record_password_sign_in, dispatch_uid="registry.record_password_sign_in")
 
         home_panels.register(registry_home_panel, order=10)
         nav_items.register(NavItem("Home", "home"), order=0)
