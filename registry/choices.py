@@ -69,3 +69,8 @@ class ReviewOutcome(models.TextChoices):
     CHANGE_REQUIRED = "change_required", "Change required"
     PAUSE = "pause", "Pause"
     RETIRE = "retire", "Retire"
+
+
+class IdentityProviderKind(models.TextChoices):
+    OIDC = "oidc", "OpenID Connect"
+    SAML = "saml", "SAML 2.0"

@@ -21,6 +21,7 @@ from .choices import (
     ActionTier,
     AgentStatus,
     DataClassification,
+    IdentityProviderKind,
     ReviewKind,
     ReviewOutcome,
     ReviewStatus,
@@ -521,6 +522,39 @@ class AgentAPIKey(AbstractAPIKey):
         return "active"
 
 
+class ExternalIdentity(models.Model):
+    """A person's account at an identity provider (OpenID Connect or SAML), linked to one local user.
+
+    ``(issuer, subject)`` names one IdP account and is unique: an IdP account signs in as exactly
+    one local user. A user may hold several (two IdPs, or an OIDC and a SAML account). Two local
+    users linked to the same IdP subject, or sharing a verified e-mail, are one person for the
+    two-person rule. ``email``/``email_verified`` are what the IdP said at the last sign-in."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    provider = models.CharField(max_length=8, choices=IdentityProviderKind.choices)
+    issuer = models.CharField(max_length=500, help_text="OIDC issuer URL or SAML IdP entity id.")
+    subject = models.CharField(max_length=500, help_text="OIDC 'sub' claim or SAML NameID.")
+    email = models.EmailField(blank=True, max_length=254)
+    email_verified = models.BooleanField(default=False)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["issuer", "subject"]
+        verbose_name_plural = "external identities"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="registry_externalidentity_issuer_subject"),
+            models.CheckConstraint(
+                condition=Q(provider__in=["oidc", "saml"]), name="registry_externalidentity_provider_known"
+            ),
+            models.CheckConstraint(condition=~Q(subject=""), name="registry_externalidentity_subject_nonempty"),
+        ]
+        indexes = [models.Index(fields=["email"], name="registry_extid_email_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.issuer} | {self.subject}"
+
+
 auditlog.register(Team, m2m_fields={"members"})
 auditlog.register(Scope)
 auditlog.register(Agent, m2m_fields={"data_sources", "systems"}, exclude_fields=["updated_at", "next_review_due"])
@@ -531,3 +565,4 @@ auditlog.register(ToolGrant)
 auditlog.register(Review)
 auditlog.register(ReviewDossier, exclude_fields=["snapshot"])
 auditlog.register(AgentAPIKey, exclude_fields=["hashed_key", "id", "last_used_at"])
+auditlog.register(ExternalIdentity, exclude_fields=["last_seen"])
