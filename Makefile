@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench install install-dev chromium redis clean-embedded
+.PHONY: run test lint bench install install-dev chromium redis sso-test-deps clean-embedded
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,19 @@ redis:
 	@command -v redis-server >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server)
 
+# The single sign-on tests' identity providers: a real OpenID provider (npm oidc-provider, pinned by
+# tests/sso/oidc_provider/package-lock.json, run with Node) and xmlsec1 for SAML signatures.
+sso-test-deps:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm)
+	@command -v xmlsec1 >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq xmlsec1)
+	@test -d tests/sso/oidc_provider/node_modules/oidc-provider || \
+		npm ci --prefix tests/sso/oidc_provider --no-audit --no-fund --loglevel=error
+
 # The whole suite against real PostgreSQL (the embedded server when none answers and DATABASE_URL is
 # unset) and real Redis (started if installed and stopped), plus ruff, import-linter and real Chromium.
-test: install-dev chromium redis
+test: install-dev chromium redis sso-test-deps
 	$(BIN)/python scripts/check_services.py
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports

@@ -141,8 +141,12 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # First, so a locked-out account or address is refused before its password is checked.
     "registry.login_lockout.LoginLockoutBackend",
+    # Refuses local passwords when QUORUM_LOCAL_PASSWORDS is off (break-glass accounts excepted).
+    "registry.sso.passwords.LocalPasswordPolicyBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
+    # Single sign-on; each answers only its own callback (an OIDC code, a SAML assertion).
+    "registry.sso.oidc.QuorumOIDCBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous visitors have no rights.
 GUARDIAN_RAISE_403 = False
@@ -236,6 +240,30 @@ QUORUM_STRONG_ACR_VALUES = env.list(
     ],
 )
 QUORUM_STRONG_AMR_VALUES = env.list("QUORUM_STRONG_AMR_VALUES", default=["mfa", "otp", "hwk"])
+
+# --- single sign-on (issue 20; registry/sso/, README "Single sign-on") ---
+# OpenID Connect (mozilla-django-oidc): on when QUORUM_OIDC_ISSUER is set. Endpoints and keys come
+# from the issuer's discovery document (<issuer>/.well-known/openid-configuration).
+QUORUM_OIDC_ISSUER = env.str("QUORUM_OIDC_ISSUER", default="").rstrip("/")
+QUORUM_OIDC_PROVIDER_NAME = env.str("QUORUM_OIDC_PROVIDER_NAME", default="single sign-on")
+QUORUM_OIDC_GROUPS_CLAIM = env.str("QUORUM_OIDC_GROUPS_CLAIM", default="groups")
+OIDC_RP_CLIENT_ID = env.str("QUORUM_OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("QUORUM_OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SCOPES = env.str("QUORUM_OIDC_SCOPES", default="openid email profile")
+OIDC_RP_SIGN_ALGO = env.str("QUORUM_OIDC_SIGN_ALGO", default="RS256")
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env.float("QUORUM_OIDC_TIMEOUT", default=10.0)
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:oidc_callback"
+OIDC_CREATE_USER = True
+# Both: IdP group -> Quorum role (registry/roles.py) and IdP group -> team slug, applied at every
+# sign-in ("quorum-board=Governance board,quorum-approvers=Approver"). With a role map, the IdP
+# decides every role of its users: a role whose group is gone is removed at the next sign-in.
+QUORUM_SSO_ROLE_MAP = env.dict("QUORUM_SSO_ROLE_MAP", default={})
+QUORUM_SSO_TEAM_MAP = env.dict("QUORUM_SSO_TEAM_MAP", default={})
+# Off: only the named break-glass accounts may still sign in with a local password.
+QUORUM_LOCAL_PASSWORDS = env.bool("QUORUM_LOCAL_PASSWORDS", default=True)
+QUORUM_BREAK_GLASS_USERS = env.list("QUORUM_BREAK_GLASS_USERS", default=[])
 
 # Failed API-token authentications (people's and agents' tokens) per client address and minute;
 # past it the address gets 429 with Retry-After until the minute ends (registry.api.authentication).

@@ -22,6 +22,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")), name="favicon"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("sso/", include("registry.sso.urls")),
     path("agents/", include("registry.urls")),
     path("approvals/", include("approvals.urls")),
     path("actions/", include("actions.urls")),

@@ -15,6 +15,7 @@ class RegistryConfig(AppConfig):
         from .panels import registry_home_panel
         from .rights_audit import rights_audit_register
         from .session_expiry import session_stamp_on_login
+        from .sso import checks  # noqa: F401  (registers the SSO configuration check)
 
         rights_audit_register()
         user_logged_in.connect(session_stamp_on_login, dispatch_uid="registry.session_stamp_on_login")
