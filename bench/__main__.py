@@ -1,23 +1,43 @@
-"""``make bench``: every benchmark module in this package, in one run, printing ratios.
+"""``make bench``: every benchmark module in this package, in one run, then one table.
 
-Each area adds ``bench/<area>.py`` with a ``main(args) -> None`` that prints its own
-figures; this runner imports them in name order. ``BENCH_ARGS="telemetry"`` runs one."""
+Each area adds ``bench/<area>.py`` with a ``main(args) -> None`` that measures through
+``bench.harness`` (interleaved rounds, load and steal recorded, an A/A control beside every
+ratio); this runner imports them in name order and prints every recorded row again as one
+table at the end. ``BENCH_ARGS="telemetry"`` runs one; ``BENCH_ARGS="--json out.json"`` also
+writes the rows as JSON."""
 
 import importlib
-import pkgutil
+import json
 import sys
-from pathlib import Path
+
+from bench import harness
 
 
 def main() -> None:
-    wanted = set(sys.argv[1:])
-    here = Path(__file__).parent
-    names = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
-    for name in names:
+    run(sys.argv[1:])
+
+
+def run(args: list[str]) -> None:
+    """Run the benchmarks named in ``args`` (all when none is), then print the table."""
+    json_path = None
+    if "--json" in args:
+        at = args.index("--json")
+        json_path = args[at + 1]
+        args = args[:at] + args[at + 2 :]
+    names = set(harness.bench_modules())
+    wanted = {a for a in args if a in names}
+    for name in sorted(names):
         if wanted and name not in wanted:
             continue
+        module = importlib.import_module(f"bench.{name}")
+        if not hasattr(module, "main"):
+            continue
         print(f"\n=== bench: {name} ===", flush=True)
-        importlib.import_module(f"bench.{name}").main(sys.argv[1:])
+        module.main(args)
+    print("\n" + harness.table(), flush=True)
+    if json_path:
+        with open(json_path, "w") as out:
+            json.dump([r.as_dict() for r in harness.RESULTS], out, indent=1)
 
 
 if __name__ == "__main__":

@@ -23,16 +23,10 @@ killed after ``--timeout`` seconds (default 900)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+from bench import harness
 
 WORKER = r"""
 import json, random, sys, time
@@ -165,48 +159,17 @@ copy_runs(now, timedelta(minutes=5), max(1, round(cfg["runs"] * 5 / (span.total_
 t = time.perf_counter()
 res["pass_buckets"] = telemetry_services.rollup_refresh(now=now + timedelta(minutes=7))
 res["pass_s"] = time.perf_counter() - t
-print("RESULT " + json.dumps(res))
+print("RESULT " + json.dumps(res, separators=(",", ":")))
 """
 
 
-def main(args: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="bench drift")
-    parser.add_argument("--agents", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=1000, help="runs per agent over the last 24 h 40 min")
-    parser.add_argument("--db", default="quorum_bench_drift")
-    parser.add_argument("--timeout", type=int, default=900)
-    opts, _ = parser.parse_known_args(args)
-    pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    redis = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"{pg}/{opts.db}",
-        "REDIS_URL": redis,
-        "CELERY_BROKER_URL": redis,
-        "SECRET_KEY": "bench-only-secret-key-0123456789abcdef0123456789",
-        "DEBUG": "0",
-        "QUORUM_HTTPS": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-        "LOG_LEVEL": "WARNING",
-    }
-    import psycopg
-
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{opts.db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{opts.db}"')
+def main(args: list[str] | None = None) -> dict:
+    opts = harness.options("drift", args, agents=1000, runs=1000, timeout=900)
     t0 = time.perf_counter()
-    subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300
-    )
-    cfg = {"agents": opts.agents, "runs": opts.runs}
-    proc = subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
-        [PYTHON, "-c", WORKER, json.dumps(cfg)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=opts.timeout
-    )
-    if proc.returncode != 0:
-        print(proc.stdout[-2000:], proc.stderr[-4000:])
-        raise SystemExit("bench drift: worker failed")
-    res = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    with harness.Stack("drift", serve=False) as stack:
+        cfg = {"agents": opts.agents, "runs": opts.runs}
+        words = stack.python(WORKER, json.dumps(cfg), timeout=opts.timeout)
+    res = json.loads(" ".join(words))
     print(f"runs: {res['runs']:,} ({opts.runs:,} per agent over 24 h 40 min); {opts.agents:,} production agents")
     print(f"load: COPY {res['copy_s']:.1f}s; rollup pass {res['rollup_s']:.1f}s ({res['rollup_buckets']:,} hours)")
     for name, label in (("raw", "raw scan (before)"), ("check", "drift check (now)")):
@@ -216,9 +179,11 @@ def main(args: list[str]) -> None:
             f"{label:>18}: {side['s']:.2f}s for {side['agents']:,} agents, {1000 * side['s'] / n:.2f} ms "
             f"and {side['queries'] / n:.1f} queries per agent, {side['breaches']} new alerts"
         )
+    harness.record(harness.Row(f"drift: cycle, {opts.agents:,} agents, per agent", "s", [res["check"]["s"]]))
     ratio = res["raw"]["s"] / res["check"]["s"] if res["check"]["s"] else float("inf")
     print(f"ratio raw scan / check: {ratio:.2f}; alerts {res['alerts']}")
     print(
         f"next beat pass (5 more minutes of runs): {res['pass_s']:.1f}s ({res['pass_buckets']:,} hours); "
         f"total {time.perf_counter() - t0:.0f}s"
     )
+    return res

@@ -34,6 +34,12 @@ class AgentRateThrottle(BaseThrottle):
         return max(1, int(self._wait + 0.999))
 
 
+class WhoAmIThrottle(AgentRateThrottle):
+    """The key check's own per-agent counter, at the same limit."""
+
+    scope = "whoami"
+
+
 def _hit(key: str) -> int:
     """Count one request in the window's counter; atomic across processes."""
     client = _redis_client()

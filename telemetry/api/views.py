@@ -20,7 +20,7 @@ from .serializers import (
     RunResultSerializer,
     WhoAmISerializer,
 )
-from .throttling import AgentRateThrottle
+from .throttling import AgentRateThrottle, WhoAmIThrottle
 
 RUN_EXAMPLE = {
     "run_id": "run-2026-11-20-000123",
@@ -310,13 +310,15 @@ def _etags(header: str) -> set[str]:
 
 
 class WhoAmIView(AgentAPIView):
-    throttle_classes = []
+    # Limited like every agent endpoint (its own counter, the same limit): a key check is no
+    # free path around the rate limit, and benchmarks compare endpoints with equal throttles.
+    throttle_classes = [WhoAmIThrottle]
 
     @extend_schema(
         operation_id="agent_whoami",
         summary="Which agent this key acts as",
         description="Checks a key: answers with the agent's slug and the key's prefix and expiry.",
-        responses={200: WhoAmISerializer, 401: ERROR_RESPONSES[401]},
+        responses={200: WhoAmISerializer, 401: ERROR_RESPONSES[401], 429: ERROR_RESPONSES[429]},
         examples=[
             OpenApiExample(
                 "Me",

@@ -34,14 +34,3 @@ def test_the_demo_seeds_months_of_runs_idempotently_with_a_visible_dip():
     assert ComplianceViolation.objects.filter(kind="unapproved_version").exists()
     assert ComplianceViolation.objects.filter(kind="ungranted_tool").exists()
 
-
-def test_the_benchmark_runs_and_prints_its_ratios(capsys):
-    from bench.telemetry import main
-
-    figures = main(["telemetry", "--rows", "2000", "--requests", "96", "--workers", "2", "--db", "quorum_bench_test"])
-    out = capsys.readouterr().out
-    assert "b/a" in out and "c/bare" in out
-    assert all(
-        figures[k] > 0 for k in ("copy_rows_per_s", "batch_rows_per_s", "single_posts_per_s", "bare_requests_per_s")
-    )
-    assert figures["b_over_a"] == figures["batch_rows_per_s"] / figures["copy_rows_per_s"]
