@@ -18,53 +18,28 @@ import psycopg
 import pytest
 import requests
 
-from bench.telemetry import PYTHON, ROOT, SETUP, TIMEOUT, _env, _free_port, _run_payload, _wait_for
+from bench import harness
+from bench.telemetry import run_payload as _run_payload
 
 CLIENTS = 16
 BATCH = 20
 SECONDS = float(os.environ.get("QUORUM_FAULTS_SECONDS", "60"))
-DB = "quorum_faults_under_load"
 
 
 @pytest.fixture
 def server():
-    """A freshly migrated database of its own, a bench agent and its key, gunicorn with 3 workers."""
-    pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB}"')
-    env = _env(f"{pg}/{DB}", redis_url)
-    subprocess.run(  # noqa: S603 - our own interpreter, fixed argv
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=TIMEOUT
-    )
-    out = subprocess.run(  # noqa: S603
-        [PYTHON, "-c", SETUP], cwd=ROOT, env=env, check=True, timeout=TIMEOUT, capture_output=True, text=True
-    ).stdout.split()
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603
-        [PYTHON, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "3",
-         "--log-level", "warning", "--timeout", "60"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", time.time() + 60)
-        yield {"base": f"http://127.0.0.1:{port}", "secret": out[-1], "pg": pg, "process": process}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    """A fresh database of its own (a unique name: parallel runs never collide), a bench agent
+    and its key, gunicorn with 3 workers (the benchmark harness's stack)."""
+    with harness.Stack("faults", workers=3) as stack:
+        secret = stack.agent_key()
+        yield {"base": stack.url, "secret": secret, "pg": stack.pg, "db": stack.db, "process": stack.procs[0]}
 
 
-def _kill_database_connections(pg: str) -> int:
+def _kill_database_connections(pg: str, db: str) -> int:
     with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [DB],
+            [db],
         ).fetchall()
     return len(rows)
 
@@ -136,9 +111,9 @@ def test_clients_see_503s_not_500s_and_acknowledged_runs_are_stored_once(server)
         thread.start()
     faults = []
     for at, fault in (
-        (0.25, lambda: ("connections killed", _kill_database_connections(server["pg"]))),
+        (0.25, lambda: ("connections killed", _kill_database_connections(server["pg"], server["db"]))),
         (0.45, lambda: ("worker killed", _kill_one_worker(server["process"].pid))),
-        (0.65, lambda: ("connections killed", _kill_database_connections(server["pg"]))),
+        (0.65, lambda: ("connections killed", _kill_database_connections(server["pg"], server["db"]))),
     ):
         time.sleep(max(0.0, stop - SECONDS * (1 - at) - time.monotonic()))
         faults.append(fault())
@@ -150,7 +125,7 @@ def test_clients_see_503s_not_500s_and_acknowledged_runs_are_stored_once(server)
     assert 500 not in statuses and not any(isinstance(s, int) and s >= 500 and s != 503 for s in statuses), statuses
     assert set(statuses) <= {200, 429, 503, "connection reset"}, statuses
     assert statuses[200] > CLIENTS
-    with psycopg.connect(f"{server['pg']}/{DB}") as conn:
+    with psycopg.connect(f"{server['pg']}/{server['db']}") as conn:
         stored = conn.execute("SELECT run_id, count(*) FROM telemetry_run GROUP BY run_id").fetchall()
     counts = dict(stored)
     assert all(count == 1 for count in counts.values())
