@@ -16,9 +16,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q .
 	@touch $@
 
+# The agents' Python SDK (sdk/python, its own package): the suite imports the installed copy,
+# reinstalled whenever its sources change.
+SDK_SOURCES := $(wildcard sdk/python/pyproject.toml sdk/python/src/*/*.py)
+
 # Plus the test and lint tools: what `make test` needs.
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed $(SDK_SOURCES)
 	$(BIN)/pip install -q ".[dev]"
+	$(BIN)/pip install -q "./sdk/python[otel]"
 	@touch $@
 
 install: $(VENV)/.installed

@@ -3,6 +3,7 @@ make at runtime, and each agent's webhook for hearing the outcome of a pending o
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 from auditlog.registry import auditlog
@@ -71,6 +72,19 @@ class ActionPolicyVersion(models.Model):
         raise ValidationError("Policy versions are never deleted: decisions name them.")
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def webhook_secret_standard_form(secret: str) -> str:
+    """The ``whsec_`` form of a webhook secret (Standard Webhooks: base64 of the key bytes).
+    Secrets made before Standard Webhooks are 64 hex characters; their key is those
+    characters' bytes, the key the legacy ``X-Quorum-Signature`` always used, so an existing
+    secret needs no rotation: its receiver can switch to the standard headers as it is."""
+    if secret.startswith(WEBHOOK_SECRET_PREFIX):
+        return secret
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secret.encode()).decode()
+
+
 class AgentGateSettings(models.Model):
     """Per-agent settings of the action gate: where to POST the outcome of a pending request,
     and the secret its HMAC-SHA256 signature is made with."""
@@ -84,6 +98,11 @@ class AgentGateSettings(models.Model):
     )
     webhook_secret = models.CharField(max_length=128, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    @property
+    def webhook_standard_secret(self) -> str:
+        """The ``whsec_`` secret a Standard Webhooks receiver is given."""
+        return webhook_secret_standard_form(self.webhook_secret) if self.webhook_secret else ""
 
     class Meta:
         verbose_name = "agent gate settings"

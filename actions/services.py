@@ -25,6 +25,7 @@ and card numbers anywhere) are replaced before the row is written.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -40,6 +41,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from approvals.choices import RequestStatus, Verdict
 from approvals.models import ApprovalRequest
@@ -63,7 +65,13 @@ from .language import (
     parameters_coerce,
     rules_parse,
 )
-from .models import ActionPolicyVersion, ActionRequest, AgentGateSettings
+from .models import (
+    WEBHOOK_SECRET_PREFIX,
+    ActionPolicyVersion,
+    ActionRequest,
+    AgentGateSettings,
+    webhook_secret_standard_form,
+)
 
 KIND = "runtime_action"
 KILL_SWITCH_REASON = "side effects disabled"
@@ -738,13 +746,34 @@ def gate_settings_update(
         gate, _ = AgentGateSettings.objects.select_for_update().get_or_create(agent=agent)
         gate.webhook_url = url
         if gate.webhook_url and (rotate_secret or not gate.webhook_secret):
-            gate.webhook_secret = secrets.token_hex(32)
+            gate.webhook_secret = webhook_secret_new()
         gate.save()
     return gate
 
 
+def webhook_secret_new() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def webhook_signature(secret: str, body: bytes) -> str:
+    """The legacy ``X-Quorum-Signature`` value: HMAC-SHA256 of the body keyed with the secret
+    string as shown. Sent next to the Standard Webhooks headers for one release (until 0.3)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_standard_headers(secret: str, msg_id: str, body: bytes, *, sent_at: datetime | None = None) -> dict:
+    """The Standard Webhooks headers (standardwebhooks.com): ``webhook-id``, ``webhook-timestamp``
+    (Unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``,
+    signed by the maintained ``standardwebhooks`` package. The id is the same on every
+    redelivery of a message, so receivers drop duplicates and replays by it."""
+    sent_at = sent_at or timezone.now()
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(sent_at.timestamp()))}
+    if secret:  # a URL set outside gate_settings_update may lack one: the receiver then refuses it
+        headers["webhook-signature"] = StandardWebhook(webhook_secret_standard_form(secret)).sign(
+            msg_id, sent_at, body.decode()
+        )
+    return headers
 
 
 def webhook_body(action: ActionRequest) -> bytes:
@@ -755,8 +784,9 @@ def webhook_body(action: ActionRequest) -> bytes:
 
 
 def webhook_deliver(*, action_request_id) -> str:
-    """POST the decided request to the agent's webhook, signed with HMAC-SHA256 of the body
-    (``X-Quorum-Signature: sha256=<hex>``). Delivered once: a request already delivered is
+    """POST the decided request to the agent's webhook, signed the Standard Webhooks way
+    (:func:`webhook_standard_headers`) and, for one more release, with the legacy
+    ``X-Quorum-Signature: sha256=<hex>`` of the body. Delivered once: a request already delivered is
     skipped, and the delivery id header (the request id) lets a receiver drop a duplicate a
     redelivered task might still cause. Raises on failures worth retrying. Sent through the
     outbound guard: a URL that is (or now resolves to) an internal address is never called, and
@@ -777,6 +807,8 @@ def webhook_deliver(*, action_request_id) -> str:
         "User-Agent": "Quorum-Webhook/1",
         "X-Quorum-Event": "action_request.decided",
         "X-Quorum-Delivery": str(action.pk),
+        **webhook_standard_headers(gate.webhook_secret, str(action.pk), body),
+        # Legacy signature, still sent for one release: receivers move to the headers above.
         "X-Quorum-Signature": webhook_signature(gate.webhook_secret, body),
     }
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from actions.models import ActionPolicyVersion, AgentGateSettings
@@ -143,7 +145,11 @@ def test_the_agent_card_shows_actions_and_the_owner_sets_a_webhook(
     ok = client.post(f"/actions/agents/{agent.slug}/webhook/", {"webhook_url": "https://hooks.example.com/q"})
     assert ok.status_code == 302
     gate = AgentGateSettings.objects.get()
-    assert gate.webhook_url == "https://hooks.example.com/q" and len(gate.webhook_secret) == 64
+    assert gate.webhook_url == "https://hooks.example.com/q"
+    # A Standard Webhooks secret: whsec_ and 32 random bytes in base64, shown on the card.
+    assert gate.webhook_secret.startswith("whsec_")
+    assert len(base64.b64decode(gate.webhook_secret.removeprefix("whsec_"))) == 32
+    assert gate.webhook_secret.encode() in client.get(agent.get_absolute_url()).content
 
 
 def test_people_who_cannot_edit_the_agent_cannot_set_its_webhook(client, agent, auditor_user):
