@@ -47,6 +47,7 @@ from approvals.choices import RequestStatus, Verdict
 from approvals.models import ApprovalRequest
 from registry import roles as role_names
 from registry.audit import acting_as
+from registry.audit_chain import chain_append
 from registry.canonical import canonical_json, canonical_sha256
 from registry.choices import ActionTier, VersionState
 from registry.grant_constraints import constraint_refusal, rate_limits
@@ -592,6 +593,7 @@ def _create(agent, tool, policy, outcome: Outcome, stored_parameters, key, finge
             expires_at=now + ttl if pending else None,
             decided_at=None if pending else now,
         )
+    _chain_gate_decision(action, agent, tool, policy, outcome)
     if pending:
         from approvals.services import request_create
 
@@ -622,6 +624,32 @@ def _create(agent, tool, policy, outcome: Outcome, stored_parameters, key, finge
         action.approval_request = approval
         action.save(update_fields=["approval_request"])
     return action
+
+
+GATE_ACTIONS = {ActionStatus.ALLOWED: "gate.allow", ActionStatus.DENIED: "gate.deny", ActionStatus.PENDING: "gate.ask"}
+
+
+def _chain_gate_decision(action: ActionRequest, agent: Agent, tool: Tool, policy, outcome: Outcome) -> None:
+    """The gate's decision on the audit chain (issue 15): the agent asked, the policy answered."""
+    chain_append(
+        action=GATE_ACTIONS.get(outcome.status, f"gate.{outcome.status}"),
+        actor=agent,
+        agent=agent,
+        obj=action,
+        summary=f"{agent.slug} asked to run {tool.name}: {outcome.status} ({outcome.source}) {outcome.reason}"[:500],
+        payload={
+            "tool": tool.name,
+            "status": outcome.status,
+            "source": outcome.source,
+            "policy_version": policy.number if policy else None,
+            "rule_number": outcome.rule_number,
+            "rule_text": outcome.rule_text,
+            "reason": outcome.reason,
+            "required_approvals": outcome.required_approvals,
+            "fingerprint": action.fingerprint,
+            "parameters": action.parameters,
+        },
+    )
 
 
 def _preview(tool, policy, outcome: Outcome, stored_parameters, now) -> dict:

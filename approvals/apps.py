@@ -21,10 +21,20 @@ class ApprovalsConfig(AppConfig):
                 for name in ("required_approvals", "eligible_roles", "require_board_outside_team")
             )
         )
+        # Decisions go on the audit chain with every field of the row (issue 15), not as auditlog's diff.
+        from django.db.models.signals import post_save
+
+        from registry.audit_sources import chained_elsewhere
+
+        from .audit import chain_decision
         from .break_glass import break_glass_home_panel  # registers the break_glass_review kind
         from .demo import seed_approvals
+        from .models import Decision
         from .panels import agent_card_section, awaiting_home_panel
         from .selectors import awaiting_count
+
+        chained_elsewhere("approvals.decision")
+        post_save.connect(chain_decision, sender=Decision, dispatch_uid="approvals.audit_chain_decision")
 
         home_panels.register(awaiting_home_panel, order=30)
         home_panels.register(break_glass_home_panel, order=5)

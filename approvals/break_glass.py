@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from registry import roles as role_names
 from registry.audit import acting_as
+from registry.audit_chain import chain_append
 
 from .choices import OPEN_STATUSES, RequestStatus
 from .exceptions import ApplyBlocked, RequestRefused
@@ -87,6 +88,20 @@ def break_glass_apply(*, request_id: int, actor, reason: str) -> ApprovalRequest
         req.blocked_reason = ""
         req.diff_at_apply = diff
         req.save(update_fields=["status", "applied_at", "decided_at", "blocked_reason", "diff_at_apply", "updated_at"])
+        chain_append(
+            action="break_glass",
+            actor=actor,
+            agent=req.agent_id,
+            obj=req,
+            summary=f"break-glass apply of request #{req.pk} ({req.kind}) by {actor.get_username()}: {reason}",
+            payload={
+                "request_id": req.pk,
+                "kind": req.kind,
+                "payload_hash": req.payload_hash,
+                "reason": reason,
+                "diff": diff,
+            },
+        )
         return request_create(
             agent=req.agent,
             kind=BREAK_GLASS_REVIEW,

@@ -605,7 +605,7 @@ def kill_switch_pull(
     with transaction.atomic(), acting_as(actor):
         was_on = Agent.objects.select_for_update().values_list("side_effects_enabled", flat=True).get(pk=agent.pk)
         if was_on:
-            agent_controls_update(agent_id=agent.pk, actor=actor, side_effects_enabled=False)
+            agent_controls_update(agent_id=agent.pk, actor=actor, reason=reason, side_effects_enabled=False)
         incident, created = incident_open_or_link(
             agent=agent,
             severity=Severity.SEV2,

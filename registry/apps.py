@@ -8,8 +8,12 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         # The registry's own parts of the shared pages; the apps above add theirs the same way.
-        from django.contrib.auth.signals import user_logged_in
+        from auditlog.models import LogEntry
+        from auditlog.signals import pre_log
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+        from django.db.models.signals import post_save
 
+        from . import audit_sources
         from .assurance import record_password_sign_in
         from .extensions import NavItem, home_panels, nav_items
         from .panels import registry_home_panel
@@ -20,6 +24,11 @@ class RegistryConfig(AppConfig):
         rights_audit_register()
         user_logged_in.connect(session_stamp_on_login, dispatch_uid="registry.session_stamp_on_login")
         user_logged_in.connect(record_password_sign_in, dispatch_uid="registry.record_password_sign_in")
+        # The audit chain's own sources (issue 15): auditlog's entries and logins.
+        pre_log.connect(audit_sources.remember_logged_instance, dispatch_uid="registry.audit_chain_pre_log")
+        post_save.connect(audit_sources.chain_logentry, sender=LogEntry, dispatch_uid="registry.audit_chain_logentry")
+        user_logged_in.connect(audit_sources.chain_login, dispatch_uid="registry.audit_chain_login")
+        user_login_failed.connect(audit_sources.chain_login_failed, dispatch_uid="registry.audit_chain_login_failed")
 
         home_panels.register(registry_home_panel, order=10)
         nav_items.register(NavItem("Home", "home"), order=0)

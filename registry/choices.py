@@ -74,3 +74,11 @@ class ReviewOutcome(models.TextChoices):
 class IdentityProviderKind(models.TextChoices):
     OIDC = "oidc", "OpenID Connect"
     SAML = "saml", "SAML 2.0"
+
+
+class ActorKind(models.TextChoices):
+    """Who an audit-chain entry names as acting."""
+
+    PERSON = "person", "Person"
+    AGENT = "agent", "Agent"
+    SYSTEM = "system", "System"

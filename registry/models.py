@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 
 from auditlog.registry import auditlog
@@ -19,6 +19,7 @@ from .cadence import add_months
 from .canonical import canonical_sha256
 from .choices import (
     ActionTier,
+    ActorKind,
     AgentStatus,
     DataClassification,
     IdentityProviderKind,
@@ -553,6 +554,126 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} {self.issuer} | {self.subject}"
+
+
+HEX64 = RegexValidator(r"^[0-9a-f]{64}$", "a lower-case hex SHA-256")
+
+
+class AuditEntry(models.Model):
+    """One entry of the tamper-evident audit chain (issue 15, item 1).
+
+    Every audited event (model changes recorded by django-auditlog, decisions, gate decisions,
+    kill-switch pulls, logins, permission changes, break-glass) is appended here by
+    ``registry.audit_chain.chain_append`` in the business transaction. ``content_hash`` is the
+    SHA-256 of the entry's canonical content (``AuditEntry.chain_content``), which includes
+    ``seq`` and ``prev_hash``; ``prev_hash`` is the previous entry's ``content_hash`` (64 zeros
+    for the first entry). So changing, deleting or inserting a row breaks the links from there
+    on, and the signed checkpoints (:class:`AuditCheckpoint`) pin the head.
+
+    The database refuses UPDATE and DELETE on these rows (trigger in ``registry`` migration
+    0009); only ``chain_prune_before`` may delete whole checkpointed segments.
+    """
+
+    seq = models.BigIntegerField(unique=True, help_text="Position in the chain: 1, 2, 3… with no gaps.")
+    occurred_at = models.DateTimeField()
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True, help_text="The person's or agent's id, if any.")
+    actor_label = models.CharField(max_length=200, blank=True)
+    agent = models.ForeignKey(
+        Agent, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    object_type = models.CharField(max_length=100, blank=True, help_text='"app_label.model"')
+    object_id = models.CharField(max_length=100, blank=True)
+    action = models.CharField(max_length=60)
+    summary = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64, unique=True, validators=[HEX64])
+    prev_hash = models.CharField(max_length=64, unique=True, validators=[HEX64])
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["occurred_at"], name="registry_audit_time"),
+            models.Index(fields=["actor_kind", "actor_id"], name="registry_audit_actor"),
+            models.Index(fields=["agent", "seq"], name="registry_audit_agent"),
+            models.Index(fields=["object_type", "object_id"], name="registry_audit_object"),
+            models.Index(fields=["action"], name="registry_audit_action"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(seq__gte=1), name="registry_auditentry_seq_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    def chain_content(self) -> dict:
+        """The content ``content_hash`` is computed from (canonical JSON, see ``canonical.py``);
+        the standalone verifier rebuilds exactly this dict from an exported line."""
+        return {
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "occurred_at": self.occurred_at.astimezone(UTC).isoformat(),
+            "actor_kind": self.actor_kind,
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "agent_id": self.agent_id,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "action": self.action,
+            "summary": self.summary,
+            "payload": self.payload,
+        }
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the chain's entry ``seq`` has hash ``head_hash``" (Ed25519).
+
+    The signature covers :meth:`signed_message`; ``public_key`` is the raw 32-byte key in hex and
+    ``key_id`` the first 16 hex digits of its SHA-256, which an auditor pins. Never edited or
+    deleted (same trigger as the entries): pruning keeps the checkpoints as the signed heads of
+    what it removed."""
+
+    seq = models.BigIntegerField(help_text="The chain entry this checkpoint signs (0: the empty chain).")
+    head_hash = models.CharField(max_length=64, validators=[HEX64])
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    public_key = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["seq", "id"]
+        indexes = [models.Index(fields=["seq"], name="registry_audit_checkpoint_seq")]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq} ({self.signed_at:%Y-%m-%d %H:%M} UTC)"
+
+    def statement(self) -> dict:
+        return {
+            "kind": "quorum.audit.checkpoint/v1",
+            "seq": self.seq,
+            "head_hash": self.head_hash,
+            "signed_at": self.signed_at.astimezone(UTC).isoformat(),
+            "key_id": self.key_id,
+        }
+
+
+class AuditPrune(models.Model):
+    """A record that entries up to and including ``checkpoint.seq`` were deleted by retention.
+
+    Verification starts after the latest prune, from the checkpoint's signed head; without this
+    row missing entries are reported as deleted."""
+
+    checkpoint = models.ForeignKey(AuditCheckpoint, on_delete=models.PROTECT, related_name="prunes")
+    through_seq = models.BigIntegerField()
+    pruned_at = models.DateTimeField(default=timezone.now)
+    entries_deleted = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["through_seq"]
+
+    def __str__(self) -> str:
+        return f"pruned through #{self.through_seq}"
 
 
 auditlog.register(Team, m2m_fields={"members"})

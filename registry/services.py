@@ -18,6 +18,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from .audit import acting_as
+from .audit_chain import chain_append
 from .choices import AgentStatus, VersionState
 from .models import Agent, AgentAPIKey, AgentVersion, GlobalControls, Tool, ToolGrant, UserAPIKey
 from .roles import OWNER_OBJECT_PERMISSIONS
@@ -86,7 +87,7 @@ CONTROL_FIELDS = frozenset({"side_effects_enabled", "canary_version", "canary_sh
 
 
 @transaction.atomic
-def agent_controls_update(*, agent_id: int, actor=None, **changes) -> Agent:
+def agent_controls_update(*, agent_id: int, actor=None, reason: str = "", **changes) -> Agent:
     """Change an agent's runtime controls (kill switch, canary version and share).
 
     Every control change goes through here: the row is locked so two operators
@@ -96,12 +97,30 @@ def agent_controls_update(*, agent_id: int, actor=None, **changes) -> Agent:
     if unknown:
         raise ValueError(f"Not a runtime control: {', '.join(sorted(unknown))}")
     agent = Agent.objects.select_for_update().get(pk=agent_id)
+    was_enabled = agent.side_effects_enabled
     for field, value in changes.items():
         setattr(agent, field, value)
     agent.controls_revision += 1
     with acting_as(actor):
         agent.save(update_fields=[*changes, "controls_revision"])
+    if agent.side_effects_enabled != was_enabled:
+        _chain_kill_switch(enabled=agent.side_effects_enabled, actor=actor, agent=agent, obj=agent, reason=reason)
     return agent
+
+
+def _chain_kill_switch(*, enabled: bool, actor, agent: Agent | None, obj, reason: str = "") -> None:
+    """A kill-switch pull or re-enable on the audit chain (issue 15): every path that flips
+    side effects passes through the two services here, so this is the one hook point."""
+    scope = agent.slug if agent is not None else "the fleet"
+    words = f"side effects {'re-enabled' if enabled else 'disabled'} for {scope}"
+    chain_append(
+        action="killswitch.reenable" if enabled else "killswitch.pull",
+        actor=actor,
+        agent=agent,
+        obj=obj,
+        summary=f"{words}: {reason}" if reason else words,
+        payload={"side_effects_enabled": enabled, "scope": scope, "reason": reason},
+    )
 
 
 @transaction.atomic
@@ -109,12 +128,15 @@ def global_controls_set(*, side_effects_enabled: bool, actor=None, reason: str =
     """Flip the fleet-wide kill switch (row locked; revision bumped for ETags)."""
     GlobalControls.load()
     controls = GlobalControls.objects.select_for_update().get(pk=1)
+    was_enabled = controls.side_effects_enabled
     controls.side_effects_enabled = side_effects_enabled
     controls.changed_by = actor
     controls.reason = reason
     controls.revision += 1
     with acting_as(actor):
         controls.save()
+    if was_enabled != side_effects_enabled:
+        _chain_kill_switch(enabled=side_effects_enabled, actor=actor, agent=None, obj=controls, reason=reason)
     return controls
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.core.exceptions import ObjectDoesNotExist
 
-from . import reviews
+from . import audit_chain, reviews
 
 
 @shared_task(name="registry.reviews_open_due")
@@ -27,3 +27,9 @@ def review_notify(review_id: int) -> bool:
         return reviews.review_notify(review_id=review_id)
     except ObjectDoesNotExist:
         return False
+
+
+@shared_task(name="registry.audit_checkpoint")
+def audit_checkpoint_task() -> int:
+    """Sign the audit chain's head (beat schedule: ``registry`` migration 0010)."""
+    return audit_chain.checkpoint_sign().seq
