@@ -44,6 +44,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.add_scope",
         "registry.change_scope",
         "auditlog.view_logentry",
+        # The audit chain and its evidence exports (issue 15; registry migration 0011).
+        "registry.view_auditentry",
+        "registry.view_auditcheckpoint",
     ],
     # Approvers decide only where they hold approve_agent, globally or per agent.
     APPROVER: list(_READ_REGISTRY),
@@ -51,7 +54,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     AGENT_OWNER: _READ_REGISTRY + ["registry.add_agent"],
     OPERATOR: _READ_REGISTRY + ["registry.operate_agent", "registry.change_globalcontrols"],
     EXECUTIVE: list(_READ_REGISTRY),
-    AUDITOR: _READ_REGISTRY + ["auditlog.view_logentry"],
+    AUDITOR: _READ_REGISTRY + ["auditlog.view_logentry", "registry.view_auditentry", "registry.view_auditcheckpoint"],
 }
 
 # What the owner of an agent may do on that one agent.
