@@ -44,9 +44,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.add_scope",
         "registry.change_scope",
         "auditlog.view_logentry",
-        # The audit chain and its evidence exports (issue 15; registry migration 0011).
-        "registry.view_auditentry",
-        "registry.view_auditcheckpoint",
     ],
     # Approvers decide only where they hold approve_agent, globally or per agent.
     APPROVER: list(_READ_REGISTRY),
@@ -54,7 +51,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     AGENT_OWNER: _READ_REGISTRY + ["registry.add_agent"],
     OPERATOR: _READ_REGISTRY + ["registry.operate_agent", "registry.change_globalcontrols"],
     EXECUTIVE: list(_READ_REGISTRY),
-    AUDITOR: _READ_REGISTRY + ["auditlog.view_logentry", "registry.view_auditentry", "registry.view_auditcheckpoint"],
+    # Auditors and the board also read the audit chain (view_auditentry, view_auditcheckpoint):
+    # granted by registry migration 0011, not here, because 0002 seeds this table before those models exist.
+    AUDITOR: _READ_REGISTRY + ["auditlog.view_logentry"],
 }
 
 # What the owner of an agent may do on that one agent.
