@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "csp",
     # Login throttling: per-account and per-address lockout, audited (registry.login_lockout).
     "axes",
+    "djangosaml2",
     "registry",
     "approvals",
     "actions",
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     "config.input_guards.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # SAML's outstanding requests, in their own cookie (registry/sso/saml.py).
+    "djangosaml2.middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -147,6 +150,7 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
     # Single sign-on; each answers only its own callback (an OIDC code, a SAML assertion).
     "registry.sso.oidc.QuorumOIDCBackend",
+    "registry.sso.saml.QuorumSaml2Backend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous visitors have no rights.
 GUARDIAN_RAISE_403 = False
@@ -256,6 +260,22 @@ OIDC_USE_NONCE = True
 OIDC_TIMEOUT = env.float("QUORUM_OIDC_TIMEOUT", default=10.0)
 OIDC_AUTHENTICATION_CALLBACK_URL = "sso:oidc_callback"
 OIDC_CREATE_USER = True
+# SAML 2.0 (djangosaml2/pysaml2, xmlsec1): on when QUORUM_SAML_IDP_METADATA (a URL or a file) is set.
+QUORUM_SAML_IDP_METADATA = env.str("QUORUM_SAML_IDP_METADATA", default="")
+QUORUM_SAML_PROVIDER_NAME = env.str("QUORUM_SAML_PROVIDER_NAME", default="SAML single sign-on")
+QUORUM_SAML_SP_ENTITY_ID = env.str("QUORUM_SAML_SP_ENTITY_ID", default="")
+QUORUM_SAML_SP_KEY_FILE = env.str("QUORUM_SAML_SP_KEY_FILE", default="")
+QUORUM_SAML_SP_CERT_FILE = env.str("QUORUM_SAML_SP_CERT_FILE", default="")
+QUORUM_SAML_EMAIL_ATTRIBUTE = env.str("QUORUM_SAML_EMAIL_ATTRIBUTE", default="email")
+QUORUM_SAML_USERNAME_ATTRIBUTE = env.str("QUORUM_SAML_USERNAME_ATTRIBUTE", default="uid")
+# SAML has no "e-mail verified" flag: say whether this IdP's e-mail attribute comes from a
+# directory it vouches for. Only then does a first sign-in link to the local account of that e-mail.
+QUORUM_SAML_EMAIL_VERIFIED = env.bool("QUORUM_SAML_EMAIL_VERIFIED", default=False)
+QUORUM_SAML_GROUPS_ATTRIBUTE = env.str("QUORUM_SAML_GROUPS_ATTRIBUTE", default="groups")
+# djangosaml2: the AuthnRequest by HTTP-Redirect, the answer by HTTP-POST to /sso/saml/acs/; its
+# outstanding requests live in a separate SameSite=None session cookie (the IdP's POST is cross-site).
+SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+SAML_SESSION_COOKIE_NAME = "quorum_saml_session"
 # Both: IdP group -> Quorum role (registry/roles.py) and IdP group -> team slug, applied at every
 # sign-in ("quorum-board=Governance board,quorum-approvers=Approver"). With a role map, the IdP
 # decides every role of its users: a role whose group is gone is removed at the next sign-in.

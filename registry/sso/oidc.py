@@ -17,12 +17,11 @@ import requests
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
-from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.http import Http404
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from .services import IdpAccount, SignInRefused, sso_sign_in_record, sso_sign_in_resolve
+from .services import IdpAccount, SignInRefused, sso_error, sso_sign_in_record, sso_sign_in_resolve
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +159,6 @@ def oidc_account(*, issuer: str, claims: dict) -> IdpAccount:
         acr=str(claims.get("acr") or ""),
         amr=_claim_list(claims.get("amr")),
     )
-
-
-def sso_error(request, message: str, status: int = 403) -> HttpResponse:
-    return render(request, "registration/sso_error.html", {"message": message}, status=status)
 
 
 class OIDCSignInView(OIDCAuthenticationRequestView):

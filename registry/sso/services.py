@@ -19,11 +19,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 
 from ..assurance import record_sign_in
 from ..models import ExternalIdentity, Team
 from ..roles import ALL_ROLES
+
+
+def sso_error(request, message: str, status: int = 403) -> HttpResponse:
+    """The page of a refused single sign-on: the reason, and the way back to the sign-in page."""
+    return render(request, "registration/sso_error.html", {"message": message}, status=status)
 
 
 class SignInRefused(Exception):

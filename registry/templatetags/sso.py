@@ -9,6 +9,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from ..sso.oidc import oidc_enabled
+from ..sso.saml import saml_enabled
 
 register = template.Library()
 
@@ -20,4 +21,6 @@ def sso_sign_in(context) -> dict:
     providers = []
     if oidc_enabled():
         providers.append({"name": settings.QUORUM_OIDC_PROVIDER_NAME, "url": reverse("sso:oidc_login") + query})
+    if saml_enabled():
+        providers.append({"name": settings.QUORUM_SAML_PROVIDER_NAME, "url": reverse("sso:saml_login") + query})
     return {"providers": providers, "local_passwords": settings.QUORUM_LOCAL_PASSWORDS}

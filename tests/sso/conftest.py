@@ -33,3 +33,23 @@ def oidc_settings(settings, oidc_provider):
     settings.QUORUM_SSO_ROLE_MAP = {"quorum-approvers": "Approver", "quorum-board": "Governance board"}
     settings.QUORUM_SSO_TEAM_MAP = {"payments-team": "payments"}
     return settings
+
+
+@pytest.fixture(scope="module")
+def saml_idp(tmp_path_factory):
+    from .idp_saml import idp_create
+
+    return idp_create(tmp_path_factory.mktemp("saml"))
+
+
+@pytest.fixture
+def saml_settings(settings, saml_idp, client):
+    settings.QUORUM_SAML_IDP_METADATA = str(saml_idp.metadata_file)
+    settings.QUORUM_SAML_PROVIDER_NAME = "Test SAML IdP"
+    settings.QUORUM_SSO_ROLE_MAP = {"quorum-approvers": "Approver", "quorum-board": "Governance board"}
+    settings.QUORUM_SSO_TEAM_MAP = {"payments-team": "payments"}
+    # The IdP trusts Quorum's SP metadata as Quorum publishes it.
+    metadata = client.get("/sso/saml/metadata/")
+    assert metadata.status_code == 200
+    saml_idp.trust_sp(metadata.content.decode())
+    return settings

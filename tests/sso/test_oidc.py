@@ -170,3 +170,20 @@ def test_wrong_issuer_refused(client, oidc_settings, oidc_provider, provider_jwk
     oidc_settings.QUORUM_OIDC_ISSUER = oidc_provider.issuer.replace("127.0.0.1", "localhost")
     answer = client.get("/sso/oidc/login/")
     assert answer.status_code == 502 and b"names another issuer" in answer.content
+
+
+@pytest.mark.parametrize(
+    ("claims", "strong"),
+    [
+        ({}, False),
+        ({"amr": ["pwd"]}, False),
+        ({"amr": ["pwd", "mfa"]}, True),
+        ({"acr": "http://schemas.openid.net/pape/policies/2007/06/multi-factor"}, True),
+        ({"acr": "urn:mace:incommon:iap:silver", "amr": "otp"}, True),
+    ],
+)
+def test_idp_acr_and_amr_decide_multi_factor(claims, strong):
+    from registry.sso.oidc import oidc_account
+
+    account = oidc_account(issuer="https://idp.example", claims={"sub": "1", **claims})
+    assert account.strong is strong
