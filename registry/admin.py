@@ -9,6 +9,7 @@ from .governance import governed_field_names
 from .models import (
     Agent,
     AgentVersion,
+    ExternalIdentity,
     GlobalControls,
     Review,
     ReviewDossier,
@@ -155,6 +156,19 @@ class GlobalControlsAdmin(GovernedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Which identity-provider account signs in as which person. An administrator links an IdP
+    account to an existing user here (the sign-in refuses to merge on an unverified e-mail) or
+    unlinks it by deleting the row; what the IdP reported (e-mail, when seen) is read-only."""
+
+    list_display = ("user", "provider", "issuer", "subject", "email", "email_verified", "last_seen")
+    list_filter = ("provider", "email_verified")
+    search_fields = ("user__username", "issuer", "subject", "email")
+    raw_id_fields = ("user",)
+    readonly_fields = ("email", "email_verified", "first_seen", "last_seen")
 
 
 @admin.register(UserAPIKey)
