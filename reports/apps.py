@@ -17,10 +17,11 @@ class ReportsConfig(AppConfig):
 
         from .demo import seed_reports
         from .dossier import REVIEW_FIGURES
-        from .panels import reports_agent_section, reports_home_panel
+        from .panels import evidence_agent_section, reports_agent_section, reports_home_panel
 
         home_panels.register(reports_home_panel, order=60)
         agent_card_sections.register(reports_agent_section, order=60)
+        agent_card_sections.register(evidence_agent_section, order=95)
         nav_items.register(NavItem("Reports", "reports:portfolio", perm="reports.view_reports"), order=70)
         demo_seeders.register(seed_reports, order=60)
         # Every review registry opens (scheduled, ad hoc, after an incident) is pre-filled from here.

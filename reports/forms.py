@@ -84,3 +84,24 @@ class InvestmentForm(forms.Form):
         label="One-time build cost (USD)", min_value=Decimal("0"), max_digits=14, decimal_places=2
     )
     note = forms.CharField(max_length=300, required=False, strip=True)
+
+
+class EvidenceForm(forms.Form):
+    """The period of an evidence export: ``since`` (inclusive) to ``until`` (inclusive day), UTC
+    days; by default the last 365 days up to today."""
+
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        today = timezone.now().date()
+        since = cleaned.get("since") or date(today.year - 1, today.month, min(today.day, 28))
+        until = cleaned.get("until") or today
+        for value in (since, until):
+            if not 2000 <= value.year <= 2100:
+                raise forms.ValidationError("Choose dates between 2000 and 2100.")
+        if since > until:
+            raise forms.ValidationError("The start of the period must not be after its end.")
+        cleaned["since"], cleaned["until"] = since, until
+        return cleaned

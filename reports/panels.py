@@ -10,6 +10,7 @@ from django.utils import timezone
 from registry.choices import ReviewStatus
 
 from . import selectors
+from .forms import EvidenceForm
 
 
 def reports_home_panel(request):
@@ -36,3 +37,10 @@ def reports_agent_section(request, agent):
     burn = next(iter(selectors.budget_burns(now=timezone.now(), agents=type(agent).objects.filter(pk=agent.pk))), None)
     open_review = agent.reviews.filter(status=ReviewStatus.OPEN).order_by("due_on").first()
     return {"template": "reports/sections/agent_card.html", "roi": roi, "burn": burn, "open_review": open_review}
+
+
+def evidence_agent_section(request, agent):
+    """The evidence-export button on the agent card: auditors and the board only."""
+    if not request.user.has_perm("registry.view_auditentry"):
+        return None
+    return {"template": "reports/sections/evidence.html", "agent": agent, "form": EvidenceForm()}

@@ -15,4 +15,6 @@ urlpatterns = [
     path("reviews/<int:pk>/complete/", views.review_complete, name="review_complete"),
     path("reviews/<int:pk>/refresh/", views.review_refresh, name="review_refresh"),
     path("maturity/", views.maturity, name="maturity"),
+    path("evidence/portfolio/", views.evidence_export_download, name="evidence_portfolio"),
+    path("evidence/agents/<slug:slug>/", views.evidence_export_download, name="evidence_agent"),
 ]

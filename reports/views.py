@@ -3,13 +3,14 @@ rollups only. Executives read everything here; edits check their permission on t
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import tempfile
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,7 +22,8 @@ from registry.permissions import user_can_edit_agent
 from registry.selectors import agents_visible_to
 
 from . import report_charts, report_tables, selectors, services
-from .forms import AdHocReviewForm, InvestmentForm, MonthForm, PeriodForm, ReviewCompleteForm
+from .evidence import evidence_export
+from .forms import AdHocReviewForm, EvidenceForm, InvestmentForm, MonthForm, PeriodForm, ReviewCompleteForm
 from .maturity import STAGE_NAMES, maturity_assess
 from .models import AgentInvestment
 from .tables import Table, csv_response
@@ -305,3 +307,34 @@ def maturity(request):
         "reports/maturity.html",
         {"result": result, "tables": _by_key(tables), "stages": list(STAGE_NAMES.items())},
     )
+
+
+# --- evidence export (issue 15, item 5) ------------------------------------------------------
+
+EVIDENCE_PERM = "registry.view_auditentry"
+
+
+@login_required
+@require_POST
+def evidence_export_download(request, slug: str | None = None):
+    """The evidence ZIP of one agent (or the portfolio) for the posted period, as a download.
+    Auditors and the board (``view_auditentry``); an agent the user cannot see is a 404."""
+    if not request.user.has_perm(EVIDENCE_PERM):
+        raise PermissionDenied("Evidence exports are for auditors and the governance board.")
+    agent = get_object_or_404(agents_visible_to(request.user), slug=slug) if slug else None
+    form = EvidenceForm(request.POST)
+    if not form.is_valid():
+        words = " ".join(str(error) for errors in form.errors.values() for error in errors)
+        return HttpResponse(f"Evidence export refused: {words}", status=400, content_type="text/plain")
+    first, last = form.cleaned_data["since"], form.cleaned_data["until"]
+    since = datetime.combine(first, time.min, tzinfo=UTC)
+    until = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+    name = f"quorum-evidence-{slug or 'portfolio'}-{first:%Y%m%d}-{last:%Y%m%d}.zip"
+    # Written to a temporary file and streamed from disk: a large audit extract never sits in memory.
+    # FileResponse closes (and so deletes) the file when the download is done.
+    spool = tempfile.TemporaryFile()  # noqa: SIM115
+    evidence_export(
+        out=spool, agent=agent, since=since, until=until, generated_by=request.user.get_username(), filename=name
+    )
+    spool.seek(0)
+    return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")
