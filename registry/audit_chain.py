@@ -320,16 +320,24 @@ def chain_verify(*, batch: int = VERIFY_BATCH) -> ChainReport:
     report = ChainReport()
     prune = AuditPrune.objects.select_related("checkpoint").order_by("-through_seq").first()
     expected_seq, expected_prev = 1, GENESIS_HASH
+    trusted = audit_signing.trusted_key_ids()
     if prune is not None:
-        if not checkpoint_signature_valid(prune.checkpoint):
+        if prune.checkpoint.key_id not in trusted or not checkpoint_signature_valid(prune.checkpoint):
             return report.fail(
-                prune.through_seq, f"the checkpoint of the prune through #{prune.through_seq} is not validly signed"
+                prune.through_seq,
+                f"the checkpoint of the prune through #{prune.through_seq} is not validly signed by a trusted key",
             )
         expected_seq, expected_prev = prune.through_seq + 1, prune.checkpoint.head_hash
         report.notes.append(f"entries #1–#{prune.through_seq} were pruned at {prune.pruned_at:%Y-%m-%d %H:%M} UTC")
     report.first_seq = expected_seq
     checkpoints = list(AuditCheckpoint.objects.filter(seq__gte=expected_seq).order_by("seq", "id"))
     for checkpoint in checkpoints:
+        if checkpoint.key_id not in trusted:
+            return report.fail(
+                checkpoint.seq,
+                f"checkpoint #{checkpoint.seq} is signed by key {checkpoint.key_id}, which is neither the current "
+                f"key nor listed in {audit_signing.TRUSTED_ENV_VARIABLE}",
+            )
         if not checkpoint_signature_valid(checkpoint):
             return report.fail(
                 checkpoint.seq,

@@ -9,7 +9,8 @@ Where the key comes from, first match wins:
 
 Only the public half ever leaves the process: checkpoints and manifests carry it with its
 ``key_id`` (the first 16 hex digits of the SHA-256 of the raw 32-byte public key), which an
-auditor pins when verifying offline (``quorum-verify --key-id``)."""
+auditor pins when verifying offline (``quorum-verify --key-id``). After a rotation, list the old
+keys' ids in ``QUORUM_AUDIT_TRUSTED_KEY_IDS`` so ``audit_verify`` keeps accepting their checkpoints."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.conf import settings
 
 ENV_VARIABLE = "QUORUM_AUDIT_SIGNING_KEY"
+# Key ids of earlier signing keys whose checkpoints still count (comma-separated), after a rotation.
+TRUSTED_ENV_VARIABLE = "QUORUM_AUDIT_TRUSTED_KEY_IDS"
 KEY_FILE_NAME = "audit-signing-key.pem"
 
 
@@ -80,3 +83,10 @@ def signature_valid(*, public_hex: str, signature_hex: str, message: bytes) -> b
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+def trusted_key_ids() -> set[str]:
+    """The current key's id and those listed in ``QUORUM_AUDIT_TRUSTED_KEY_IDS``: a checkpoint
+    signed by any other key proves nothing (whoever can write the database can make a key)."""
+    listed = {part.strip().lower() for part in os.environ.get(TRUSTED_ENV_VARIABLE, "").split(",") if part.strip()}
+    return listed | {key_id_of(public_key_hex())}

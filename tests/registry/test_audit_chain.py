@@ -244,3 +244,22 @@ def test_a_failed_rollback_leaves_no_gap():
         raise InternalError("the business transaction failed")
     assert chain_append(action="test.next").seq == 3
     assert chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_checkpoint_signed_by_an_untrusted_key_is_refused(monkeypatch):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from registry import audit_signing
+
+    _fill(3)
+    checkpoint_sign()
+    # Another key (a rotation, or someone with database access minting their own).
+    other = Ed25519PrivateKey.generate()
+    original = audit_signing.signing_key
+    monkeypatch.setattr(audit_signing, "signing_key", lambda: other)
+    foreign = checkpoint_sign(force=True)
+    monkeypatch.setattr(audit_signing, "signing_key", original)
+    assert "is signed by key" in _verify_message()
+    monkeypatch.setenv("QUORUM_AUDIT_TRUSTED_KEY_IDS", foreign.key_id)
+    call_command("audit_verify")
