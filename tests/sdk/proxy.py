@@ -5,6 +5,7 @@ closes it, so the client meets a refused connection, as when Quorum is unreachab
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,11 +32,16 @@ class Proxy:
             protocol_version = "HTTP/1.1"
 
             def _handle(self):
+                if not proxy._running:  # down: a kept-alive connection is cut, nothing answered
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
                 with proxy._lock:
                     scripted = proxy.script.pop(0) if proxy.script else None
                 if scripted is not None:
                     status, headers = scripted
+                    proxy._record(self, status)
                     payload = b'{"errors": [{"code": "unavailable", "field": null, "message": "try later"}]}'
                     self.send_response(status)
                     for name, value in headers.items():
@@ -50,6 +56,7 @@ class Proxy:
                         self.command, proxy.upstream + self.path, headers=sent, content=body, timeout=30
                     )
                     status = answer.status_code
+                    proxy._record(self, status)
                     self.send_response(status)
                     for name, value in answer.headers.items():
                         if name.lower() not in HOP_BY_HOP:
@@ -57,8 +64,6 @@ class Proxy:
                     self.send_header("Content-Length", str(len(answer.content)))
                     self.end_headers()
                     self.wfile.write(answer.content)
-                with proxy._lock:
-                    proxy.seen.append(Seen(self.command, self.path, dict(self.headers), status, time.monotonic()))
 
             do_GET = do_POST = _handle  # noqa: N815 - http.server API
 
@@ -69,6 +74,11 @@ class Proxy:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._running = False
+
+    def _record(self, handler, status: int) -> None:
+        # Before the answer is written: the client may look at ``seen`` as soon as it has it.
+        with self._lock:
+            self.seen.append(Seen(handler.command, handler.path, dict(handler.headers), status, time.monotonic()))
 
     def __enter__(self) -> Proxy:
         self._thread.start()

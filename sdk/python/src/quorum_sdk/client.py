@@ -72,7 +72,8 @@ class QuorumClient:
     environment variables. ``timeout`` bounds each HTTP attempt; ``retry`` says how often and
     how long to retry 429/503 and connection errors. ``controls_max_staleness`` is how old
     (seconds) the last confirmed controls may be before :meth:`side_effects_enabled` answers
-    ``False`` (fail closed); ``controls_refresh_interval`` how often it asks Quorum again.
+    ``False`` (fail closed); ``controls_refresh_interval`` how often it asks Quorum again, and
+    ``controls_timeout`` how long that check may take (it runs on the agent's hot path).
     ``webhook_inbox``: where gates wait for the action webhook (they still poll, more slowly)."""
 
     def __init__(
@@ -84,6 +85,7 @@ class QuorumClient:
         retry: RetryPolicy | None = None,
         controls_max_staleness: float = 60.0,
         controls_refresh_interval: float | None = None,
+        controls_timeout: float = 2.0,
         webhook_inbox: WebhookInbox | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -97,6 +99,7 @@ class QuorumClient:
         self.controls_refresh_interval = (
             controls_refresh_interval if controls_refresh_interval is not None else min(5.0, controls_max_staleness / 3)
         )
+        self.controls_timeout = controls_timeout
         self.webhook_inbox = webhook_inbox
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -122,14 +125,17 @@ class QuorumClient:
         idempotency_key: str | None = None,
         retry: RetryPolicy | None = None,
         expect: Iterable[int] = (),
+        timeout: float | None = None,
     ) -> httpx.Response:
         """Send one request, retrying 429/503 and connection errors per the retry policy.
 
         A write (``POST``) always carries an ``Idempotency-Key`` header (made here when not
         given), the same on every retry. Returns a 2xx response or one whose status is in
         ``expect``; raises :class:`QuorumAPIError` for other 4xx/5xx answers and
-        :class:`QuorumUnavailable` when retries are exhausted."""
+        :class:`QuorumUnavailable` when retries are exhausted. ``timeout`` overrides the
+        client's for this request."""
         policy = retry or self.retry
+        per_request = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
         sent_headers = dict(headers or {})
         if method.upper() in {"POST", "PUT", "PATCH", "DELETE"}:
             sent_headers.setdefault("Idempotency-Key", idempotency_key or new_idempotency_key())
@@ -137,7 +143,7 @@ class QuorumClient:
         while True:
             attempt += 1
             try:
-                response = self._http.request(method, path, json=json, headers=sent_headers)
+                response = self._http.request(method, path, json=json, headers=sent_headers, timeout=per_request)
             except httpx.TransportError as exc:
                 if attempt >= policy.max_attempts:
                     raise QuorumUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
@@ -235,16 +241,18 @@ class QuorumClient:
         without, answers the cache (fetching once when there is none)."""
         with self._controls_lock:
             if refresh or self._controls is None:
-                self._refresh_controls()
+                self._refresh_controls(timeout=None)
             assert self._controls is not None
             return self._controls
 
-    def _refresh_controls(self) -> None:
+    def _refresh_controls(self, *, timeout: float | None) -> None:
         self._controls_tried_at = time.monotonic()
         cached = self._controls
         headers = {"If-None-Match": cached.etag} if cached and cached.etag else {}
         # One attempt: a controls check must not sleep through backoff on the agent's hot path.
-        response = self.request("GET", "/api/v1/controls/", headers=headers, retry=NO_RETRY, expect=(304,))
+        response = self.request(
+            "GET", "/api/v1/controls/", headers=headers, retry=NO_RETRY, expect=(304,), timeout=timeout
+        )
         if response.status_code == 304 and cached is not None:
             self._controls = Controls(cached.data, cached.etag)
         else:
@@ -260,7 +268,7 @@ class QuorumClient:
         with self._controls_lock:
             if time.monotonic() - self._controls_tried_at >= self.controls_refresh_interval:
                 try:
-                    self._refresh_controls()
+                    self._refresh_controls(timeout=self.controls_timeout)
                 except (QuorumUnavailable, QuorumAPIError) as exc:
                     log.warning("quorum: controls not refreshed: %s", exc)
             controls = self._controls
