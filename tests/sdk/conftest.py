@@ -17,6 +17,16 @@ from tests.loopback_targets import loopback_outbound_allowed  # noqa: F401 - web
 
 
 @pytest.fixture
+def live_server(live_server):
+    """pytest-django's live server, warmed: its first request loads the URLconf and the API,
+    which on a loaded machine can take longer than the short timeouts these tests use."""
+    import httpx
+
+    httpx.get(f"{live_server.url}/api/v1/agent/whoami/", timeout=120)
+    return live_server
+
+
+@pytest.fixture
 def gate_ready(reseeded, agent, board_user):
     """``agent``'s deployed version holds ``payments.refund`` under the demo policy (allow ≤ 50
     for standard/pro, deny ≤ 0, two support managers above 50); answers the support managers."""
@@ -40,7 +50,7 @@ def sdk_client(live_server, agent_key):
     client = QuorumClient(
         live_server.url,
         agent_key,
-        timeout=5,
+        timeout=30,
         retry=RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.2),
         controls_max_staleness=1.0,
         controls_refresh_interval=0.1,

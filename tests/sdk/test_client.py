@@ -32,7 +32,7 @@ def client_through(proxy, agent_key, **options):
     from quorum_sdk import QuorumClient, RetryPolicy
 
     retry = options.pop("retry", RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.2, max_retry_after=5))
-    return QuorumClient(proxy.url, agent_key, timeout=5, retry=retry, **options)
+    return QuorumClient(proxy.url, agent_key, timeout=30, retry=retry, **options)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,7 +21,7 @@ def test_runs_go_out_in_batches_bounded_by_size_and_time_and_are_flushed_at_exit
 
     from telemetry.models import Run
 
-    with Proxy(live_server.url) as proxy, QuorumClient(proxy.url, agent_key, timeout=5) as client:
+    with Proxy(live_server.url) as proxy, QuorumClient(proxy.url, agent_key, timeout=30) as client:
         exporter = client.exporter(max_batch=10, max_interval=60, register_atexit=False)
         started = time.monotonic()
         for n in range(25):
@@ -41,7 +41,7 @@ def test_runs_go_out_in_batches_bounded_by_size_and_time_and_are_flushed_at_exit
     assert Run.objects.filter(agent=agent, run_id__startswith="batch-").count() == 25
 
     # Time bound: a lone run leaves after max_interval without a flush.
-    with QuorumClient(live_server.url, agent_key, timeout=5) as client:
+    with QuorumClient(live_server.url, agent_key, timeout=30) as client:
         exporter = client.exporter(max_batch=100, max_interval=0.3, register_atexit=False)
         exporter.submit(run_summary("lone-1"))
         deadline = time.monotonic() + 10
