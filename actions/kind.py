@@ -5,7 +5,9 @@ action approved (the agent then performs it), closing it marks it denied or expi
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from approvals.kinds import DiffRow, KindSpec
@@ -29,6 +31,20 @@ def _on_abandon(request):
     from .services import action_mark_closed
 
     action_mark_closed(approval_request=request)
+
+
+def _step_up(request) -> str | None:
+    """A runtime action whose ``amount_usd`` parameter is above ``QUORUM_STEP_UP_ACTION_AMOUNT_USD``
+    needs a fresh multi-factor sign-in to decide (approvals.eligibility.step_up_needed)."""
+    value = (request.payload.get("parameters") or {}).get("amount_usd")
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None  # absent or not a number: nothing to compare
+    limit = Decimal(str(settings.QUORUM_STEP_UP_ACTION_AMOUNT_USD))
+    if not amount.is_finite() or amount <= limit:
+        return None
+    return f"Deciding a runtime action of {amount} USD (above {limit} USD)"
 
 
 def _diff(request):
@@ -58,4 +74,5 @@ RUNTIME_ACTION_KIND = KindSpec(
     request_perms=(),
     ttl=timedelta(minutes=15),
     on_abandon=_on_abandon,
+    step_up=_step_up,
 )

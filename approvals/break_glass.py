@@ -18,16 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from registry import roles as role_names
+from registry.assurance import NO_ASSURANCE, Assurance
 from registry.audit import acting_as
 from registry.audit_chain import chain_append
 
 from .choices import OPEN_STATUSES, RequestStatus
+from .eligibility import step_up_refusal
 from .exceptions import ApplyBlocked, RequestRefused
 from .kinds import DiffRow, KindSpec, kind_get, register_kind
 from .models import ApprovalRequest
@@ -57,10 +60,17 @@ def break_glass_refusal(req: ApprovalRequest, user) -> str | None:
     return None
 
 
-def break_glass_apply(*, request_id: int, actor, reason: str) -> ApprovalRequest:
+def break_glass_step_up_refusal(assurance: Assurance) -> str | None:
+    """Breaking the glass always needs a fresh multi-factor sign-in when step-up is on."""
+    needed = "Breaking the glass" if settings.QUORUM_STEP_UP_REQUIRED else None
+    return step_up_refusal(needed, assurance)
+
+
+def break_glass_apply(*, request_id: int, actor, reason: str, assurance: Assurance = NO_ASSURANCE) -> ApprovalRequest:
     """Apply an open change request at once, on ``actor``'s word alone, and raise its
     retroactive review. Returns the review request. Refused (``RequestRefused``, nothing
-    changes) without a reason, for anyone but a superuser, or when the effect is blocked (the
+    changes) without a reason, for anyone but a superuser, without a fresh multi-factor sign-in
+    (``assurance``) when step-up is on, or when the effect is blocked (the
     world moved: the kind's own refusal is given). Race: a decision or the expiry task may hold
     the request at the same time; the row lock and the status check under it make the request
     applied exactly once, by whichever came first."""
@@ -74,6 +84,9 @@ def break_glass_apply(*, request_id: int, actor, reason: str) -> ApprovalRequest
         refusal = break_glass_refusal(req, actor)
         if refusal:
             raise RequestRefused(refusal, code="permission_denied")
+        step_up = break_glass_step_up_refusal(assurance)
+        if step_up:
+            raise RequestRefused(step_up, code="step_up_required")
         spec = kind_get(req.kind)
         diff = [{"label": r.label, "current": r.current, "proposed": r.proposed} for r in spec.diff(req)]
         try:

@@ -10,7 +10,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from .break_glass import MAX_REASON, REVIEW_DUE, break_glass_apply, break_glass_refusal
+from registry.assurance import current_assurance
+
+from .break_glass import MAX_REASON, REVIEW_DUE, break_glass_apply, break_glass_refusal, break_glass_step_up_refusal
 from .exceptions import ApprovalError
 from .models import ApprovalRequest
 from .selectors import requests_visible_to
@@ -33,9 +35,15 @@ def break_glass(request, pk: int):
         raise PermissionDenied(refusal)
     form = BreakGlassForm(request.POST or None)
     status = 200
+    step_up = None if refusal else break_glass_step_up_refusal(current_assurance(request))
     if request.method == "POST" and refusal is None and form.is_valid():
         try:
-            review = break_glass_apply(request_id=req.pk, actor=request.user, reason=form.cleaned_data["reason"])
+            review = break_glass_apply(
+                request_id=req.pk,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+                assurance=current_assurance(request),
+            )
         except ValidationError as exc:
             for field_name, errors in exc.message_dict.items():
                 form.add_error(field_name if field_name in form.fields else None, errors)
@@ -48,5 +56,12 @@ def break_glass(request, pk: int):
             return redirect(review)
     if request.method == "POST":
         status = 409 if refusal else 400
-    context = {"req": req, "form": form, "refusal": refusal, "due_hours": int(REVIEW_DUE.total_seconds() // 3600)}
+    context = {
+        "req": req,
+        "form": form,
+        "refusal": refusal,
+        "step_up": step_up,
+        "step_up_next": request.path,
+        "due_hours": int(REVIEW_DUE.total_seconds() // 3600),
+    }
     return render(request, "approvals/break_glass.html", context, status=status)

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
+from django.conf import settings
+
 from registry import roles as role_names
+from registry.assurance import Assurance
 from registry.models import Agent
 
 
@@ -48,3 +51,71 @@ def is_board_outside_team(user, agent: Agent, roles: Collection[str]) -> bool:
     if agent is None:  # a fleet-wide request: no owning team to be outside of
         return role_names.GOVERNANCE_BOARD in roles
     return role_names.GOVERNANCE_BOARD in roles and not agent.owner_team.members.filter(pk=user.pk).exists()
+
+
+# --- step-up: decisions that need a fresh multi-factor sign-in (issue 20) -------------------------
+
+
+def step_up_needed(*, risk_tier: int | None, lowers_control: bool, kind_reason: str | None) -> str | None:
+    """Why deciding this request needs a fresh strong authentication, or None when it does not:
+    a tier-1 request, a kind that can lower a control, or the kind's own reason (a runtime action
+    above the configured amount). Break-glass always needs it (``approvals.break_glass``)."""
+    if not settings.QUORUM_STEP_UP_REQUIRED:
+        return None
+    if risk_tier == 1:
+        return "Deciding a tier-1 request"
+    if lowers_control:
+        return "Deciding a request that can lower a control"
+    return kind_reason
+
+
+def step_up_refusal(needed: str | None, assurance: Assurance) -> str | None:
+    """None when no step-up is needed or the session's sign-in is multi-factor and fresh (within
+    ``QUORUM_STEP_UP_MINUTES``); otherwise the sentence saying what to do. An API token never
+    carries a second factor (``current_assurance`` answers "none" for it), so such decisions
+    cannot be made with a token."""
+    if not needed or assurance.is_fresh_strong():
+        return None
+    minutes = settings.QUORUM_STEP_UP_MINUTES
+    if assurance.strong:
+        why = f"your last multi-factor verification is more than {minutes} minutes old"
+    else:
+        why = "this session was not verified with a second factor"
+    return f"{needed} needs a multi-factor sign-in within the last {minutes} minutes; {why}. Verify again, then decide."
+
+
+# --- one person, however many accounts (issue 20) -------------------------------------------------
+
+
+def identity_keys(decision) -> set[tuple[str, str]]:
+    """What ties a decision to a person beyond the account: the approver's e-mail address (set by
+    an administrator or verified by the identity provider), the identity provider's subject the
+    session signed in with, and the WebAuthn credential that verified it. Blank ones tie nothing."""
+    keys = {("account", str(decision.approver_id))}
+    email = (getattr(decision.approver, "email", "") or "").strip().lower()
+    if email:
+        keys.add(("e-mail", email))
+    for email in getattr(decision, "verified_emails", ()):
+        keys.add(("e-mail", email.strip().lower()))
+    if decision.auth_subject:
+        keys.add(("identity-provider subject", decision.auth_subject))
+    if decision.auth_credential:
+        keys.add(("passkey", decision.auth_credential))
+    return keys
+
+
+def same_person_groups(decisions: list) -> list[list]:
+    """Group decisions whose authors share any identity key (transitively): each group is one
+    person's word, however many accounts it came from. Order follows the first decision of each."""
+    groups: list[tuple[set, list]] = []
+    for decision in decisions:
+        keys = identity_keys(decision)
+        joined = [g for g in groups if g[0] & keys]
+        merged_keys, merged = set(keys), []
+        for g in joined:
+            merged_keys |= g[0]
+            merged.extend(g[1])
+            groups.remove(g)
+        merged.append(decision)
+        groups.append((merged_keys, merged))
+    return [sorted(g[1], key=lambda d: (d.decided_at, d.pk)) for g in groups]

@@ -89,6 +89,10 @@ class KindSpec:
     # back on): such a kind needs two distinct approvers, neither the requester, whatever the
     # admin-edited policy says (checked at registration and by tests/test_governed_doors.py).
     lowers_control: bool = False
+    # Why deciding one request of this kind needs a fresh multi-factor sign-in beyond the engine's
+    # own reasons (tier 1, lowers a control): request -> sentence, or None. E.g. a runtime action
+    # above QUORUM_STEP_UP_ACTION_AMOUNT_USD (actions/kind.py). See eligibility.step_up_refusal.
+    step_up: Callable[[object], str | None] | None = None
     # A change to the whole fleet: its requests have no agent (``normalize`` gets None), and only
     # people holding the kind's rights (and approve_agent) for every agent may ask and decide.
     fleet_wide: bool = False

@@ -182,6 +182,19 @@ class Decision(models.Model):
     # Facts about the approver at the time of deciding (roles and teams change later).
     approver_roles = models.JSONField(default=list)
     board_outside_team = models.BooleanField(default=False)
+    # How the approver's session was authenticated when they decided (registry.assurance): empty
+    # and "none" for decisions made before this was recorded, or without a console session.
+    auth_method = models.CharField("signed in with", max_length=20, blank=True)
+    authenticated_at = models.DateTimeField("authenticated at", null=True, blank=True)
+    assurance_level = models.CharField(
+        max_length=10,
+        choices=[("none", "none recorded"), ("aal1", "single factor"), ("aal2", "multi-factor")],
+        default="none",
+    )
+    # The identity provider's subject, and the SHA-256 of the WebAuthn credential that verified the
+    # session: two decisions sharing either are one person's (approvals.eligibility.same_person_groups).
+    auth_subject = models.CharField(max_length=255, blank=True)
+    auth_credential = models.CharField(max_length=64, blank=True)
     decided_at = models.DateTimeField(auto_now_add=True)
 
     objects = DecisionQuerySet.as_manager()

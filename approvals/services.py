@@ -42,6 +42,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from registry import roles as role_names
+from registry.assurance import NO_ASSURANCE, Assurance
 from registry.audit import acting_as
 from registry.canonical import canonical_json, canonical_sha256
 from registry.models import Agent, AgentVersion
@@ -49,7 +50,13 @@ from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
 from registry.selectors import user_display_name
 
 from .choices import ChecklistKey, RequestStatus, Verdict, checklist_keys_for_tier
-from .eligibility import decide_refusal, is_board_outside_team
+from .eligibility import (
+    decide_refusal,
+    is_board_outside_team,
+    same_person_groups,
+    step_up_needed,
+    step_up_refusal,
+)
 from .exceptions import ApplyBlocked, DecisionRefused, RequestNotFound, RequestRefused
 from .extensions import apply_gates, request_created_hooks
 from .kinds import KindSpec, kind_get
@@ -124,6 +131,22 @@ def approver_refusal(request: ApprovalRequest, user) -> str | None:
     )
 
 
+def step_up_reason(request: ApprovalRequest) -> str | None:
+    """Why deciding ``request`` needs a fresh multi-factor sign-in (None: it does not); the rule
+    is :func:`approvals.eligibility.step_up_needed`."""
+    spec = kind_get(request.kind)
+    return step_up_needed(
+        risk_tier=request.policy_snapshot.get("risk_tier"),
+        lowers_control=spec.lowers_control,
+        kind_reason=spec.step_up(request) if spec.step_up else None,
+    )
+
+
+def decision_step_up_refusal(request: ApprovalRequest, assurance: Assurance) -> str | None:
+    """None if this session's sign-in is strong and fresh enough to decide ``request``."""
+    return step_up_refusal(step_up_reason(request), assurance)
+
+
 @dataclass
 class Tally:
     required: int
@@ -132,10 +155,20 @@ class Tally:
     denials: list[Decision] = field(default_factory=list)
     needs_board_outside_team: bool = False
     has_board_outside_team: bool = False
+    # Approvals grouped by person (approvals.eligibility.same_person_groups): two accounts that
+    # share an e-mail, an identity-provider subject or a passkey are one person.
+    people: list[list[Decision]] = field(default_factory=list)
+    # Approvals on a still-open request by someone deactivated since: they no longer count.
+    inactive_approvals: list[Decision] = field(default_factory=list)
 
     @property
     def count(self) -> int:
-        return len(self.approvals)
+        return len(self.people)
+
+    @property
+    def merged(self) -> list[list[Decision]]:
+        """The groups of more than one account: shown, since they count once."""
+        return [group for group in self.people if len(group) > 1]
 
     @property
     def satisfied(self) -> bool:
@@ -148,13 +181,21 @@ class Tally:
         text = f"{self.count} of {self.required} approval{'s' if self.required != 1 else ''}"
         if self.approvals:
             text += " — approved by " + ", ".join(user_display_name(d.approver) for d in self.approvals)
+        for d in self.inactive_approvals:
+            text += f"; {user_display_name(d.approver)}'s approval no longer counts (account deactivated)"
+        for group in self.merged:
+            names = " and ".join(user_display_name(d.approver) for d in group)
+            text += f"; {names} count as one person (they share an identity)"
         if self.count >= self.required and self.needs_board_outside_team and not self.has_board_outside_team:
             text += "; still needs a governance-board member from outside the owning team"
         return text
 
 
 def approvals_tally(request: ApprovalRequest, decisions: list[Decision] | None = None) -> Tally:
-    """Approvals count only if they saw the current payload hash (hash binding)."""
+    """Approvals count only if they saw the current payload hash (hash binding), while their
+    author's account is active (on an open request: a deactivated person's word is gone, the
+    request needs another decider), and once per person: accounts that share an identity count
+    as one (``same_person_groups``)."""
     if decisions is None:
         decisions = list(request.decisions.select_related("approver"))
     snap = request.policy_snapshot
@@ -164,9 +205,12 @@ def approvals_tally(request: ApprovalRequest, decisions: list[Decision] | None =
             tally.denials.append(d)
         elif d.payload_hash != request.payload_hash:
             tally.stale_approvals.append(d)
+        elif request.is_open and not d.approver.is_active:
+            tally.inactive_approvals.append(d)
         else:
             tally.approvals.append(d)
             tally.has_board_outside_team |= d.board_outside_team
+    tally.people = same_person_groups(tally.approvals)
     return tally
 
 
@@ -327,10 +371,21 @@ def request_payload_revise(*, request_id: int, actor, payload: dict) -> Approval
 # --- deciding -----------------------------------------------------------------------------------
 
 
-def decision_record(*, request_id: int, approver, verdict: str, reason: str, payload_hash: str) -> Decision:
+def decision_record(
+    *,
+    request_id: int,
+    approver,
+    verdict: str,
+    reason: str,
+    payload_hash: str,
+    assurance: Assurance = NO_ASSURANCE,
+) -> Decision:
     """Record one approve or deny. Refused (``DecisionRefused``, nothing changed) when the request
     is unknown, closed or expired, the approver is the requester or not eligible for this agent,
-    has already decided, gave no reason, or saw a payload hash that is no longer current.
+    has already decided, gave no reason, saw a payload hash that is no longer current, or the
+    request needs step-up and ``assurance`` (how the approver's session signed in,
+    ``registry.assurance.current_assurance``) is not a fresh multi-factor sign-in. The decision
+    keeps that assurance (method, time, level) whatever the request.
 
     One eligible deny ends the request. When the approvals bound to the current hash reach the
     snapshot's count (with the tier-1 board rule), the request is approved, and applied in the
@@ -356,11 +411,7 @@ def decision_record(*, request_id: int, approver, verdict: str, reason: str, pay
             raise DecisionRefused("A reason is required.", code="reason_required")
         if len(reason) > MAX_REASON:
             raise DecisionRefused(f"Keep the reason under {MAX_REASON} characters.", code="invalid")
-        if payload_hash != req.payload_hash:
-            raise DecisionRefused(
-                "The payload changed since you loaded it; review the current version and decide again.",
-                code="stale_payload",
-            )
+        _refuse_stale_or_weak(req, payload_hash, assurance)
         roles = _user_roles(approver)
         try:
             with transaction.atomic():
@@ -372,6 +423,11 @@ def decision_record(*, request_id: int, approver, verdict: str, reason: str, pay
                     payload_hash=payload_hash,
                     approver_roles=sorted(roles),
                     board_outside_team=is_board_outside_team(approver, req.agent, roles),
+                    auth_method=assurance.method,
+                    authenticated_at=assurance.authenticated_at,
+                    assurance_level=assurance.level,
+                    auth_subject=assurance.subject[:255],
+                    auth_credential=assurance.credential,
                 )
         except IntegrityError:  # the unique (request, approver) constraint: a race we lost
             raise DecisionRefused("You have already decided on this request.", code="already_decided") from None
@@ -384,6 +440,18 @@ def decision_record(*, request_id: int, approver, verdict: str, reason: str, pay
             req.save(update_fields=["status", "decided_at", "updated_at"])
             _apply_if_ready(req, approver)
     return decision
+
+
+def _refuse_stale_or_weak(req: ApprovalRequest, payload_hash: str, assurance: Assurance) -> None:
+    """The decider saw the current payload, and signed in strongly enough for this request."""
+    if payload_hash != req.payload_hash:
+        raise DecisionRefused(
+            "The payload changed since you loaded it; review the current version and decide again.",
+            code="stale_payload",
+        )
+    step_up = decision_step_up_refusal(req, assurance)
+    if step_up:
+        raise DecisionRefused(step_up, code="step_up_required")
 
 
 def _close(req: ApprovalRequest, status: str, now: datetime, *, notify: bool = True) -> None:

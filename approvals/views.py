@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from registry.assurance import current_assurance
 from registry.selectors import agents_visible_to
 
 from . import services
@@ -38,6 +39,7 @@ REFUSAL_STATUS = {
     "permission_denied": 403,
     "own_request": 403,
     "not_eligible": 403,
+    "step_up_required": 403,
     "not_found": 404,
 }
 
@@ -110,6 +112,8 @@ def request_context(request, req: ApprovalRequest, *, decision_form=None, tick_e
             else ("You have already decided on this request." if already else refusal)
         ),
         "decision_form": decision_form,
+        # Deciding needs a fresh second factor this session lacks: the page offers the step-up.
+        "step_up": can_decide and services.decision_step_up_refusal(req, current_assurance(request)),
         "can_withdraw": req.is_open and req.requester_id == user.pk,
         "can_apply": req.status == RequestStatus.APPROVED
         and bool(req.blocked_reason)
@@ -149,6 +153,7 @@ def decide(request, pk: int):
             verdict=form.cleaned_data["verdict"],
             reason=form.cleaned_data["reason"],
             payload_hash=form.cleaned_data["payload_hash"],
+            assurance=current_assurance(request),
         )
     except ApprovalError as exc:
         return _render_request(request, req, status=_refusal_status(exc), decision_form=form, error=exc.message)

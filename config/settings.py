@@ -55,6 +55,11 @@ INSTALLED_APPS = [
     # Login throttling: per-account and per-address lockout, audited (registry.login_lockout).
     "axes",
     "djangosaml2",
+    # Second factors for local accounts (registry/mfa.py): authenticator apps, recovery codes, passkeys.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "registry",
     "approvals",
     "actions",
@@ -76,8 +81,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "registry.session_expiry.SessionExpiryMiddleware",
+    # A session still owing its second factor reaches only the second-factor pages.
+    "registry.mfa.SecondStepMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -233,7 +241,22 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 # Deciding a tier-1 request, a request that lowers a control, a runtime action above
 # QUORUM_STEP_UP_ACTION_AMOUNT and any break-glass needs a multi-factor authentication no older
 # than this many minutes (a second factor here, or an identity provider's acr/amr below).
+# Production sets QUORUM_REQUIRE_MFA=1: the roles that decide must sign in with a second factor
+# (enrolling one at their next sign-in), and step-up is on. Off by default so the demo's 12
+# accounts sign in with their password alone.
+QUORUM_REQUIRE_MFA = env.bool("QUORUM_REQUIRE_MFA", default=False)
+QUORUM_STEP_UP_REQUIRED = env.bool("QUORUM_STEP_UP_REQUIRED", default=QUORUM_REQUIRE_MFA)
 QUORUM_STEP_UP_MINUTES = env.int("QUORUM_STEP_UP_MINUTES", default=15)
+# The roles (besides superusers) that must use a second factor while QUORUM_REQUIRE_MFA is on.
+QUORUM_MFA_ROLES = env.list("QUORUM_MFA_ROLES", default=["Governance board", "Approver", "Operator", "Support manager"])
+OTP_TOTP_ISSUER = "Quorum"
+# Passkeys (django-otp-webauthn) as a second factor only, never instead of the password. The
+# relying party is the console's host name; browsers allow passkeys on https:// or on localhost.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_RP_ID = env.str("QUORUM_WEBAUTHN_RP_ID", default="localhost")
+OTP_WEBAUTHN_RP_NAME = "Quorum"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list("QUORUM_WEBAUTHN_ORIGINS", default=["http://localhost:8000"])
+QUORUM_STEP_UP_ACTION_AMOUNT_USD = env.float("QUORUM_STEP_UP_ACTION_AMOUNT_USD", default=1000.0)
 # An identity provider's acr values and amr entries (RFC 8176) that mean "multi-factor".
 QUORUM_STRONG_ACR_VALUES = env.list(
     "QUORUM_STRONG_ACR_VALUES",

@@ -23,6 +23,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("sso/", include("registry.sso.urls")),
+    # Second factors (registry/mfa.py): the sign-in second step, step-up, enrolment, passkeys.
+    path("account/", include("registry.mfa_urls")),
     path("agents/", include("registry.urls")),
     path("approvals/", include("approvals.urls")),
     path("actions/", include("actions.urls")),

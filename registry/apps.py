@@ -10,12 +10,15 @@ class RegistryConfig(AppConfig):
         # The registry's own parts of the shared pages; the apps above add theirs the same way.
         from auditlog.models import LogEntry
         from auditlog.signals import pre_log
+        from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_in, user_login_failed
         from django.db.models.signals import post_save
 
         from . import audit_sources
         from .assurance import record_password_sign_in
-        from .extensions import NavItem, home_panels, nav_items
+        from .extensions import NavItem, agent_card_sections, home_panels, nav_items
+        from .lifecycle import account_saved, orphaned_card_section, orphaned_home_panel
+        from .mfa import second_step_on_login
         from .panels import registry_home_panel
         from .rights_audit import rights_audit_register
         from .session_expiry import session_stamp_on_login
@@ -29,7 +32,12 @@ class RegistryConfig(AppConfig):
         post_save.connect(audit_sources.chain_logentry, sender=LogEntry, dispatch_uid="registry.audit_chain_logentry")
         user_logged_in.connect(audit_sources.chain_login, dispatch_uid="registry.audit_chain_login")
         user_login_failed.connect(audit_sources.chain_login_failed, dispatch_uid="registry.audit_chain_login_failed")
+        user_logged_in.connect(second_step_on_login, dispatch_uid="registry.second_step_on_login")
 
         home_panels.register(registry_home_panel, order=10)
+        # Orphaned agents (owner or sponsor inactive): first on the card, next to "My agents".
+        home_panels.register(orphaned_home_panel, order=11)
+        agent_card_sections.register(orphaned_card_section, order=0)
+        post_save.connect(account_saved, sender=get_user_model(), dispatch_uid="registry.lifecycle.account_saved")
         nav_items.register(NavItem("Home", "home"), order=0)
         nav_items.register(NavItem("Agents", "registry:agent_list", perm="registry.view_agent"), order=10)

@@ -48,6 +48,8 @@ class Assurance:
     acr: str = ""
     amr: tuple[str, ...] = field(default_factory=tuple)
     subject: str = ""
+    # SHA-256 (hex) of the WebAuthn credential that verified the session, if one did.
+    credential: str = ""
 
     @property
     def strong(self) -> bool:
@@ -92,6 +94,7 @@ def record_sign_in(
     acr: str = "",
     amr: list[str] | None = None,
     subject: str = "",
+    credential: str = "",
 ) -> None:
     """Store in ``request.session`` how and when ``user`` has just authenticated.
 
@@ -109,6 +112,7 @@ def record_sign_in(
         "acr": acr or "",
         "amr": list(amr or []),
         "subject": subject or "",
+        "credential": credential or "",
         "at": time.time(),
     }
 
@@ -134,6 +138,7 @@ def current_assurance(request) -> Assurance:
         acr=str(record.get("acr", "")),
         amr=tuple(str(v) for v in record.get("amr") or ()),
         subject=str(record.get("subject", "")),
+        credential=str(record.get("credential", "")),
     )
 
 

@@ -57,6 +57,7 @@ class ReviewKind(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled (tier cadence)"
     AD_HOC_INCIDENT = "ad_hoc_incident", "Ad hoc — incident"
     AD_HOC_SCOPE = "ad_hoc_scope", "Ad hoc — scope change"
+    ORPHANED = "orphaned", "Orphaned — owner or sponsor inactive"
 
 
 class ReviewStatus(models.TextChoices):

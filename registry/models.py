@@ -439,6 +439,12 @@ class Review(models.Model):
                 condition=Q(kind=ReviewKind.SCHEDULED),
                 name="registry_review_one_scheduled_per_due_date",
             ),
+            # An orphaned agent gets one open review, however often its owner's account is saved.
+            models.UniqueConstraint(
+                fields=["agent"],
+                condition=Q(kind=ReviewKind.ORPHANED, status=ReviewStatus.OPEN),
+                name="registry_review_one_open_orphaned",
+            ),
             models.CheckConstraint(
                 condition=Q(status=ReviewStatus.OPEN) | (Q(completed_at__isnull=False) & ~Q(outcome="")),
                 name="registry_review_completed_has_outcome",
