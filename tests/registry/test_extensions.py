@@ -48,6 +48,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
     assert _names(home_panels) == [
         "approvals.break_glass.break_glass_home_panel",  # unconfirmed break-glass changes come first
         "registry.panels.registry_home_panel",
+        "registry.lifecycle.orphaned_home_panel",
         "telemetry.panels.home_panel",
         "approvals.panels.awaiting_home_panel",
         "evals.panels.evals_home_panel",
@@ -55,6 +56,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "reports.panels.reports_home_panel",
     ]
     assert _names(agent_card_sections) == [
+        "registry.lifecycle.orphaned_card_section",
         "telemetry.panels.agent_card_section",
         "approvals.panels.agent_card_section",
         "actions.panels.agent_card_section",
