@@ -148,6 +148,9 @@ class ActionRequest(models.Model):
     webhook_attempts = models.PositiveSmallIntegerField(default=0)
     webhook_last_error = models.CharField(max_length=500, blank=True)
     parameters_purged_at = models.DateTimeField(null=True, blank=True)
+    # The facts the gate decided on (kill switches, version and digest, grant check), frozen at the
+    # decision; empty for requests decided before it was recorded (the why-page reconstructs those).
+    decision_snapshot = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

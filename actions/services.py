@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -547,8 +548,18 @@ def action_request_submit(
     try:
         with transaction.atomic() if atomic else nullcontext():
             outcome = _rate_checked(agent, tool, gate, outcome, now)
+            snapshot = decision_snapshot(agent=agent, tool=tool, policy=policy, gate=gate, outcome=outcome, now=now)
             action = _create(
-                agent, tool, policy, outcome, stored_parameters, idempotency_key, fingerprint, change_request, now
+                agent,
+                tool,
+                policy,
+                outcome,
+                stored_parameters,
+                idempotency_key,
+                fingerprint,
+                change_request,
+                now,
+                snapshot,
             )
     except IntegrityError:
         # The key is taken: a replay, or a concurrent post that won the race. Answer what it stored.
@@ -569,7 +580,53 @@ def _replay(existing: ActionRequest, fingerprint: str) -> ActionRequest:
     return existing
 
 
-def _create(agent, tool, policy, outcome: Outcome, stored_parameters, key, fingerprint, change_request, now):
+def decision_snapshot(
+    *, agent: Agent, tool: Tool, policy: ActionPolicyVersion | None, gate: GateGrant, outcome: Outcome, now: datetime
+) -> dict:
+    """The facts the gate decided on, frozen with the decision (the "why was this allowed?" page
+    shows them as recorded): both kill switches as read for this request, the version it ran
+    under with its bundle digest, the grant's constraints and what their check said. Costs no
+    query: the fleet switch came with the policy (``fleet_enabled``), the rest is in hand."""
+    fleet = None  # not read by the gate
+    if policy is not None and "fleet_enabled" in policy.__dict__:
+        fleet = policy.fleet_enabled is not False  # no row yet: never switched off
+    elif tool.has_side_effects and outcome.source != DecisionSource.KILL_SWITCH:
+        fleet = True  # the gate read it (side effects) and did not stop there
+    version = gate.version
+    grant = gate.grant
+    if outcome.source == DecisionSource.KILL_SWITCH:
+        grant_check = "not checked: the kill switch decided first"
+    elif _grant_refused(outcome):
+        grant_check = "refused: " + outcome.reason
+    else:
+        grant_check = "passed"
+    return {
+        "recorded_at": now.isoformat(),
+        "kill_switch": {
+            "tool_has_side_effects": tool.has_side_effects,
+            "agent_side_effects_enabled": agent.side_effects_enabled,
+            "fleet_side_effects_enabled": fleet,
+        },
+        "version": {"label": version.label, "bundle_digest": version.bundle_digest} if version else None,
+        "grant": {"id": grant.pk, "constraints": grant.constraints} if grant else None,
+        "grant_check": grant_check[:500],
+        "outcome": {"status": outcome.status, "source": outcome.source, "reason": outcome.reason[:500]},
+    }
+
+
+def _grant_refused(outcome: Outcome) -> bool:
+    """A denial that came from the grant (a constraint or a rate), not from a rule or the switch."""
+    return (
+        outcome.status == ActionStatus.DENIED
+        and outcome.source == DecisionSource.POLICY_RULE
+        and outcome.rule is None
+        and ("grant constraint" in outcome.reason or "is not granted" in outcome.reason)
+    )
+
+
+def _create(
+    agent, tool, policy, outcome: Outcome, stored_parameters, key, fingerprint, change_request, now, snapshot=None
+):
     pending = outcome.status == ActionStatus.PENDING
     ttl = settings.ACTIONS_PENDING_TTL
     # The row is the record of this decision; it is not audited again on insert (later changes,
@@ -592,6 +649,7 @@ def _create(agent, tool, policy, outcome: Outcome, stored_parameters, key, finge
             change_request=change_request,
             expires_at=now + ttl if pending else None,
             decided_at=None if pending else now,
+            decision_snapshot=snapshot,
         )
     _chain_gate_decision(action, agent, tool, policy, outcome)
     if pending:
@@ -863,13 +921,23 @@ def webhook_deliver(*, action_request_id) -> str:
 # --- retention ------------------------------------------------------------------------------------
 
 
-def parameters_purge_expired(*, now: datetime | None = None, batch: int = 1000) -> int:
+def parameters_purge_expired(
+    *,
+    now: datetime | None = None,
+    batch: int = 1000,
+    max_days: int | None = None,
+    exclude_agent_ids: Collection[int] = (),
+) -> int:
     """Drop the stored parameters of decided requests older than their policy's retention
-    (requests without a policy keep them for ``ACTIONS_DEFAULT_RETENTION_DAYS``). The decision
-    itself (status, rule, policy version) stays for the audit trail and the reports."""
+    (requests without a policy keep them for ``ACTIONS_DEFAULT_RETENTION_DAYS``), never longer
+    than ``max_days`` (the portfolio's retention for action parameters) and never for the agents
+    in ``exclude_agent_ids`` (a legal hold). The decision itself (status, rule, policy version)
+    stays for the audit trail and the reports. One batch per call; the caller repeats until 0."""
     now = now or timezone.now()
     purged = 0
     qs = ActionRequest.objects.filter(parameters_purged_at__isnull=True).exclude(status=ActionStatus.PENDING)
+    if exclude_agent_ids:
+        qs = qs.exclude(agent_id__in=list(exclude_agent_ids))
     candidates = (
         qs.select_related("policy_version")
         .order_by("created_at")
@@ -879,6 +947,8 @@ def parameters_purge_expired(*, now: datetime | None = None, batch: int = 1000) 
     ids = []
     for action in candidates:
         days = action.policy_version.retention_days if action.policy_version else default_days
+        if max_days is not None:
+            days = min(days, max_days)
         if action.created_at + timedelta(days=days) <= now:
             ids.append(action.pk)
         if len(ids) >= batch:

@@ -108,6 +108,9 @@ class ApprovalRequest(models.Model):
         blank=True,
         help_text="What would change, as it stood when the request was applied: [{label, current, proposed}].",
     )
+    # The facts the apply went ahead on (kill switches, the version's bundle digest), frozen at
+    # the apply; empty for requests applied before it was recorded (the why-page reconstructs those).
+    apply_snapshot = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

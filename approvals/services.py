@@ -45,7 +45,7 @@ from registry import roles as role_names
 from registry.assurance import NO_ASSURANCE, Assurance
 from registry.audit import acting_as
 from registry.canonical import canonical_json, canonical_sha256
-from registry.models import Agent, AgentVersion
+from registry.models import Agent, AgentVersion, GlobalControls
 from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
 from registry.selectors import user_display_name
 
@@ -477,6 +477,30 @@ def _diff_snapshot(spec: KindSpec, req: ApprovalRequest) -> list[dict] | None:
     return [{"label": r.label, "current": str(r.current), "proposed": str(r.proposed)} for r in rows]
 
 
+def apply_snapshot(req: ApprovalRequest) -> dict:
+    """The facts an apply went ahead on, frozen with it for the "why was this allowed?" page:
+    both kill switches as they stood just before the change took effect (a re-enable request
+    shows the switch it found pulled), and the version's bundle digest. Two or three small
+    reads, on applies only."""
+    agent_switch = None
+    if req.agent_id is not None:
+        agent_switch = Agent.objects.filter(pk=req.agent_id).values_list("side_effects_enabled", flat=True).first()
+    fleet = GlobalControls.objects.filter(pk=1).values_list("side_effects_enabled", flat=True).first()
+    version = None
+    if req.version_id is not None:
+        label, digest = AgentVersion.objects.filter(pk=req.version_id).values_list("label", "bundle_digest").get()
+        version = {"label": label, "bundle_digest": digest}
+    return {
+        "recorded_at": timezone.now().isoformat(),
+        "kill_switch": {
+            "agent_side_effects_enabled": agent_switch,
+            # No row yet means the fleet switch was never pulled.
+            "fleet_side_effects_enabled": True if fleet is None else fleet,
+        },
+        "version": version,
+    }
+
+
 def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
     """Apply an approved request (row already locked by the caller) if nothing holds it back.
     Exactly once: the status moves to applied in this same transaction."""
@@ -494,6 +518,7 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
         spec = kind_get(req.kind)
         # Once applied, "now" equals "after": keep the comparison the approvers decided on.
         diff_at_apply = _diff_snapshot(spec, req)
+        facts_at_apply = apply_snapshot(req)
         try:
             with transaction.atomic():
                 spec.apply(req, actor)
@@ -513,7 +538,8 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
     req.applied_at = timezone.now()
     req.blocked_reason = ""
     req.diff_at_apply = diff_at_apply
-    req.save(update_fields=["status", "applied_at", "blocked_reason", "diff_at_apply", "updated_at"])
+    req.apply_snapshot = facts_at_apply
+    req.save(update_fields=["status", "applied_at", "blocked_reason", "diff_at_apply", "apply_snapshot", "updated_at"])
     req_id = req.pk
     transaction.on_commit(lambda: _enqueue("notify_request_outcome", req_id))
     return True

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "evals",
     "telemetry",
     "reports",
+    "trail",
 ]
 
 MIDDLEWARE = [

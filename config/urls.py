@@ -31,6 +31,7 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("evals/", include("evals.urls")),
     path("reports/", include("reports.urls")),
+    path("audit/", include("trail.urls")),
     path("", include("telemetry.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),

@@ -4,9 +4,11 @@ action items, the kill switch, ad-hoc reviews and the daily overdue reminder."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -752,3 +754,27 @@ def overdue_reminders_send(*, now: datetime | None = None) -> int:
         sent += 1
     logger.info("overdue incident reminders sent: %s", sent)
     return sent
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def incidents_purge_closed_before(
+    *, before: datetime, exclude_agent_ids: Collection[int] = (), keep_fleet_wide: bool = False, batch: int = 200
+) -> int:
+    """Delete one batch of incidents closed before ``before`` with their timeline, linked runs,
+    postmortem and action items (0: nothing is due). Never an open one, never one of an agent in
+    ``exclude_agent_ids`` (legal hold), nor a fleet-wide one while ``keep_fleet_wide`` (any hold
+    active: a fleet incident concerns every agent). One short transaction per batch; the purge is
+    recorded once by the caller, not per row in the model log."""
+    due = Incident.objects.filter(status=IncidentStatus.CLOSED, closed_at__lt=before)
+    if exclude_agent_ids:
+        due = due.exclude(agent_id__in=list(exclude_agent_ids))
+    if keep_fleet_wide:
+        due = due.exclude(fleet_wide=True)
+    ids = list(due.order_by("pk").values_list("pk", flat=True)[:batch])
+    if not ids:
+        return 0
+    with transaction.atomic(), disable_auditlog():
+        Incident.objects.filter(pk__in=ids).delete()
+    return len(ids)

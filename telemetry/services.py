@@ -4,6 +4,7 @@ and keeping the rollups of runs current."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -412,3 +413,35 @@ def rollup_catch_up_agent(*, agent_id: int) -> datetime:
             cursor.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", [ROLLUP_AGENT_LOCK, agent_id])
         rollups.recompute_fine(agent_id=agent_id, buckets=buckets)
     return complete_before
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def runs_purge_before(*, before: datetime, exclude_agent_ids: Collection[int] = (), batch: int = 5000) -> int:
+    """Delete one batch of runs started before ``before``, except the runs of the agents in
+    ``exclude_agent_ids`` (under legal hold); returns how many went (0: nothing is due). One
+    short transaction per batch, by primary key, so ingest never waits on a long lock; the
+    caller repeats. Rollups keep the hours and days they summed. Kept behind this function so
+    a partitioned run table can drop whole months instead."""
+    due = Run.objects.filter(started_at__lt=before)
+    if exclude_agent_ids:
+        due = due.exclude(agent_id__in=list(exclude_agent_ids))
+    ids = list(due.order_by("pk").values_list("pk", flat=True)[:batch])
+    if not ids:
+        return 0
+    with transaction.atomic():
+        deleted, _ = Run.objects.filter(pk__in=ids).delete()
+    return deleted
+
+
+def run_metadata_purge_before(*, before: datetime, exclude_agent_ids: Collection[int] = (), batch: int = 5000) -> int:
+    """Empty the free-form ``metadata`` of one batch of runs started before ``before`` (the run's
+    figures stay for the reports), except for agents under legal hold; 0 when nothing is due."""
+    due = Run.objects.filter(started_at__lt=before).exclude(metadata={})
+    if exclude_agent_ids:
+        due = due.exclude(agent_id__in=list(exclude_agent_ids))
+    ids = list(due.order_by("pk").values_list("pk", flat=True)[:batch])
+    if not ids:
+        return 0
+    return Run.objects.filter(pk__in=ids).update(metadata={})

@@ -63,6 +63,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "evals.panels.evals_agent_section",
         "incidents.panels.agent_card_section",
         "reports.panels.reports_agent_section",
+        "trail.panels.agent_card_section",
         "reports.panels.evidence_agent_section",
     ]
     assert [f.__name__ for f in demo_seeders] == [
@@ -85,4 +86,5 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         ("Incidents", "incidents:incident_list"),
         ("Evals", "evals:index"),
         ("Reports", "reports:portfolio"),
+        ("Audit", "trail:retention"),
     ]
