@@ -436,6 +436,9 @@ TELEMETRY_REDACT_KEYS = env.list(
         "api_key", "token", "address",
     ],
 )  # fmt: skip
+# OpenTelemetry spans (OTLP ingest): kept this many days, in daily partitions created this many days ahead.
+TELEMETRY_SPAN_RETENTION_DAYS = env.int("TELEMETRY_SPAN_RETENTION_DAYS", default=30)
+TELEMETRY_SPAN_PARTITIONS_AHEAD_DAYS = env.int("TELEMETRY_SPAN_PARTITIONS_AHEAD_DAYS", default=7)
 
 # --- evals
 # The LLM judge: an OpenAI-compatible chat endpoint (base URL ending before /chat/completions).

@@ -8,6 +8,8 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from telemetry.api.otlp_views import otlp_traces
+
 from . import views
 
 # JSON under /api/, and 503 + Retry-After when the database is gone (see the view).
@@ -17,6 +19,8 @@ handler404 = "config.error_views.not_found"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # OTLP/HTTP's standard path, so an exporter needs only the base URL (also under /api/v1/otlp/).
+    path("v1/traces", otlp_traces, name="otlp-traces"),
     # Browsers ask for /favicon.ico whatever the page links; send them to the SVG (lazy: the
     # static storage's manifest is read on the first request, not at import).
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")), name="favicon"),

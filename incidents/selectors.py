@@ -35,12 +35,15 @@ def incident_timeline(incident: Incident) -> QuerySet[TimelineEntry]:
 class ReplayRow:
     link: IncidentRun
     run: object | None  # telemetry.models.Run as recorded, or None if never reported
+    trace: list = ()  # telemetry.selectors.TraceRow: the run's whole OpenTelemetry trace, if kept
 
 
 def incident_replay(incident: Incident) -> list[ReplayRow]:
     """Every linked run as the agent reported it (matched by agent and run id), in the
-    order they were linked; ids with no recorded run are kept and shown as such."""
+    order they were linked, with its whole trace when its spans were kept (OTLP ingest); ids
+    with no recorded run are kept and shown as such."""
     from telemetry.models import Run
+    from telemetry.selectors import run_trace
 
     links = list(incident.linked_runs.all())
     runs = {}
@@ -48,10 +51,12 @@ def incident_replay(incident: Incident) -> list[ReplayRow]:
         runs = {
             r.run_id: r
             for r in Run.objects.filter(agent_id=incident.agent_id, run_id__in=[link.run_id for link in links])
-            .select_related("version")
+            .select_related("version", "agent")
             .order_by()
         }
-    return [ReplayRow(link=link, run=runs.get(link.run_id)) for link in links]
+    return [
+        ReplayRow(link=link, run=runs.get(link.run_id), trace=run_trace(runs.get(link.run_id))) for link in links
+    ]
 
 
 def overdue_action_items(agent=None, *, today: date | None = None) -> QuerySet[ActionItem]:

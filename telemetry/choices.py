@@ -36,3 +36,17 @@ class ViolationKind(models.TextChoices):
     UNAPPROVED_VERSION = "unapproved_version", "Unapproved version"
     MODEL_MISMATCH = "model_mismatch", "Model differs from the pinned model"
     UNGRANTED_TOOL = "ungranted_tool", "Tool not granted to the version"
+
+
+class DiscoveryKind(models.TextChoices):
+    """What kind of unknown thing the spans named."""
+
+    AGENT = "agent", "Agent"
+    TOOL = "tool", "Tool"
+    MODEL = "model", "Model"
+
+
+class DiscoveryState(models.TextChoices):
+    UNREVIEWED = "unreviewed", "Unreviewed"
+    PROMOTED = "promoted", "Promoted into the registry"
+    BLOCKED = "blocked", "Blocked"

@@ -4,11 +4,14 @@ live in the registry (``registry.models.AgentAPIKey``)."""
 
 from decimal import Decimal
 
+from auditlog.registry import auditlog
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
 
-from .choices import RunOutcome, RunReason, RunStatus, ViolationKind
+from .choices import DiscoveryKind, DiscoveryState, RunOutcome, RunReason, RunStatus, ViolationKind
 from .latency import empty_histogram
 
 
@@ -72,6 +75,11 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id}:{self.run_id}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("telemetry:run_detail", kwargs={"slug": self.agent.slug, "run_id": self.run_id})
 
 
 class ComplianceViolation(models.Model):
@@ -278,3 +286,115 @@ class RollupState(models.Model):
         return f"Rollups up to {self.watermark:%Y-%m-%d %H:%M:%S}" if self.watermark else "Rollups not started"
 
 
+# --- OpenTelemetry spans and discovery ----------------------------------------------------------
+
+
+class Span(models.Model):
+    """One OpenTelemetry span an agent sent (OTLP), redacted, kept for replay of its trace.
+
+    The table is partitioned by day on ``start_time`` (``migrations/0008_span_partitioned``;
+    ``telemetry.partitions``), which Django cannot declare, so the model is unmanaged and only
+    read through the ORM; ``telemetry.otlp`` writes it with COPY. The primary key in the database
+    is (``start_time``, ``id``) — a partitioned table's key must hold the partition column.
+    Spans meet runs by ``trace_id`` (``Run.trace_id``)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    agent = models.ForeignKey("registry.Agent", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=200)
+    operation = models.CharField(max_length=40, blank=True, help_text="gen_ai.operation.name (mapped).")
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField()
+    duration_us = models.BigIntegerField(default=0)
+    status_code = models.SmallIntegerField(default=0, help_text="OTLP: 0 unset, 1 ok, 2 error.")
+    status_message = models.CharField(max_length=500, blank=True)
+    service_name = models.CharField(max_length=200, blank=True)
+    attributes = models.JSONField(default=dict)
+    events = models.JSONField(default=list)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "telemetry_span"
+
+    def __str__(self) -> str:
+        return f"{self.trace_id}/{self.span_id} {self.name}"
+
+
+class DiscoveryKey(AbstractAPIKey):
+    """An organisation-level OTLP key (``Authorization: Bearer <prefix.secret>``), issued by the
+    governance board to a collector that forwards everyone's spans. Spans under it name their
+    agent (``gen_ai.agent.name`` or the resource's ``service.name``): a registered agent's spans
+    are ingested as that agent's, an unknown name lands in the discovery queue. It never reads
+    controls or requests actions: it is not an agent."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "discovery key"
+        verbose_name_plural = "discovery keys"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(revoked=False) | Q(revoked_at__isnull=False), name="telemetry_discoverykey_revoked_has_time"
+            ),
+        ]
+
+
+class Discovery(models.Model):
+    """An agent, tool or model seen in spans that the registry does not know, one row per
+    (kind, name): when it was first and last seen and how many spans named it. The board
+    promotes it (a proposed agent or a catalog tool, pre-filled from ``sample``) or blocks it:
+    later spans from a blocked entry are refused and counted in ``rejected_spans``."""
+
+    kind = models.CharField(max_length=10, choices=DiscoveryKind.choices)
+    name = models.CharField(max_length=200)
+    state = models.CharField(max_length=12, choices=DiscoveryState.choices, default=DiscoveryState.UNREVIEWED)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    span_count = models.PositiveBigIntegerField(default=0, help_text="Spans that named it before it was blocked.")
+    rejected_spans = models.PositiveBigIntegerField(default=0, help_text="Spans refused since it was blocked.")
+    sample = models.JSONField(default=dict, blank=True, help_text="What was seen (redacted), to pre-fill a promotion.")
+    seen_by_agent = models.ForeignKey(
+        "registry.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The agent whose key reported it (tools and models).",
+    )  # fmt: skip
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    promoted_agent = models.ForeignKey(
+        "registry.Agent", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    promoted_tool = models.ForeignKey(
+        "registry.Tool", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        verbose_name_plural = "discoveries"
+        permissions = [("review_discovery", "Can promote or block discovered agents, tools and models")]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="telemetry_discovery_one_per_kind_name"),
+            models.CheckConstraint(condition=Q(kind__in=DiscoveryKind.values), name="telemetry_discovery_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(state__in=DiscoveryState.values), name="telemetry_discovery_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(state=DiscoveryState.UNREVIEWED) | Q(reviewed_at__isnull=False),
+                name="telemetry_discovery_reviewed_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "-last_seen_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name}"
+
+
+auditlog.register(Discovery, exclude_fields=["last_seen_at", "span_count", "rejected_spans", "sample"])
+auditlog.register(DiscoveryKey, exclude_fields=["hashed_key", "id", "last_used_at"])

@@ -5,7 +5,13 @@ from __future__ import annotations
 from registry.selectors import agent_keys
 
 from .forms import KeyIssueForm
-from .selectors import agent_violations, violations_recent, violations_recent_grouped
+from .selectors import (
+    agent_violations,
+    discoveries,
+    discoveries_unreviewed_count,
+    violations_recent,
+    violations_recent_grouped,
+)
 
 
 def agent_keys_context(request, agent, *, form=None) -> dict:
@@ -35,3 +41,15 @@ def home_panel(request) -> dict | None:
         "groups": violations_recent_grouped(user=request.user),
         "count": violations_recent(user=request.user).count(),
     }
+
+
+def discovery_panel(request) -> dict | None:
+    """Unreviewed discoveries (unknown agents, tools, models seen in spans), for the board."""
+    if not request.user.has_perm("telemetry.view_discovery"):
+        return None
+    entries = discoveries()
+    return {"template": "telemetry/panels/discovery.html", "entries": list(entries[:5]), "count": entries.count()}
+
+
+def discovery_badge(user) -> int:
+    return discoveries_unreviewed_count() if user.has_perm("telemetry.view_discovery") else 0

@@ -17,10 +17,10 @@ from registry.models import Agent, AgentVersion, GlobalControls
 from registry.selectors import agents_visible_to
 
 from . import rollups
-from .choices import RunOutcome, RunStatus, ViolationKind
+from .choices import DiscoveryState, RunOutcome, RunStatus, ViolationKind
 from .extensions import controls_extras
 from .latency import bucket_index, empty_histogram
-from .models import ComplianceViolation, FiveMinuteRollup, RollupState, Run
+from .models import ComplianceViolation, Discovery, FiveMinuteRollup, RollupState, Run, Span
 
 
 def _version_dict(version: AgentVersion | None) -> dict | None:
@@ -253,3 +253,94 @@ def rollups_are_current() -> bool:
     """Whether the rollups hold every run stored: a pass has run and no run arrived after its watermark."""
     watermark = RollupState.objects.filter(pk=1).values_list("watermark", flat=True).first()
     return watermark is not None and not Run.objects.filter(received_at__gt=watermark).exists()
+
+
+# --- OpenTelemetry traces and the discovery queue -------------------------------------------------
+
+# Attributes shown up front on a span of the trace tree (the rest are in the span's details).
+TRACE_HIGHLIGHTS = (
+    ("gen_ai.input.messages", "Prompt"),
+    ("gen_ai.system_instructions", "Instructions"),
+    ("gen_ai.retrieval.documents", "Retrieved context"),
+    ("gen_ai.output.messages", "Output"),
+    ("gen_ai.tool.name", "Tool"),
+    ("gen_ai.tool.call.arguments", "Arguments"),
+    ("gen_ai.tool.call.result", "Response"),
+    ("gen_ai.request.model", "Model"),
+    ("gen_ai.usage.input_tokens", "Input tokens"),
+    ("gen_ai.usage.output_tokens", "Output tokens"),
+)
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One span of a trace, in tree order: its depth, start offset from the trace's first span and
+    duration (ms), and the attributes worth reading first (prompt, context, arguments, output)."""
+
+    span: object  # telemetry.models.Span
+    depth: int
+    offset_ms: float
+    duration_ms: float
+    highlights: list[tuple[str, object]]
+    others: dict
+
+
+def run_trace(run) -> list[TraceRow]:
+    """The stored spans of ``run``'s trace as a depth-first tree (children by start time).
+
+    Read by agent, trace id and a window around the run's time, so PostgreSQL scans only the
+    partitions of those days. Spans whose parent is missing hang from the top."""
+    if not run or not run.trace_id:
+        return []
+    window = timedelta(days=1)
+    spans = list(
+        Span.objects.filter(
+            agent_id=run.agent_id,
+            trace_id=run.trace_id,
+            start_time__gte=run.started_at - window,
+            start_time__lte=run.ended_at + window,
+        ).order_by("start_time", "span_id")[:2000]
+    )
+    if not spans:
+        return []
+    ids = {s.span_id for s in spans}
+    children: dict[str, list] = {}
+    roots = []
+    for span in spans:
+        if span.parent_span_id and span.parent_span_id in ids:
+            children.setdefault(span.parent_span_id, []).append(span)
+        else:
+            roots.append(span)
+    origin = spans[0].start_time
+    rows: list[TraceRow] = []
+    stack = [(span, 0) for span in reversed(roots)]
+    seen = set()
+    while stack:
+        span, depth = stack.pop()
+        if span.span_id in seen:
+            continue
+        seen.add(span.span_id)
+        attrs = dict(span.attributes or {})
+        highlights = [(label, attrs.pop(key)) for key, label in TRACE_HIGHLIGHTS if key in attrs]
+        rows.append(
+            TraceRow(
+                span=span,
+                depth=min(depth, 5),
+                offset_ms=round((span.start_time - origin).total_seconds() * 1000, 1),
+                duration_ms=round(span.duration_us / 1000, 1),
+                highlights=highlights,
+                others=attrs,
+            )
+        )
+        stack.extend((child, depth + 1) for child in reversed(children.get(span.span_id, [])))
+    return rows
+
+
+def discoveries(*, state: str | None = DiscoveryState.UNREVIEWED) -> QuerySet[Discovery]:
+    """The discovery queue (one state, or every entry), most recently seen first."""
+    qs = Discovery.objects.select_related("reviewed_by", "promoted_agent", "promoted_tool", "seen_by_agent")
+    return qs.filter(state=state) if state else qs
+
+
+def discoveries_unreviewed_count() -> int:
+    return Discovery.objects.filter(state=DiscoveryState.UNREVIEWED).count()

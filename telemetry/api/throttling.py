@@ -22,13 +22,8 @@ class AgentRateThrottle(BaseThrottle):
         agent = getattr(request.user, "agent", None)
         if agent is None:
             return True
-        limit = settings.TELEMETRY_RATE_LIMIT_PER_MINUTE
-        now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        key = f"telemetry:rl:{self.scope}:{agent.pk}:{window}"
-        count = _hit(key)
-        self._wait = (window + 1) * WINDOW_SECONDS - now
-        return count <= limit
+        allowed, self._wait = window_hit(self.scope, str(agent.pk))
+        return allowed
 
     def wait(self) -> float:
         return max(1, int(self._wait + 0.999))
@@ -38,6 +33,17 @@ class WhoAmIThrottle(AgentRateThrottle):
     """The key check's own per-agent counter, at the same limit."""
 
     scope = "whoami"
+
+
+def window_hit(scope: str, ident: str) -> tuple[bool, float]:
+    """Count one request of ``ident`` (an agent's pk, or another principal's id) in the current
+    minute of ``scope``; whether it is within ``TELEMETRY_RATE_LIMIT_PER_MINUTE`` and the seconds
+    left in the window (the Retry-After when it is not). The OTLP receiver shares the agent's
+    ``runs`` budget with the REST ingest through this function."""
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    count = _hit(f"telemetry:rl:{scope}:{ident}:{window}")
+    return count <= settings.TELEMETRY_RATE_LIMIT_PER_MINUTE, (window + 1) * WINDOW_SECONDS - now
 
 
 def _hit(key: str) -> int:

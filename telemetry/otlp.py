@@ -1,0 +1,413 @@
+"""OTLP trace ingest: decode an ``ExportTraceServiceRequest``, keep its spans (redacted) for
+replay, make runs of the agent spans through the same ingest as the REST API
+(``telemetry.services.runs_ingest``: same validation, governance checks and redaction), and put
+what the registry does not know into the discovery queue (``telemetry.discovery``).
+
+Decoding uses the official ``opentelemetry-proto`` messages: protobuf as is, JSON through
+protobuf's JSON mapping with the two OTLP departures from it (trace and span ids are hex, not
+base64; unknown fields are ignored). Attribute names are read only through
+``telemetry.otlp_mapping``."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from config.api_parsers import json_depth_exceeds
+from registry.models import Agent
+
+from . import discovery
+from . import otlp_mapping as mapping
+from .partitions import PartitionedTable, partitions_drop_before, partitions_ensure
+from .redaction import deny_list, mask_card_numbers, redact
+from .services import ItemResult, runs_ingest
+
+SPANS = PartitionedTable("telemetry_span", period="day")
+MAX_BODY_BYTES = 5 * 1024 * 1024  # as sent (compressed or not)
+MAX_DECODED_BYTES = 20 * 1024 * 1024  # after gunzip: a small bomb must not expand without bound
+MAX_FUTURE = timedelta(minutes=5)
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+
+class OTLPError(Exception):
+    """A request refused whole (nothing stored): ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def body_decode(raw: bytes, *, content_type: str, content_encoding: str) -> ExportTraceServiceRequest:
+    """The request message from the body as sent. Raises :class:`OTLPError`: 415 for a content
+    type other than protobuf or JSON (or an unknown encoding), 413 past the size limits, 400 for
+    anything that does not decode."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in (PROTOBUF, JSON):
+        raise OTLPError(415, f"Send {PROTOBUF} or {JSON}; got {media or 'no content type'}.")
+    if len(raw) > MAX_BODY_BYTES:
+        raise OTLPError(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    encoding = content_encoding.strip().lower()
+    if encoding == "gzip":
+        raw = _gunzip(raw)
+    elif encoding not in ("", "identity"):
+        raise OTLPError(415, f"Content-Encoding {encoding} is not supported; send gzip or none.")
+    message = ExportTraceServiceRequest()
+    if media == PROTOBUF:
+        try:
+            message.ParseFromString(raw)
+        except (DecodeError, RecursionError) as exc:
+            raise OTLPError(400, f"Malformed protobuf: {exc}") from None
+        return message
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise OTLPError(400, f"Malformed JSON: {exc}") from None
+    if not isinstance(document, dict) or json_depth_exceeds(document, limit=64):
+        raise OTLPError(400, "Malformed JSON: send one ExportTraceServiceRequest object.")
+    try:
+        _hex_ids_to_base64(document)
+        json_format.ParseDict(document, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, AttributeError) as exc:
+        raise OTLPError(400, f"Malformed OTLP JSON: {str(exc)[:300]}") from None
+    return message
+
+
+def _gunzip(raw: bytes) -> bytes:
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = decompressor.decompress(raw, MAX_DECODED_BYTES + 1)
+    except zlib.error as exc:
+        raise OTLPError(400, f"Malformed gzip body: {exc}") from None
+    if len(out) > MAX_DECODED_BYTES or decompressor.unconsumed_tail:
+        raise OTLPError(413, f"The decompressed body is larger than {MAX_DECODED_BYTES} bytes.")
+    if not decompressor.eof:
+        raise OTLPError(400, "Malformed gzip body: truncated.")
+    return out
+
+
+def gzip_compress(raw: bytes) -> bytes:
+    return gzip.compress(raw, compresslevel=1)
+
+
+def _hex_ids_to_base64(document: dict) -> None:
+    """OTLP/JSON sends ids as hex; protobuf's JSON mapping reads bytes as base64."""
+    for resource_spans in _list(document.get("resourceSpans", document.get("resource_spans"))):
+        for scope_spans in _list(_get(resource_spans, "scopeSpans", "scope_spans")):
+            for span in _list(_get(scope_spans, "spans")):
+                _convert_ids(span)
+                for link in _list(_get(span, "links")):
+                    _convert_ids(link)
+
+
+def _get(obj, *names):
+    if not isinstance(obj, dict):
+        return None
+    for name in names:
+        if name in obj:
+            return obj[name]
+    return None
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _convert_ids(obj) -> None:
+    if not isinstance(obj, dict):
+        return
+    for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id"), ("parentSpanId", "parent_span_id")):
+        for key in (camel, snake):
+            value = obj.get(key)
+            if isinstance(value, str):
+                try:
+                    obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise ValueError(f"{key} must be hex") from None
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    """What one export did: spans kept, spans refused (with why), runs made, discoveries."""
+
+    accepted: int = 0
+    rejected: int = 0
+    messages: list[str] = field(default_factory=list)
+    runs: list[ItemResult] = field(default_factory=list)
+    held_for_discovery: int = 0
+
+    def error_message(self) -> str:
+        return "; ".join(dict.fromkeys(self.messages))[:1000]
+
+
+def _records(message: ExportTraceServiceRequest, result: ExportResult, now: datetime) -> list[mapping.SpanRecord]:
+    oldest = now - timedelta(days=settings.TELEMETRY_SPAN_RETENTION_DAYS)
+    records = []
+    for resource_spans in message.resource_spans:
+        resource = mapping.attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                try:
+                    record = mapping.span_record(span, resource)
+                except ValueError as exc:
+                    result.rejected += 1
+                    result.messages.append(f"span refused: {exc}")
+                    continue
+                if record.start < oldest or record.start > now + MAX_FUTURE:
+                    result.rejected += 1
+                    result.messages.append(
+                        f"span refused: start time outside the last {settings.TELEMETRY_SPAN_RETENTION_DAYS} days"
+                    )
+                    continue
+                records.append(record)
+    return records
+
+
+def traces_ingest(
+    *,
+    message: ExportTraceServiceRequest,
+    agent: Agent | None,
+    received_at: datetime | None = None,
+) -> ExportResult:
+    """Ingest one OTLP export, all of it in one transaction (a failure stores nothing).
+
+    ``agent`` is the agent whose key sent the export; ``None`` means an organisation-level
+    discovery key, under which each trace names its agent (``gen_ai.agent.name``, else the
+    resource's ``service.name``). Rules: spans of a registered agent are stored redacted and their
+    runs made through ``runs_ingest``; spans naming an unknown agent are not stored but counted in
+    the discovery queue; spans of a blocked agent, tool or model are refused and counted there;
+    tools missing from the catalog and models no version pins are queued for review."""
+    now = received_at or timezone.now()
+    result = ExportResult()
+    records = _records(message, result, now)
+    if not records:
+        return result
+    with transaction.atomic():
+        groups = {agent: records} if agent is not None else _groups_by_named_agent(records, result, now)
+        for group_agent, group in groups.items():
+            _agent_spans_ingest(group_agent, group, result, now)
+    return result
+
+
+def _trace_identity(records: list[mapping.SpanRecord]) -> dict[str, str]:
+    """Each trace's agent name: its run root's identity, else the first span naming an agent."""
+    by_trace: dict[str, str] = {}
+    for record in records:
+        name = record.attributes.get(mapping.AGENT_NAME)
+        if record.operation == mapping.INVOKE_AGENT or (isinstance(name, str) and name):
+            by_trace.setdefault(record.trace_id, record.agent_identity)
+    for record in records:
+        by_trace.setdefault(record.trace_id, record.agent_identity)
+    return by_trace
+
+
+def _groups_by_named_agent(records, result: ExportResult, now) -> dict[Agent, list[mapping.SpanRecord]]:
+    identity = _trace_identity(records)
+    names = {name for name in identity.values() if name}
+    agents = {a.slug: a for a in Agent.objects.filter(slug__in=names)}
+    groups: dict[Agent, list] = defaultdict(list)
+    unknown: dict[str, list] = defaultdict(list)
+    for record in records:
+        name = identity.get(record.trace_id, "")
+        if name in agents:
+            groups[agents[name]].append(record)
+        elif not name:
+            result.rejected += 1
+            result.messages.append("span refused: it names no agent (gen_ai.agent.name or service.name)")
+        else:
+            unknown[name].append(record)
+    if unknown:
+        outcome = discovery.agents_seen(
+            {name: _agent_sample(spans) for name, spans in unknown.items()},
+            {name: len(spans) for name, spans in unknown.items()},
+            now=now,
+        )
+        for name, spans in unknown.items():
+            if outcome.get(name) == "blocked":
+                result.rejected += len(spans)
+                result.messages.append(f"spans refused: agent {name[:60]} is blocked")
+            else:
+                result.held_for_discovery += len(spans)
+                result.messages.append(f"spans of unregistered agent {name[:60]} held for review (discovery queue)")
+    return groups
+
+
+def _first(spans: list[mapping.SpanRecord], key: str) -> str:
+    return next((str(s.attributes[key]) for s in spans if s.attributes.get(key)), "")
+
+
+def _agent_sample(spans: list[mapping.SpanRecord]) -> dict:
+    """What an unknown agent's spans said about it (redacted): pre-fills its promotion."""
+    return redact(
+        {
+            "service_name": spans[0].service_name,
+            "agent_name": _first(spans, mapping.AGENT_NAME),
+            "version": _first(spans, mapping.AGENT_VERSION),
+            "description": _first(spans, "gen_ai.agent.description"),
+            "models": sorted({s.model for s in spans if s.model})[:10],
+            "tools": sorted({s.tool_name for s in spans if s.tool_name})[:20],
+        }
+    )
+
+
+def _agent_spans_ingest(agent: Agent, records: list[mapping.SpanRecord], result: ExportResult, now) -> None:
+    blocked_tools, blocked_models = discovery.blocked_names()
+    kept = []
+    for record in records:
+        blocked = (record.operation == mapping.EXECUTE_TOOL and record.tool_name in blocked_tools) or (
+            record.model and record.model in blocked_models
+        )
+        if blocked:
+            result.rejected += 1
+            result.messages.append(f"span refused: {record.tool_name or record.model} is blocked")
+            discovery.blocked_hit(
+                tool=record.tool_name if record.tool_name in blocked_tools else "", model=record.model
+            )
+            continue
+        kept.append(record)
+    if not kept:
+        return
+    _spans_store(agent, kept, now)
+    result.accepted += len(kept)
+    discovery.catalog_gaps_seen(agent=agent, records=kept, now=now)
+    items = _run_items(agent, kept)
+    if items:
+        runs = runs_ingest(agent=agent, items=items, received_at=now)
+        result.runs.extend(runs)
+        for run in runs:
+            if run.status == "invalid":
+                detail = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in run.errors)[:300]
+                result.messages.append(f"run {run.run_id} not made: {detail}")
+
+
+def _run_items(agent: Agent, records: list[mapping.SpanRecord]) -> list[dict]:
+    """Run summaries for the run roots in ``records``; descendants that arrived in earlier exports
+    (children end, and are exported, before their parent) are read back from the span table."""
+    by_id = {r.span_id: r for r in records}
+    roots = [r for r in records if mapping.is_run_root(r, by_id)]
+    if not roots:
+        return []
+    earliest = min(r.start for r in roots) - timedelta(minutes=1)
+    stored = _stored_spans(agent, {r.trace_id for r in roots}, earliest, {r.span_id for r in records})
+    everything = {**{s.span_id: s for s in stored}, **by_id}
+    children: dict[str, list[mapping.SpanRecord]] = defaultdict(list)
+    for span in everything.values():
+        if span.parent_span_id:
+            children[span.parent_span_id].append(span)
+    items = []
+    for root in roots:
+        descendants, frontier, seen = [], [root.span_id], {root.span_id}
+        while frontier:
+            nxt = []
+            for span_id in frontier:
+                for child in children.get(span_id, ()):
+                    if child.span_id not in seen and child.trace_id == root.trace_id:
+                        seen.add(child.span_id)
+                        descendants.append(child)
+                        nxt.append(child.span_id)
+            frontier = nxt
+        items.append(mapping.run_item(root, descendants))
+    return items
+
+
+def _stored_spans(agent: Agent, trace_ids: set[str], since: datetime, exclude: set[str]) -> list[mapping.SpanRecord]:
+    from .models import Span
+
+    rows = Span.objects.filter(agent_id=agent.pk, trace_id__in=trace_ids, start_time__gte=since).values_list(
+        "trace_id", "span_id", "parent_span_id", "name", "operation", "start_time", "end_time", "status_code",
+        "attributes",
+    )  # fmt: skip
+    return [
+        mapping.SpanRecord(t, s, p, n, op, st, en, sc, "", "", attrs or {}, [])
+        for t, s, p, n, op, st, en, sc, attrs in rows
+        if s not in exclude
+    ]
+
+
+_SPAN_COLUMNS = (
+    "agent_id", "trace_id", "span_id", "parent_span_id", "name", "operation", "start_time", "end_time",
+    "duration_us", "status_code", "status_message", "service_name", "attributes", "events", "received_at",
+)  # fmt: skip
+_partitions_made: set = set()
+
+
+def span_rows(agent_id: int, records: list[mapping.SpanRecord], now: datetime) -> list[tuple]:
+    """The rows COPY writes: attributes and events redacted (deny-listed keys, card numbers)."""
+    denied = deny_list()
+    return [
+        (
+            agent_id,
+            r.trace_id,
+            r.span_id,
+            r.parent_span_id,
+            mask_card_numbers(r.name),
+            r.operation,
+            r.start,
+            r.end,
+            r.duration_us,
+            r.status_code,
+            mask_card_numbers(r.status_message),
+            r.service_name,
+            json.dumps(redact(r.attributes, denied), default=str),
+            json.dumps(redact(r.events, denied), default=str),
+            now,
+        )
+        for r in records
+    ]
+
+
+def spans_copy(rows: list[tuple]) -> None:
+    """Append span rows with COPY (the fastest way into PostgreSQL)."""
+    sql = f"COPY {SPANS.name} ({', '.join(_SPAN_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _spans_store(agent: Agent, records: list[mapping.SpanRecord], now: datetime) -> None:
+    days = {SPANS.slice_start(r.start) for r in records}
+    missing = days - _partitions_made
+    if missing:
+        partitions_ensure(SPANS, min(missing), max(missing))
+        # Remembered only once committed: a rolled-back export takes its new partition with it.
+        transaction.on_commit(lambda: _partitions_made.update(missing))
+    spans_copy(span_rows(agent.pk, records, now))
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+
+def spans_purge_before(when: datetime) -> int:
+    """Retention: remove every span that started before ``when``. Whole days go by dropping their
+    partitions (instant, no dead rows); the rows of the day ``when`` falls in are deleted.
+    Returns the number of partitions dropped."""
+    dropped = partitions_drop_before(SPANS, when)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {SPANS.name} WHERE start_time < %s", [when])  # noqa: S608 - constant name
+    _partitions_made.clear()  # this process may have made some of the dropped ones
+    return len(dropped)
+
+
+def spans_maintain(*, now: datetime | None = None) -> dict:
+    """The hourly beat task: partitions for the next ``TELEMETRY_SPAN_PARTITIONS_AHEAD_DAYS`` days
+    exist, and spans older than ``TELEMETRY_SPAN_RETENTION_DAYS`` are gone."""
+    now = now or timezone.now()
+    created = partitions_ensure(SPANS, now, now + timedelta(days=settings.TELEMETRY_SPAN_PARTITIONS_AHEAD_DAYS))
+    dropped = spans_purge_before(now - timedelta(days=settings.TELEMETRY_SPAN_RETENTION_DAYS))
+    return {"created": len(created), "dropped": dropped}

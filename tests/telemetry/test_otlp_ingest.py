@@ -1,0 +1,218 @@
+"""OTLP ingest through the receiver (Django's test client): runs, spans, redaction on the raw
+rows, the answers the OTLP specification asks for, and the older GenAI attribute names."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from django.db import connection
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from telemetry import otlp_mapping
+from telemetry.choices import ViolationKind
+from telemetry.models import ComplianceViolation, Discovery, Run, Span
+from tests.telemetry.otel_agent import recorded, to_otlp_json
+
+pytestmark = pytest.mark.django_db
+URL = "/v1/traces"
+PB = "application/x-protobuf"
+
+
+def _post(client, body: bytes, key: str | None, content_type: str = PB, url: str = URL, **headers):
+    if key:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client.generic("POST", url, body, content_type=content_type, **headers)
+
+
+def _answer(response) -> ExportTraceServiceResponse:
+    return ExportTraceServiceResponse.FromString(response.content)
+
+
+def _nothing_stored(agent):
+    assert not Run.objects.filter(agent=agent).exists()
+    assert not Span.objects.filter(agent_id=agent.pk).exists()
+
+
+def test_protobuf_export_makes_a_run_with_tools_tokens_and_cost(client, agent, agent_key, deployed_version):
+    response = _post(client, recorded(tools=("tickets.read",)).SerializeToString(), agent_key)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == PB
+    assert not _answer(response).HasField("partial_success")
+    run = Run.objects.get(agent=agent)
+    assert run.tools_used == ["tickets.read"] and run.tool_calls == 1
+    assert (run.input_tokens, run.output_tokens) == (320, 80)
+    assert str(run.cost_usd) == "0.004000"
+    assert run.model == "gpt-4o" and run.version == deployed_version and run.outcome == "resolved"
+    assert run.metadata["semconv"] == otlp_mapping.SEMCONV_VERSION
+    assert Span.objects.filter(agent_id=agent.pk, trace_id=run.trace_id).count() == 4
+    assert not ComplianceViolation.objects.exists()
+    # A replayed export is idempotent for runs (the run id is trace:span).
+    _post(client, recorded(tools=("tickets.read",)).SerializeToString(), agent_key)
+    assert Run.objects.filter(agent=agent).count() == 2  # a new loop is a new trace
+
+
+def test_json_export_gzipped_on_the_alias_answers_json(client, agent, agent_key, deployed_version):
+    body = gzip.compress(to_otlp_json(recorded(tools=("tickets.read", "tickets.reply"))))
+    response = _post(
+        client, body, agent_key, content_type="application/json", url="/api/v1/otlp/v1/traces", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content) == {}
+    run = Run.objects.get(agent=agent)
+    assert run.tools_used == ["tickets.read", "tickets.reply"] and run.tool_calls == 2
+
+
+def test_an_ungranted_tool_in_a_span_raises_a_violation_and_queues_the_unknown_tool(
+    client, agent, agent_key, deployed_version
+):
+    message = recorded(tools=("tickets.read", "payments.refund", "lookupWeather"))
+    assert _post(client, message.SerializeToString(), agent_key).status_code == 200
+    run = Run.objects.get(agent=agent)
+    assert run.tools_used == ["tickets.read", "payments.refund", "unlisted.lookupweather"]
+    violation = ComplianceViolation.objects.get(agent=agent)
+    assert violation.kind == ViolationKind.UNGRANTED_TOOL
+    assert "payments.refund" in violation.detail and "unlisted.lookupweather" in violation.detail
+    queued = set(Discovery.objects.filter(kind="tool").values_list("name", "seen_by_agent"))
+    assert queued == {("payments.refund", agent.pk), ("lookupWeather", agent.pk)}
+
+
+def test_a_model_no_version_pins_is_queued_and_a_model_mismatch_is_a_violation(client, agent, agent_key, deployed_version):
+    assert _post(client, recorded(model="mystery-llm-9").SerializeToString(), agent_key).status_code == 200
+    assert ComplianceViolation.objects.get(agent=agent).kind == ViolationKind.MODEL_MISMATCH
+    assert Discovery.objects.get(kind="model").name == "mystery-llm-9"
+
+
+def test_redaction_applies_to_span_attributes_and_tool_arguments_before_storage(
+    client, agent, agent_key, deployed_version
+):
+    message = recorded(tool_arguments={"order_id": 42, "email": "jane@example.test", "api_key": "sk-live-123"})
+    assert _post(client, message.SerializeToString(), agent_key).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT attributes::text FROM telemetry_span WHERE agent_id = %s", [agent.pk])
+        raw = " ".join(row[0] for row in cursor.fetchall())
+    assert "jane@example.test" not in raw and "sk-live-123" not in raw
+    assert "4111 1111 1111 1111" not in raw and "************1111" in raw
+    tool = Span.objects.get(agent_id=agent.pk, operation="execute_tool")
+    assert tool.attributes["gen_ai.tool.call.arguments"] == {
+        "order_id": 42,
+        "email": "[redacted]",
+        "api_key": "[redacted]",
+    }
+
+
+def test_malformed_protobuf_is_a_400_status_and_stores_nothing(client, agent, agent_key, deployed_version):
+    body = recorded().SerializeToString()[:-7] + b"\xff\xff\xff"
+    response = _post(client, body, agent_key)
+    assert response.status_code == 400
+    status = Status.FromString(response.content)
+    assert status.code == 3 and "Malformed protobuf" in status.message
+    _nothing_stored(agent)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"{not json", "application/json"), (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', "application/json"), (b"[]", "application/json")],
+)
+def test_malformed_json_is_a_400_and_stores_nothing(client, agent, agent_key, body, content_type):
+    response = _post(client, body, agent_key, content_type=content_type)
+    assert response.status_code == 400
+    assert "message" in json.loads(response.content)
+    _nothing_stored(agent)
+
+
+def test_unknown_fields_are_ignored_as_the_specification_says(client, agent, agent_key, deployed_version):
+    # Protobuf: field 99 (varint) appended to the request; JSON: keys nobody defined.
+    body = recorded().SerializeToString() + b"\x98\x06\x01"
+    assert _post(client, body, agent_key).status_code == 200
+    document = json.loads(to_otlp_json(recorded()))
+    document["somethingNew"] = {"x": 1}
+    document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["futureField"] = "y"
+    response = _post(client, json.dumps(document).encode(), agent_key, content_type="application/json")
+    assert response.status_code == 200
+    assert Run.objects.filter(agent=agent).count() == 2
+
+
+def test_oversize_bodies_are_413_and_store_nothing(client, agent, agent_key):
+    big = b"\x00" * (5 * 1024 * 1024 + 10)
+    assert _post(client, big, agent_key).status_code == 413
+    bomb = gzip.compress(b"\x0a\x00" * (11 * 1024 * 1024))  # 22 MiB of empty ResourceSpans
+    response = _post(client, bomb, agent_key, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+    assert "decompressed" in Status.FromString(response.content).message
+    _nothing_stored(agent)
+
+
+def test_a_wrong_or_missing_key_is_401_and_stores_nothing(client, agent, agent_key, deployed_version):
+    body = recorded().SerializeToString()
+    for key in ("nope.nope", None, agent_key[:-2] + "xx"):
+        response = _post(client, body, key)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Bearer")
+        assert Status.FromString(response.content).code == 16
+    _nothing_stored(agent)
+
+
+def test_a_wrong_content_type_is_415(client, agent, agent_key):
+    assert _post(client, b"hello", agent_key, content_type="text/plain").status_code == 415
+    assert _post(client, b"hello", agent_key, HTTP_CONTENT_ENCODING="br").status_code == 415
+    assert client.get(URL).status_code == 405
+
+
+def test_over_the_rate_limit_is_429_with_retry_after(client, agent, agent_key, deployed_version, settings):
+    settings.TELEMETRY_RATE_LIMIT_PER_MINUTE = 1
+    body = recorded().SerializeToString()
+    assert _post(client, body, agent_key).status_code == 200
+    response = _post(client, body, agent_key)
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert Run.objects.filter(agent=agent).count() == 1
+
+
+def test_a_span_with_bad_ids_is_refused_and_counted_the_rest_kept(client, agent, agent_key, deployed_version):
+    message = recorded()
+    message.resource_spans[0].scope_spans[0].spans[0].span_id = b"\x01\x02"
+    answer = _answer(_post(client, message.SerializeToString(), agent_key))
+    assert answer.partial_success.rejected_spans == 1
+    assert "span_id" in answer.partial_success.error_message
+    assert Span.objects.filter(agent_id=agent.pk).count() == 3
+
+
+# --- older attribute names: one test per mapped name ------------------------------------------------
+
+OLD_NAMES = {
+    "gen_ai.usage.prompt_tokens": {"input_tokens": "gen_ai.usage.prompt_tokens"},
+    "gen_ai.usage.completion_tokens": {"output_tokens": "gen_ai.usage.completion_tokens"},
+    "gen_ai.system": {"provider": "gen_ai.system"},
+    "gen_ai.prompt": {"input_messages": "gen_ai.prompt"},
+    "gen_ai.completion": {"output_messages": "gen_ai.completion"},
+    "gen_ai.tool.arguments": {"tool_arguments": "gen_ai.tool.arguments"},
+    "gen_ai.tool.result": {"tool_result": "gen_ai.tool.result"},
+}
+RUN_FIELDS = ("model", "input_tokens", "output_tokens", "cost_usd", "tool_calls", "tools_used", "outcome", "version_id")
+
+
+def test_every_renamed_attribute_has_a_test():
+    assert set(OLD_NAMES) | {"gen_ai.openai.request.seed"} == set(otlp_mapping.RENAMED)
+
+
+@pytest.mark.parametrize("old_name", sorted(OLD_NAMES))
+def test_an_older_attribute_name_maps_to_the_same_run(client, agent, agent_key, deployed_version, old_name):
+    assert _post(client, recorded().SerializeToString(), agent_key).status_code == 200
+    assert _post(client, recorded(names=OLD_NAMES[old_name]).SerializeToString(), agent_key).status_code == 200
+    current, older = Run.objects.filter(agent=agent).order_by("started_at")
+    assert [getattr(current, f) for f in RUN_FIELDS] == [getattr(older, f) for f in RUN_FIELDS]
+    assert current.metadata == older.metadata
+    new_name = otlp_mapping.RENAMED[old_name]
+    keys = [set(s.attributes) for s in Span.objects.filter(agent_id=agent.pk, trace_id=older.trace_id)]
+    assert any(new_name in k for k in keys) and not any(old_name in k for k in keys)
+
+
+def test_the_openai_seed_attribute_maps_to_the_request_seed():
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    mapped = otlp_mapping.attributes([KeyValue(key="gen_ai.openai.request.seed", value=AnyValue(int_value=7))])
+    assert mapped == {"gen_ai.request.seed": 7}
