@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
@@ -29,9 +29,12 @@ CURRENT = {
 }
 
 
-def provider_with(exporter, service_name: str = "support-triage") -> TracerProvider:
+def provider_with(exporter, service_name: str = "support-triage", *, batch: bool = False) -> TracerProvider:
+    """A tracer provider exporting to ``exporter``: each span as it ends, or in batches of up to
+    512 spans as the SDK's batch processor sends them in production."""
     provider = TracerProvider(resource=Resource.create({"service.name": service_name, "service.version": "1.1"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    processor = BatchSpanProcessor(exporter, max_export_batch_size=512) if batch else SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
     return provider
 
 

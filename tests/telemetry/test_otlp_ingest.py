@@ -57,7 +57,12 @@ def test_protobuf_export_makes_a_run_with_tools_tokens_and_cost(client, agent, a
 def test_json_export_gzipped_on_the_alias_answers_json(client, agent, agent_key, deployed_version):
     body = gzip.compress(to_otlp_json(recorded(tools=("tickets.read", "tickets.reply"))))
     response = _post(
-        client, body, agent_key, content_type="application/json", url="/api/v1/otlp/v1/traces", HTTP_CONTENT_ENCODING="gzip"
+        client,
+        body,
+        agent_key,
+        content_type="application/json",
+        url="/api/v1/otlp/v1/traces",
+        HTTP_CONTENT_ENCODING="gzip",
     )
     assert response.status_code == 200, response.content
     assert response["Content-Type"] == "application/json"
@@ -80,7 +85,9 @@ def test_an_ungranted_tool_in_a_span_raises_a_violation_and_queues_the_unknown_t
     assert queued == {("payments.refund", agent.pk), ("lookupWeather", agent.pk)}
 
 
-def test_a_model_no_version_pins_is_queued_and_a_model_mismatch_is_a_violation(client, agent, agent_key, deployed_version):
+def test_a_model_no_version_pins_is_queued_and_a_model_mismatch_is_a_violation(
+    client, agent, agent_key, deployed_version
+):
     assert _post(client, recorded(model="mystery-llm-9").SerializeToString(), agent_key).status_code == 200
     assert ComplianceViolation.objects.get(agent=agent).kind == ViolationKind.MODEL_MISMATCH
     assert Discovery.objects.get(kind="model").name == "mystery-llm-9"
@@ -115,7 +122,11 @@ def test_malformed_protobuf_is_a_400_status_and_stores_nothing(client, agent, ag
 
 @pytest.mark.parametrize(
     ("body", "content_type"),
-    [(b"{not json", "application/json"), (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', "application/json"), (b"[]", "application/json")],
+    [
+        (b"{not json", "application/json"),
+        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', "application/json"),
+        (b"[]", "application/json"),
+    ],
 )
 def test_malformed_json_is_a_400_and_stores_nothing(client, agent, agent_key, body, content_type):
     response = _post(client, body, agent_key, content_type=content_type)
