@@ -54,9 +54,7 @@ def incident_replay(incident: Incident) -> list[ReplayRow]:
             .select_related("version", "agent")
             .order_by()
         }
-    return [
-        ReplayRow(link=link, run=runs.get(link.run_id), trace=run_trace(runs.get(link.run_id))) for link in links
-    ]
+    return [ReplayRow(link=link, run=runs.get(link.run_id), trace=run_trace(runs.get(link.run_id))) for link in links]
 
 
 def overdue_action_items(agent=None, *, today: date | None = None) -> QuerySet[ActionItem]:

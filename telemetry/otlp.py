@@ -283,10 +283,11 @@ def _agent_spans_ingest(agent: Agent, records: list[mapping.SpanRecord], result:
         kept.append(record)
     if not kept:
         return
+    # Runs first: the span table then holds only spans of earlier exports, which is what they need.
+    items = _run_items(agent, kept)
     _spans_store(agent, kept, now)
     result.accepted += len(kept)
     discovery.catalog_gaps_seen(agent=agent, records=kept, now=now)
-    items = _run_items(agent, kept)
     if items:
         runs = runs_ingest(agent=agent, items=items, received_at=now)
         result.runs.extend(runs)
@@ -304,7 +305,7 @@ def _run_items(agent: Agent, records: list[mapping.SpanRecord]) -> list[dict]:
     if not roots:
         return []
     earliest = min(r.start for r in roots) - timedelta(minutes=1)
-    stored = _stored_spans(agent, {r.trace_id for r in roots}, earliest, {r.span_id for r in records})
+    stored = _stored_spans(agent, {r.trace_id for r in roots}, earliest)
     everything = {**{s.span_id: s for s in stored}, **by_id}
     children: dict[str, list[mapping.SpanRecord]] = defaultdict(list)
     for span in everything.values():
@@ -326,7 +327,7 @@ def _run_items(agent: Agent, records: list[mapping.SpanRecord]) -> list[dict]:
     return items
 
 
-def _stored_spans(agent: Agent, trace_ids: set[str], since: datetime, exclude: set[str]) -> list[mapping.SpanRecord]:
+def _stored_spans(agent: Agent, trace_ids: set[str], since: datetime) -> list[mapping.SpanRecord]:
     from .models import Span
 
     rows = Span.objects.filter(agent_id=agent.pk, trace_id__in=trace_ids, start_time__gte=since).values_list(
@@ -336,7 +337,6 @@ def _stored_spans(agent: Agent, trace_ids: set[str], since: datetime, exclude: s
     return [
         mapping.SpanRecord(t, s, p, n, op, st, en, sc, "", "", attrs or {}, [])
         for t, s, p, n, op, st, en, sc, attrs in rows
-        if s not in exclude
     ]
 
 

@@ -66,7 +66,7 @@ def run_block(live_server, demo_agent_key, tmp_path):
 
 
 def test_the_readme_marks_its_examples():
-    assert {"readme-run", "readme-batch", "readme-action", "readme-action-poll"} <= set(readme_blocks())
+    assert {"readme-run", "readme-batch", "readme-action", "readme-action-poll", "readme-otlp"} <= set(readme_blocks())
     for name, block in readme_blocks().items():
         assert "curl " in block and "$QUORUM_URL" in block and "$AGENT_KEY" in block, name
 
@@ -93,3 +93,18 @@ def test_the_refund_example_waits_for_the_support_managers_and_polls(run_block):
     assert body["id"] and body["expires_at"]
     code, poll = run_block("readme-action-poll", ACTION_ID=body["id"])
     assert code == 200 and poll["id"] == body["id"] and poll["status"] == "pending"
+
+
+def test_the_otlp_example_makes_a_run_with_its_trace(run_block):
+    from django.db import connection
+
+    from telemetry.models import Run, Span
+
+    code, body = run_block("readme-otlp")
+    assert (code, body) == (200, {})
+    run = Run.objects.get(agent__slug="support-triage", run_id="4bf92f3577b34da6a3ce929d0e0e4737:00f067aa0ba902b7")
+    assert (run.tool_calls, run.tools_used, run.input_tokens, run.output_tokens) == (1, ["tickets.read"], 900, 120)
+    assert run.version is not None and run.model == "gpt-4o-2024-08-06"
+    assert Span.objects.filter(trace_id=run.trace_id).count() == 3
+    with connection.cursor() as cursor:  # the partitioned span table is not flushed between tests
+        cursor.execute("TRUNCATE telemetry_span")
