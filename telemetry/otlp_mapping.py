@@ -65,7 +65,7 @@ Q_RUN_ID = "quorum.run.id"
 Q_OUTCOME = "quorum.run.outcome"
 Q_REASON = "quorum.run.reason"
 Q_CHANNEL = "quorum.run.channel"
-Q_DIGEST = "quorum.bundle_digest"
+Q_DIGEST = "quorum.agent.bundle_digest"  # as the Quorum SDK's span processor stamps it
 Q_COST = "quorum.cost_usd"
 
 # Values that are JSON documents sent as strings: parsed so redaction sees their keys.
