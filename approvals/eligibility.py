@@ -89,8 +89,10 @@ def step_up_refusal(needed: str | None, assurance: Assurance) -> str | None:
 
 def identity_keys(decision) -> set[tuple[str, str]]:
     """What ties a decision to a person beyond the account: the approver's e-mail address (set by
-    an administrator or verified by the identity provider), the identity provider's subject the
-    session signed in with, and the WebAuthn credential that verified it. Blank ones tie nothing."""
+    an administrator) and the addresses their identity provider verified, the identity-provider
+    subject ("issuer|subject") the session signed in with and every one linked to the account
+    (``registry.ExternalIdentity``), and the WebAuthn credential that verified the session.
+    Blank ones tie nothing. ``verified_emails``/``idp_subjects`` are attached by the tally."""
     keys = {("account", str(decision.approver_id))}
     email = (getattr(decision.approver, "email", "") or "").strip().lower()
     if email:
@@ -99,6 +101,8 @@ def identity_keys(decision) -> set[tuple[str, str]]:
         keys.add(("e-mail", email.strip().lower()))
     if decision.auth_subject:
         keys.add(("identity-provider subject", decision.auth_subject))
+    for subject in getattr(decision, "idp_subjects", ()):
+        keys.add(("identity-provider subject", subject))
     if decision.auth_credential:
         keys.add(("passkey", decision.auth_credential))
     return keys

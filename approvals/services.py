@@ -45,7 +45,7 @@ from registry import roles as role_names
 from registry.assurance import NO_ASSURANCE, Assurance
 from registry.audit import acting_as
 from registry.canonical import canonical_json, canonical_sha256
-from registry.models import Agent, AgentVersion, GlobalControls
+from registry.models import Agent, AgentVersion, ExternalIdentity, GlobalControls
 from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
 from registry.selectors import user_display_name
 
@@ -210,8 +210,25 @@ def approvals_tally(request: ApprovalRequest, decisions: list[Decision] | None =
         else:
             tally.approvals.append(d)
             tally.has_board_outside_team |= d.board_outside_team
+    if len(tally.approvals) > 1:  # one approval cannot be two people: no query for it
+        _attach_external_identities(tally.approvals)
     tally.people = same_person_groups(tally.approvals)
     return tally
+
+
+def _attach_external_identities(decisions: list[Decision]) -> None:
+    """Give each decision its approver's identity-provider links (one query): the e-mail
+    addresses the IdP verified and the (issuer, subject) pairs, which ``identity_keys`` uses."""
+    links: dict[int, list[tuple[str, str, str]]] = {}
+    rows = ExternalIdentity.objects.filter(user_id__in={d.approver_id for d in decisions})
+    for user_id, issuer, subject, email, verified in rows.values_list(
+        "user_id", "issuer", "subject", "email", "email_verified"
+    ):
+        links.setdefault(user_id, []).append((issuer, subject, email if verified else ""))
+    for d in decisions:
+        mine = links.get(d.approver_id, [])
+        d.verified_emails = [email for _, _, email in mine if email]
+        d.idp_subjects = [f"{issuer}|{subject}" for issuer, subject, _ in mine]
 
 
 # --- audit actor --------------------------------------------------------------------------------

@@ -81,3 +81,34 @@ def test_a_deactivated_approver_no_longer_counts_and_cannot_decide(grant_request
         _approve(grant_request, approver_b)
     _approve(grant_request, approver_c)
     assert _status(grant_request) == "pending"  # one active approval of two: still needs another
+
+
+def test_an_identity_provider_link_ties_two_accounts(grant_request, approver_a, approver_b, approver_c):
+    """approver_b's account is linked to the IdP account that verified approver_a's address, and
+    approver_c signed in with the IdP subject linked to approver_a's account."""
+    from registry.models import ExternalIdentity
+
+    ExternalIdentity.objects.create(
+        user=approver_b,
+        provider="oidc",
+        issuer="https://idp.test",
+        subject="u-b",
+        email=approver_a.email,
+        email_verified=True,
+    )
+    _approve(grant_request, approver_a)
+    _approve(grant_request, approver_b)
+    assert _status(grant_request) == "pending" and services.approvals_tally(grant_request).count == 1
+
+    ExternalIdentity.objects.create(user=approver_a, provider="oidc", issuer="https://idp.test", subject="u-a")
+    other = services.change_request_create(
+        agent=grant_request.agent,
+        kind="retirement",
+        payload={},
+        requester=grant_request.requester,
+        justification="x",
+    )
+    _approve(other, approver_a)
+    idp = Assurance(method="oidc", authenticated_at=datetime.now(UTC), subject="https://idp.test|u-a")
+    _approve(other, approver_c, idp)
+    assert services.approvals_tally(other).count == 1
