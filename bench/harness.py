@@ -368,7 +368,10 @@ class Stack:
     with ``workers`` processes and Celery workers, all with production-like settings. A context
     manager: everything it started is stopped and the database dropped on exit."""
 
-    def __init__(self, name: str, *, workers: int = 2, serve: bool = True, celery: int = 0):
+    def __init__(
+        self, name: str, *, workers: int = 2, serve: bool = True, celery: int = 0, env: dict[str, str] | None = None
+    ):
+        self.extra_env = env or {}
         self.pg = os.environ.get("BENCH_PG", DEFAULT_PG).rstrip("/")
         self.db = f"quorum_bench_{name}_{uuid.uuid4().hex[:8]}"
         self.db_url = f"{self.pg}/{self.db}"
@@ -399,6 +402,7 @@ class Stack:
             "QUORUM_MANIFEST_STATIC": "0",
             # whitenoise warns once per process that var/staticfiles is absent (finders serve).
             "PYTHONWARNINGS": "ignore::UserWarning",
+            **self.extra_env,
         }
 
     def __enter__(self) -> Stack:

@@ -312,6 +312,9 @@ QUORUM_BREAK_GLASS_USERS = env.list("QUORUM_BREAK_GLASS_USERS", default=[])
 # Failed API-token authentications (people's and agents' tokens) per client address and minute;
 # past it the address gets 429 with Retry-After until the minute ends (registry.api.authentication).
 QUORUM_TOKEN_FAILURES_PER_MINUTE = env.int("QUORUM_TOKEN_FAILURES_PER_MINUTE", default=20)
+# Seconds a web process trusts an agent key it verified (0: off); any key or agent change reaches
+# every process at its next request anyway (registry.agent_key_cache).
+AGENT_KEY_CACHE_SECONDS = env.int("AGENT_KEY_CACHE_SECONDS", default=30)
 
 # --- outbound requests (registry.outbound): webhooks, eval targets and the LLM judge never reach
 # internal addresses. Named internal hosts an operator trusts (comma-separated host names or IPs,

@@ -22,6 +22,9 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls there are synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Tests change agents and keys behind the services' back (QuerySet.update) to set up cases; the
+# key cache is tested on its own with real web processes (tests/registry/test_agent_key_cache.py).
+os.environ.setdefault("AGENT_KEY_CACHE_SECONDS", "0")
 
 from config.settings import *  # noqa: E402,F403
 

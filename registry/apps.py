@@ -12,18 +12,25 @@ class RegistryConfig(AppConfig):
         from auditlog.signals import pre_log
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_in, user_login_failed
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_delete, post_save
 
         from . import audit_sources
+        from .agent_key_cache import key_changed
         from .assurance import record_password_sign_in
         from .extensions import NavItem, agent_card_sections, home_panels, nav_items
         from .lifecycle import account_saved, orphaned_card_section, orphaned_home_panel
         from .mfa import second_step_on_login
+        from .models import Agent, AgentAPIKey
         from .panels import registry_home_panel
         from .rights_audit import rights_audit_register
         from .session_expiry import session_stamp_on_login
         from .sso import checks  # noqa: F401  (registers the SSO configuration check)
 
+        for model in (Agent, AgentAPIKey):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    key_changed, sender=model, dispatch_uid=f"registry.key_changed.{model.__name__}.{id(signal)}"
+                )
         rights_audit_register()
         user_logged_in.connect(session_stamp_on_login, dispatch_uid="registry.session_stamp_on_login")
         user_logged_in.connect(record_password_sign_in, dispatch_uid="registry.record_password_sign_in")

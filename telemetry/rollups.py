@@ -273,6 +273,22 @@ def recent_fine_buckets(
     return set(qs.annotate(bucket=TruncFiveMinutes("started_at")).values_list("bucket", flat=True).distinct())
 
 
+def recent_fine_buckets_fleet(
+    *, agent_ids: list[int], received_after: datetime | None, started_before: datetime | None = None
+) -> dict[int, set[datetime]]:
+    """``recent_fine_buckets`` of many agents in one query, by agent (agents without any left out)."""
+    qs = Run.objects.filter(agent_id__in=agent_ids, started_at__gte=five_minute_retention_start())
+    if received_after is not None:
+        qs = qs.filter(received_at__gt=received_after)
+    if started_before is not None:
+        qs = qs.filter(started_at__lt=started_before)
+    out: dict[int, set[datetime]] = {}
+    rows = qs.annotate(bucket=TruncFiveMinutes("started_at")).values_list("agent_id", "bucket").distinct()
+    for agent_id, bucket in rows.order_by():
+        out.setdefault(agent_id, set()).add(bucket)
+    return out
+
+
 def recompute_fine(*, agent_id: int, buckets: set[datetime]) -> int:
     """Replace one agent's five-minute rows of these buckets with fresh aggregates of its raw
     runs (hourly and daily rows are left to the next pass). Call inside a transaction."""

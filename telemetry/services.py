@@ -167,7 +167,7 @@ def runs_ingest(*, agent: Agent, items: list, received_at: datetime | None = Non
     accepted: list[tuple[ItemResult, RunIn]] = []
     seen: set[str] = set()
     for index, item in enumerate(items):
-        run, errors = run_validate(item)
+        run, errors = run_validate(item, now=received_at)
         if run is None:
             results.append(ItemResult(index, "invalid", _run_id_of(item), errors))
             continue
@@ -445,3 +445,26 @@ def run_metadata_purge_before(*, before: datetime, exclude_agent_ids: Collection
     if not ids:
         return 0
     return Run.objects.filter(pk__in=ids).update(metadata={})
+
+
+def rollup_catch_up_fleet(*, agent_ids: list[int]) -> datetime:
+    """``rollup_catch_up_agent`` for many agents at once (the drift cycle of a fleet): one query
+    finds, for all of them, the five-minute buckets that runs received after the watermark (late
+    runs) touched; only agents with such buckets are recomputed, each as ``rollup_catch_up_agent``
+    does it (late runs are rare, so a cycle is usually two reads whatever the fleet's size).
+    Returns the moment before which every listed agent's five-minute rows are complete."""
+    state = RollupState.objects.filter(pk=1).first()
+    watermark = state.watermark if state else None
+    complete_before = rollups.five_minute_floor(watermark or timezone.now())
+    late = rollups.recent_fine_buckets_fleet(
+        agent_ids=agent_ids, received_after=watermark, started_before=complete_before if watermark else None
+    )
+    for agent_id, buckets in sorted(late.items()):
+        with transaction.atomic():
+            # Race: as in rollup_catch_up_agent — the pass holds the state row FOR UPDATE (a
+            # shared lock waits for it); checks of one agent wait on its advisory lock.
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT 1 FROM {RollupState._meta.db_table} WHERE id = 1 FOR SHARE")  # noqa: S608
+                cursor.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", [ROLLUP_AGENT_LOCK, agent_id])
+            rollups.recompute_fine(agent_id=agent_id, buckets=buckets)
+    return complete_before

@@ -1,7 +1,9 @@
 """Drift checks: a recent window against a baseline, metric by metric, and what a breach does.
 
 Windows are read from telemetry's five-minute rollups (``telemetry.selectors.run_windows``), not
-by scanning raw runs; the rule for each metric is in ``drift_evaluate``."""
+by scanning raw runs; the rule for each metric is in ``drift_evaluate``. The beat's cycle is
+set-based (``drift_check_fleet``: a constant number of queries for the whole fleet); one agent's
+check (``drift_check_agent``) is the same rule read for one agent."""
 
 from __future__ import annotations
 
@@ -250,28 +252,37 @@ def drift_evaluate(
     return DriftVerdict(breaches=verdict.breaches, healthy=verdict.healthy)
 
 
-def drift_windows(*, agent: Agent, policy, now) -> dict[str, WindowStats]:
+def _window_ranges(policy, now) -> dict:
     """The four windows of a drift check (baseline and recent for the outcome rates, the same
-    for the error rate), read from telemetry's five-minute rollups (made complete for this agent
-    first) and, for the last minutes and the windows' edges, its raw runs. Counts, errors and
-    cost equal a scan of the raw runs; the latency p95 is the rollup histogram's (within one
-    bucket, ~19 %)."""
+    for the error rate), as [start, end) ranges ending ``now``."""
     recent_start = now - timedelta(minutes=policy.containment_window_minutes)
     error_start = now - timedelta(minutes=policy.error_window_minutes)
     span = timedelta(hours=policy.baseline_hours)
+    return {
+        "baseline": (recent_start - span, recent_start),
+        "recent": (recent_start, now),
+        "error_baseline": (error_start - span, error_start),
+        "error_recent": (error_start, now),
+    }
+
+
+def _stats(counts: dict) -> dict[str, WindowStats]:
+    return {name: window_stats(c, with_latency=not name.startswith("error")) for name, c in counts.items()}
+
+
+def drift_windows(*, agent: Agent, policy, now) -> dict[str, WindowStats]:
+    """The four windows of one agent's drift check, read from telemetry's five-minute rollups
+    (made complete for this agent first) and, for the last minutes and the windows' edges, its
+    raw runs. Counts, errors and cost equal a scan of the raw runs; the latency p95 is the
+    rollup histogram's (within one bucket, ~19 %)."""
     counts = telemetry_selectors.run_windows(
         agent_id=agent.pk,
         complete_before=telemetry_services.rollup_catch_up_agent(agent_id=agent.pk),
         latency={"baseline", "recent"},
         now=now,
-        windows={
-            "baseline": (recent_start - span, recent_start),
-            "recent": (recent_start, now),
-            "error_baseline": (error_start - span, error_start),
-            "error_recent": (error_start, now),
-        },
+        windows=_window_ranges(policy, now),
     )
-    return {name: window_stats(c, with_latency=not name.startswith("error")) for name, c in counts.items()}
+    return _stats(counts)
 
 
 def drift_check_agent(*, agent_id: int, now=None) -> list:
@@ -294,6 +305,79 @@ def drift_check_agent(*, agent_id: int, now=None) -> list:
         **drift_windows(agent=agent, policy=policy, now=now),
     )
     return _drift_record(agent=agent, policy=policy, verdict=verdict, now=now)
+
+
+def _fleet_agents(agent_ids: list[int] | None) -> list[Agent]:
+    """The production agents (of ``agent_ids`` when given) with their drift policies, policies
+    created with the playbook defaults for agents that have none (two queries, three the first
+    time)."""
+    qs = Agent.objects.filter(status="production").select_related("drift_policy").order_by("pk")
+    if agent_ids is not None:
+        qs = qs.filter(pk__in=agent_ids)
+    agents = list(qs)
+    missing = [a for a in agents if getattr(a, "drift_policy", None) is None]
+    if missing:
+        DriftPolicy.objects.bulk_create([DriftPolicy(agent=a) for a in missing], ignore_conflicts=True)
+        policies = {p.agent_id: p for p in DriftPolicy.objects.filter(agent__in=missing)}
+        for agent in missing:
+            agent.drift_policy = policies[agent.pk]
+    return agents
+
+
+def drift_windows_fleet(*, agents: list[Agent], now) -> dict[int, dict[str, WindowStats]]:
+    """``drift_windows`` of many agents (each with its ``drift_policy`` loaded), set-based: the
+    late buckets of all of them made complete in one read, then two queries per distinct window
+    configuration (one for every agent on the playbook defaults), whatever the number of agents."""
+    complete_before = telemetry_services.rollup_catch_up_fleet(agent_ids=[a.pk for a in agents])
+    groups: dict[tuple, list[Agent]] = {}
+    for agent in agents:
+        p = agent.drift_policy
+        groups.setdefault((p.containment_window_minutes, p.error_window_minutes, p.baseline_hours), []).append(agent)
+    out: dict[int, dict[str, WindowStats]] = {}
+    for members in groups.values():
+        counts = telemetry_selectors.run_windows_fleet(
+            agent_ids=[a.pk for a in members],
+            windows=_window_ranges(members[0].drift_policy, now),
+            complete_before=complete_before,
+            latency={"baseline", "recent"},
+            now=now,
+        )
+        out.update({agent_id: _stats(c) for agent_id, c in counts.items()})
+    return out
+
+
+def drift_check_fleet(*, agent_ids: list[int] | None = None, now=None) -> list:
+    """One drift cycle over every production agent (or those of ``agent_ids``), set-based.
+
+    The rule per agent is ``drift_check_agent``'s, with the same windows and the same verdict
+    (``drift_evaluate``); only the reads differ: the fleet's late five-minute buckets are found
+    in one query, the windows of all agents that share a window configuration (every agent on
+    the playbook defaults) are read by two queries (``telemetry.selectors.run_windows_fleet``),
+    open alerts in one, and the statistics run in memory. So a cycle costs a constant number of
+    queries whatever the fleet's size, plus per agent only what it must write: an agent with a
+    breach, or an open alert to add to or clear, goes through ``_drift_record`` — alerts,
+    incident and action under the policy row's lock, so a breach opens or links one incident
+    and applies its action exactly once even when a per-agent check runs at the same time."""
+    now = now or timezone.now()
+    agents = [a for a in _fleet_agents(agent_ids) if a.drift_policy.enabled]
+    if not agents:
+        return []
+    windows = drift_windows_fleet(agents=agents, now=now)
+    verdicts = {
+        agent.pk: drift_evaluate(
+            policy=agent.drift_policy, success_threshold_pct=agent.success_threshold_pct, **windows[agent.pk]
+        )
+        for agent in agents
+    }
+    with_open = set(
+        DriftAlert.objects.filter(agent__in=agents, status=AlertStatus.OPEN).values_list("agent_id", flat=True)
+    )
+    new_alerts: list = []
+    for agent in agents:
+        verdict = verdicts[agent.pk]
+        if verdict.breaches or agent.pk in with_open:
+            new_alerts += _drift_record(agent=agent, policy=agent.drift_policy, verdict=verdict, now=now)
+    return new_alerts
 
 
 def _drift_record(*, agent: Agent, policy, verdict: DriftVerdict, now) -> list:

@@ -25,6 +25,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.throttling import BaseThrottle
 
+from registry import agent_key_cache
 from registry.audit import audit_actor_attach
 from registry.models import Agent, AgentAPIKey, UserAPIKey
 
@@ -165,6 +166,12 @@ class AgentKeyAuthentication(CountedFailures, authentication.BaseAuthentication)
         return self.authenticate_token(request, header[1].decode(errors="replace"))
 
     def check_token(self, request, key: str):
+        # Read the stamp before the row: a change committed after this read renews the stamp, so
+        # an entry cached from an older row can never match the next request's stamp.
+        stamp = agent_key_cache.key_stamp()
+        api_key = agent_key_cache.cached_key(key, stamp)
+        if api_key is not None and not api_key.has_expired:
+            return AgentPrincipal(api_key.agent, api_key), api_key
         prefix, _, _ = key.partition(".")
         api_key = AgentAPIKey.objects.select_related("agent").filter(prefix=prefix).first() if prefix else None
         # The hash is checked before revealing anything about the key's state.
@@ -178,6 +185,8 @@ class AgentKeyAuthentication(CountedFailures, authentication.BaseAuthentication)
         now = timezone.now()
         if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
             AgentAPIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+        agent_key_cache.cache_key(key, api_key, stamp)
         return AgentPrincipal(api_key.agent, api_key), api_key
 
     def authenticate_header(self, request) -> str:
