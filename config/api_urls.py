@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("incidents.api.urls")),
     path("", include("telemetry.api.urls")),
     path("", include("evals.api.urls")),
+    path("", include("trail.api.urls")),
 ]

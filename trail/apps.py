@@ -15,4 +15,4 @@ class TrailConfig(AppConfig):
         from .panels import agent_card_section
 
         agent_card_sections.register(agent_card_section, order=90)
-        nav_items.register(NavItem("Audit", "trail:retention", perm="auditlog.view_logentry"), order=80)
+        nav_items.register(NavItem("Audit", "trail:explorer", perm="registry.view_auditentry"), order=80)

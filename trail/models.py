@@ -92,6 +92,35 @@ class PurgeRun(models.Model):
         return f"Purge of {self.started_at:%Y-%m-%d %H:%M} UTC"
 
 
+class ChainVerification(models.Model):
+    """One walk of the audit chain (``registry.audit_chain.chain_verify``): when, by whom (none:
+    the nightly purge), how far it got and the first bad entry if any. The explorer shows the
+    latest one, so a page view never walks a million entries."""
+
+    checked_at = models.DateTimeField(auto_now_add=True)
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ok = models.BooleanField()
+    entries_checked = models.PositiveBigIntegerField(default=0)
+    first_seq = models.PositiveBigIntegerField(default=1)
+    head_seq = models.PositiveBigIntegerField(default=0)
+    bad_seq = models.BigIntegerField(null=True, blank=True)
+    problem = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        ordering = ["-checked_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ok=True, bad_seq__isnull=True) | Q(ok=False, bad_seq__isnull=False),
+                name="trail_chainverification_bad_seq_iff_failed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Chain {'verified' if self.ok else 'BROKEN'} at {self.checked_at:%Y-%m-%d %H:%M} UTC"
+
+
 auditlog.register(RetentionRule, exclude_fields=["updated_at"])
 auditlog.register(LegalHold)
 auditlog.register(PurgeRun)

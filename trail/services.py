@@ -13,15 +13,18 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from actions.services import parameters_purge_expired
 from incidents.services import incidents_purge_closed_before
 from registry.audit import acting_as
-from registry.models import Agent
+from registry.audit_chain import chain_prune_before, checkpoint_before
+from registry.models import Agent, AuditEntry
 from telemetry.services import run_metadata_purge_before, runs_purge_before
 
 from .choices import AI_ACT_MINIMUM_DAYS, DEFAULT_DAYS, LOG_FAMILIES, MAXIMUM_DAYS, RecordFamily
+from .explorer import chain_verify_record
 from .models import LegalHold, PurgeRun, RetentionRule
 
 HOLD_PERM = "trail.add_legalhold"
@@ -121,6 +124,24 @@ def retention_cutoffs(now: datetime | None = None) -> dict[str, datetime]:
     return {family: now - timedelta(days=days) for family, days in retention_days().items()}
 
 
+def audit_entries_purge(*, before: datetime, held: set[int]) -> int:
+    """Prune the audit chain through the newest signed checkpoint whose head is older than
+    ``before`` (``registry.audit_chain.chain_prune_before``: whole checkpointed segments only, the
+    signed head kept, so verification still passes). Under a legal hold the cut-off moves back to
+    before the held agents' oldest entry, so none of their entries goes. The chain is verified
+    first (the result is kept for the explorer); a broken chain is evidence and is never pruned."""
+    if not chain_verify_record().ok:
+        return 0
+    if held:
+        oldest = AuditEntry.objects.filter(agent_id__in=held).aggregate(m=Min("occurred_at"))["m"]
+        if oldest is not None and oldest < before:
+            before = oldest
+    checkpoint = checkpoint_before(before)
+    if checkpoint is None:
+        return 0
+    return chain_prune_before(checkpoint)
+
+
 def retention_purge(*, now: datetime | None = None, batch: int = 2000) -> PurgeRun:
     """Purge every family's records past its retention, skipping agents under legal hold, one
     batch per transaction. Idempotent: what went is gone, and what is left is not due yet."""
@@ -149,6 +170,7 @@ def retention_purge(*, now: datetime | None = None, batch: int = 2000) -> PurgeR
             )
         ),
     }
+    counts[RecordFamily.AUDIT_ENTRIES] = audit_entries_purge(before=cutoffs[RecordFamily.AUDIT_ENTRIES], held=held)
     run.counts = {str(family): n for family, n in counts.items()}
     run.held_agents = sorted(Agent.objects.filter(pk__in=held).values_list("slug", flat=True))
     run.finished_at = timezone.now()

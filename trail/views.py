@@ -5,19 +5,25 @@ retention with legal holds. Views parse and call: the joins are in ``why``, the 
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from actions.selectors import action_requests_visible_to
 from approvals.selectors import requests_visible_to
+from registry.models import AuditEntry
 from registry.selectors import agents_visible_to
 
+from . import explorer as explorer_reads
 from . import services
-from .forms import LegalHoldForm, LegalHoldReleaseForm, RetentionRuleForm
+from .forms import AuditFilterForm, LegalHoldForm, LegalHoldReleaseForm, RetentionRuleForm
 from .selectors import holds_visible_to, last_purge, retention_overview
 from .why import why_action, why_change
 
@@ -125,3 +131,82 @@ def _form_error(form) -> str:
         f"{name}: {msg}" if name != "__all__" else msg for name, msgs in form.errors.items() for msg in msgs
     )
 
+
+# --- the audit explorer ---------------------------------------------------------------------------
+
+EXPLORER_PERM = "registry.view_auditentry"
+PAGE_SIZE = 50
+
+
+def _require_explorer(user) -> None:
+    if not user.has_perm(EXPLORER_PERM):
+        raise PermissionDenied("The audit explorer is for auditors and the governance board.")
+
+
+def _filter_query(form) -> str:
+    """The filters as a query string (for the export links and the pages)."""
+    return urlencode({k: v for k, v in form.data.items() if k in form.fields and v})
+
+
+@login_required
+def explorer(request):
+    _require_explorer(request.user)
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        context = {"form": form, "page": None, "status": explorer_reads.chain_status(), "query": ""}
+        return render(request, "trail/explorer.html", context, status=400)
+    qs = explorer_reads.entries_filtered(form.cleaned_data).select_related("agent").order_by("-seq")
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    for entry in page.object_list:
+        entry.why_url = explorer_reads.why_url(entry)
+    context = {
+        "form": form,
+        "page": page,
+        "status": explorer_reads.chain_status(),
+        "query": _filter_query(form),
+        "can_verify": request.user.has_perm(EXPLORER_PERM),
+    }
+    return render(request, "trail/explorer.html", context)
+
+
+@login_required
+def entry_object(request, seq: int):
+    """An entry's object: its own page if it has one and still exists, else its entries."""
+    _require_explorer(request.user)
+    entry = get_object_or_404(AuditEntry, seq=seq)
+    return redirect(explorer_reads.object_url(entry))
+
+
+@login_required
+@require_POST
+def chain_verify_now(request):
+    _require_explorer(request.user)
+    result = explorer_reads.chain_verify_record(actor=request.user)
+    if result.ok:
+        messages.success(request, f"Chain verified: {result.entries_checked} entries, head #{result.head_seq}.")
+    else:
+        messages.error(request, f"Chain broken at entry #{result.bad_seq}: {result.problem}")
+    return redirect("trail:explorer")
+
+
+def _export(request, lines, content_type: str, extension: str):
+    _require_explorer(request.user)
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        errors = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in form.errors.items())
+        return HttpResponseBadRequest(f"Bad filter: {errors}\n", content_type="text/plain; charset=utf-8")
+    qs = explorer_reads.entries_filtered(form.cleaned_data)
+    response = StreamingHttpResponse(lines(qs), content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="quorum-audit-{stamp}.{extension}"'
+    return response
+
+
+@login_required
+def export_csv(request):
+    return _export(request, explorer_reads.csv_lines, "text/csv; charset=utf-8", "csv")
+
+
+@login_required
+def export_jsonl(request):
+    return _export(request, explorer_reads.jsonl_lines, "application/x-ndjson; charset=utf-8", "jsonl")

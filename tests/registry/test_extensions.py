@@ -86,5 +86,5 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         ("Incidents", "incidents:incident_list"),
         ("Evals", "evals:index"),
         ("Reports", "reports:portfolio"),
-        ("Audit", "trail:retention"),
+        ("Audit", "trail:explorer"),
     ]

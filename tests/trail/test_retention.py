@@ -98,6 +98,7 @@ def test_it_purges_what_is_due_and_nothing_under_legal_hold_and_is_idempotent(tw
     assert _state(held) == before_held
     assert _state(free) == {"runs": 5, "with_metadata": 2, "parameters": 0, "incidents": 1}
     assert first.counts == {
+        "audit_entries": 0,
         "runs": 7,
         "run_metadata": 3,
         "action_parameters": 1,
@@ -110,7 +111,7 @@ def test_it_purges_what_is_due_and_nothing_under_legal_hold_and_is_idempotent(tw
 
     second = retention_purge(batch=4)
 
-    assert second.counts == {"runs": 0, "run_metadata": 0, "action_parameters": 0, "incidents": 0}
+    assert second.counts == {"audit_entries": 0, "runs": 0, "run_metadata": 0, "action_parameters": 0, "incidents": 0}
     assert _state(free) == {"runs": 5, "with_metadata": 2, "parameters": 0, "incidents": 1}
     assert _state(held) == before_held
 
@@ -233,3 +234,35 @@ def test_the_readme_command_purges(two_agents):
     call_command("retention_purge", stdout=out)
 
     assert "runs: 14 purged" in out.getvalue()
+
+
+def test_audit_entries_are_pruned_by_whole_signed_segments_and_never_under_hold(agent, board_user):
+    """GIVEN chain entries (``agent``'s among the first), a signed checkpoint, then more entries
+    WHEN the purge runs eight years later with ``agent`` under legal hold THEN no entry goes;
+    once the hold is released everything through the checkpoint goes, nothing after it, and the
+    chain still verifies."""
+    from registry.audit_chain import chain_append, chain_verify, checkpoint_sign
+    from registry.models import AuditEntry
+    from trail.services import legal_hold_release
+
+    chain_append(action="test.before", actor=board_user, agent=agent, summary="before the checkpoint")
+    checkpoint = checkpoint_sign(force=True)
+    chain_append(action="test.after", actor=board_user, summary="after the checkpoint")
+    later = timezone.now() + 8 * 365 * DAY
+    hold = legal_hold_set(agent=agent, actor=board_user, reason="Matter 7.")
+    total = AuditEntry.objects.count()
+
+    held_run = retention_purge(now=later)
+
+    assert held_run.counts["audit_entries"] == 0
+    assert AuditEntry.objects.filter(seq__lte=checkpoint.seq).count() == checkpoint.seq
+    assert AuditEntry.objects.count() >= total
+    legal_hold_release(hold_id=hold.pk, actor=board_user, reason="Closed.")
+
+    freed = retention_purge(now=later)
+
+    assert freed.counts["audit_entries"] == checkpoint.seq
+    assert not AuditEntry.objects.filter(seq__lte=checkpoint.seq).exists()
+    assert AuditEntry.objects.filter(action="test.after").exists()
+    assert chain_verify().ok
+    assert retention_purge(now=later).counts["audit_entries"] == 0
