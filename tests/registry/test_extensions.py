@@ -50,6 +50,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "registry.panels.registry_home_panel",
         "registry.lifecycle.orphaned_home_panel",
         "telemetry.panels.home_panel",
+        "telemetry.panels.discovery_panel",
         "approvals.panels.awaiting_home_panel",
         "evals.panels.evals_home_panel",
         "incidents.panels.home_panel",
@@ -86,5 +87,6 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         ("Incidents", "incidents:incident_list"),
         ("Evals", "evals:index"),
         ("Reports", "reports:portfolio"),
+        ("Discovery", "telemetry:discovery_list"),
         ("Audit", "trail:explorer"),
     ]
