@@ -26,6 +26,12 @@ class ActionsConfig(AppConfig):
 
         register_kind(ACTION_POLICY_CHANGE_KIND)
         governed_fields_register(*GOVERNED)
+        # MCP tool definitions pinned in a version change only through a two-person request (issue 17).
+        from .tool_pins import GOVERNED as PIN_GOVERNED
+        from .tool_pins import TOOL_PIN_KIND
+
+        register_kind(TOOL_PIN_KIND)
+        governed_fields_register(*PIN_GOVERNED)
         agent_card_sections.register(agent_card_section, order=30)
         nav_items.register(NavItem("Actions", "actions:index", perm="actions.view_actionpolicyversion"), order=40)
         demo_seeders.register(seed_actions, order=30)

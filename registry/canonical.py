@@ -24,3 +24,10 @@ def canonical_json(value) -> str:
 def canonical_sha256(value) -> str:
     """The hex SHA-256 of ``value``'s canonical JSON, UTF-8 encoded."""
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def tool_definition_hash(*, name: str, description: str | None, input_schema: dict | None) -> str:
+    """The hash an MCP tool definition is pinned by (issue 17): its name, description and input
+    schema as canonical JSON. The MCP gateway (``sdk/python/quorum_mcp``) computes the same value
+    without Django; a changed word in the description changes the hash, so the gateway hides it."""
+    return canonical_sha256({"name": name, "description": description or "", "input_schema": input_schema or {}})

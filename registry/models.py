@@ -16,7 +16,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from .cadence import add_months
-from .canonical import canonical_sha256
+from .canonical import canonical_sha256, tool_definition_hash
 from .choices import (
     ActionTier,
     ActorKind,
@@ -343,13 +343,21 @@ class AgentVersion(models.Model):
                 {"tool": g.tool.name, "constraints": g.constraints}
                 for g in self.grants.select_related("tool").order_by("tool__name")
             ]
-        return {
+        bundle = {
             "model_provider": self.model_provider,
             "model": self.model_name,
             "prompt_hash": self.prompt_ref,
             "policy_version": self.policy_version,
             "tools": grants,
         }
+        if self.pk:
+            # MCP tool definitions are part of the bundle only when a version pins some: a
+            # version without pins hashes exactly as before pins existed (every stored digest
+            # and every approval bound to one stays valid: tests/test_digests_unchanged.py).
+            pins = [{"name": p.name, "sha256": p.definition_hash} for p in self.tool_pins.order_by("name")]
+            if pins:
+                bundle["tool_pins"] = pins
+        return bundle
 
     def compute_bundle_digest(self) -> str:
         return canonical_sha256(self.canonical_bundle())
@@ -410,6 +418,51 @@ class ToolGrant(models.Model):
         result = super().delete(*args, **kwargs)
         self.version.refresh_bundle_digest()
         return result
+
+
+class ToolPin(models.Model):
+    """An MCP tool definition a version was approved with (issue 17): the upstream tool's name,
+    description and input schema, and the SHA-256 of their canonical JSON
+    (:func:`registry.canonical.tool_definition_hash`).
+
+    The MCP gateway shows the agent only upstream tools whose definition hash is pinned in the
+    deployed version; a changed description or schema (a "rug pull") hides the tool until a
+    ``tool_pin`` change request pins the new definition in a new version. Like grants, pins are
+    frozen past the draft state and count in the version's bundle digest."""
+
+    version = models.ForeignKey(AgentVersion, on_delete=models.CASCADE, related_name="tool_pins")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=8000)
+    input_schema = models.JSONField(default=dict, blank=True)
+    definition_hash = models.CharField(max_length=64, editable=False, validators=[SHA256_HEX])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "name"], name="registry_toolpin_unique_name_per_version"),
+            models.CheckConstraint(
+                condition=Q(definition_hash__regex=r"^[0-9a-f]{64}$"), name="registry_toolpin_hash_sha256"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} pins {self.name}"
+
+    def clean(self) -> None:
+        if not isinstance(self.input_schema, dict):
+            raise ValidationError({"input_schema": "The input schema must be a JSON object."})
+        if self.version_id and not self.version.is_editable:
+            raise ValidationError("Pins of a reviewed version are frozen; pin the tool in a new version.")
+
+    def save(self, *args, **kwargs) -> None:
+        self.clean()
+        # The hash is derived, never typed: it is what the gateway compares.
+        self.definition_hash = tool_definition_hash(
+            name=self.name, description=self.description, input_schema=self.input_schema
+        )
+        super().save(*args, **kwargs)
+        self.version.refresh_bundle_digest()
 
 
 class Review(models.Model):
@@ -689,6 +742,7 @@ auditlog.register(GlobalControls)
 auditlog.register(Tool)
 auditlog.register(AgentVersion)
 auditlog.register(ToolGrant)
+auditlog.register(ToolPin)
 auditlog.register(Review)
 auditlog.register(ReviewDossier, exclude_fields=["snapshot"])
 auditlog.register(AgentAPIKey, exclude_fields=["hashed_key", "id", "last_used_at"])

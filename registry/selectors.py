@@ -109,3 +109,24 @@ def _field_label(model, field_name: str) -> str:
         return str(model._meta.get_field(field_name).verbose_name)
     except Exception:  # noqa: BLE001 - a field since removed from the model keeps its raw name
         return field_name
+
+
+def tool_pins_deployed(*, agent: Agent) -> dict:
+    """What the MCP gateway compares upstream tools with: the deployed version's pinned tool
+    definitions (name, description, input schema, definition hash). No deployed version: none."""
+    version = agent.deployed_version
+    if version is None:
+        return {"version": None, "bundle_digest": None, "pins": []}
+    return {
+        "version": version.label,
+        "bundle_digest": version.bundle_digest,
+        "pins": [
+            {
+                "name": pin.name,
+                "description": pin.description,
+                "input_schema": pin.input_schema,
+                "definition_hash": pin.definition_hash,
+            }
+            for pin in version.tool_pins.order_by("name")
+        ],
+    }

@@ -20,7 +20,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from .audit import acting_as
 from .audit_chain import chain_append
 from .choices import AgentStatus, VersionState
-from .models import Agent, AgentAPIKey, AgentVersion, GlobalControls, Tool, ToolGrant, UserAPIKey
+from .models import Agent, AgentAPIKey, AgentVersion, GlobalControls, Tool, ToolGrant, ToolPin, UserAPIKey
 from .roles import OWNER_OBJECT_PERMISSIONS
 
 
@@ -64,9 +64,14 @@ def version_create(
     policy_version: str = "1",
     changelog: str = "",
     tools: dict[Tool, dict] | None = None,
+    pins: list[dict] | None = None,
     created_by=None,
 ) -> AgentVersion:
-    """A new draft version with its tool grants; the bundle digest covers the grants."""
+    """A new draft version with its tool grants and MCP tool pins; the bundle digest covers both.
+
+    ``pins`` (``name``, ``description``, ``input_schema`` each) default to the deployed
+    version's: a new version keeps the tool definitions people already approved, and a different
+    definition is pinned only through a ``tool_pin`` request (see :func:`version_deploy_with_pin`)."""
     version = AgentVersion.objects.create(
         agent=agent,
         label=label,
@@ -79,8 +84,22 @@ def version_create(
     )
     for tool, constraints in (tools or {}).items():
         ToolGrant.objects.create(version=version, tool=tool, constraints=constraints or {})
+    if pins is None:
+        deployed = agent.versions.filter(state=VersionState.DEPLOYED).exclude(pk=version.pk).first()
+        pins = _pins_of(deployed) if deployed else []
+    for pin in pins:
+        ToolPin.objects.create(
+            version=version, name=pin["name"], description=pin["description"], input_schema=pin["input_schema"]
+        )
     version.refresh_bundle_digest()
     return version
+
+
+def _pins_of(version: AgentVersion) -> list[dict]:
+    return [
+        {"name": p.name, "description": p.description, "input_schema": p.input_schema}
+        for p in version.tool_pins.order_by("name")
+    ]
 
 
 CONTROL_FIELDS = frozenset({"side_effects_enabled", "canary_version", "canary_share_pct"})
@@ -248,14 +267,14 @@ def _agent_of_version_locked(version_id: int) -> Agent:
     return Agent.objects.select_for_update().get(pk=agent_id)
 
 
-def version_grant_label(*, agent: Agent, base_label: str) -> str:
+def version_grant_label(*, agent: Agent, base_label: str, mark: str = "g") -> str:
     """The label of a version made by granting a tool to ``base_label``: ``1.4+g1``, ``1.4+g2``…
-    the first one the agent does not have yet."""
+    the first one the agent does not have yet (``mark="p"``: pinning a tool, ``1.4+p1``)."""
     taken = set(agent.versions.values_list("label", flat=True))
     n = 1
-    while f"{base_label}+g{n}" in taken:
+    while f"{base_label}+{mark}{n}" in taken:
         n += 1
-    return f"{base_label}+g{n}"[:40]
+    return f"{base_label}+{mark}{n}"[:40]
 
 
 def _version_locked(*, version_id: int, bundle_digest: str | None = None) -> AgentVersion:
@@ -373,6 +392,53 @@ def version_deploy_with_grant(
         policy_version=base.policy_version,
         changelog=changelog,
         tools=tools,
+        pins=_pins_of(base),
+        created_by=created_by,
+    )
+    now = timezone.now()
+    _version_set_state(base, VersionState.SUPERSEDED)
+    _version_set_state(version, VersionState.DEPLOYED, approved_at=now, deployed_at=now)
+    return version
+
+
+@transaction.atomic
+def version_deploy_with_pin(
+    *,
+    base_version_id: int,
+    base_digest: str,
+    name: str,
+    description: str,
+    input_schema: dict,
+    label: str,
+    changelog: str,
+    created_by,
+) -> AgentVersion:
+    """Pin an MCP tool definition for a deployed agent (issue 17). Deployed versions are frozen,
+    so, as for a grant, the pin becomes a new version: the deployed one's configuration with
+    ``name`` pinned to this definition (replacing an earlier pin of the same name), deployed at
+    once, the base superseded. Refused when the deployed version is no longer ``base_digest``."""
+    agent = _agent_of_version_locked(base_version_id)
+    base = _version_locked(version_id=base_version_id)
+    if base.state != VersionState.DEPLOYED or base.bundle_digest != base_digest:
+        deployed = agent.deployed_version
+        raise RegistryConflict(
+            f"The deployed version changed since this pin was requested (it was {base.label}, now "
+            f"{deployed.label if deployed else 'none'}); the gateway will ask again."
+        )
+    pins = {p["name"]: p for p in _pins_of(base)}
+    pins[name] = {"name": name, "description": description, "input_schema": input_schema}
+    if agent.versions.filter(label=label).exists():  # taken since the request was made
+        label = version_grant_label(agent=agent, base_label=base.label, mark="p")
+    version = version_create(
+        agent=agent,
+        label=label,
+        model_provider=base.model_provider,
+        model_name=base.model_name,
+        prompt_ref=base.prompt_ref,
+        policy_version=base.policy_version,
+        changelog=changelog,
+        tools={g.tool: g.constraints for g in base.grants.select_related("tool")},
+        pins=[pins[key] for key in sorted(pins)],
         created_by=created_by,
     )
     now = timezone.now()

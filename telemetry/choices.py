@@ -31,11 +31,14 @@ class RunReason(models.TextChoices):
 
 
 class ViolationKind(models.TextChoices):
-    """What a run revealed that governance did not allow (the run itself is kept)."""
+    """What a run (or the MCP gateway, looking at an upstream's tools) revealed that governance
+    did not allow; the run itself is kept, the tool is hidden."""
 
     UNAPPROVED_VERSION = "unapproved_version", "Unapproved version"
     MODEL_MISMATCH = "model_mismatch", "Model differs from the pinned model"
     UNGRANTED_TOOL = "ungranted_tool", "Tool not granted to the version"
+    TOOL_UNPINNED = "tool_unpinned", "MCP tool not pinned in the version"
+    TOOL_CHANGED = "tool_changed", "MCP tool definition differs from its pin"
 
 
 class DiscoveryKind(models.TextChoices):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from registry.choices import VersionState
@@ -468,3 +469,39 @@ def rollup_catch_up_fleet(*, agent_ids: list[int]) -> datetime:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", [ROLLUP_AGENT_LOCK, agent_id])
             rollups.recompute_fine(agent_id=agent_id, buckets=buckets)
     return complete_before
+
+
+# --- findings that are not runs: the MCP gateway's tool definitions -------------------------------
+
+
+@transaction.atomic
+def violation_record_once(
+    *, agent: Agent, version: AgentVersion | None, kind: str, key: str, detail: str, source: str
+) -> tuple[ComplianceViolation, bool]:
+    """Record a finding the MCP gateway reported (an unpinned or changed tool definition) once per
+    distinct ``key`` (the definition hash), not once per report: a gateway that reconnects, or
+    ten gateways of the same agent, add to the first row's count. Returns ``(row, created)``.
+
+    Race: two gateways reporting the same new definition at once; the agent's row is locked so
+    the second one finds the first one's row."""
+    if kind not in ViolationKind.values:
+        raise ValueError(f"Unknown violation kind {kind!r}.")
+    Agent.objects.select_for_update().only("pk").get(pk=agent.pk)
+    now = timezone.now()
+    existing = ComplianceViolation.objects.filter(agent=agent, kind=kind, version_key=key).order_by("hour").first()
+    if existing is not None:
+        ComplianceViolation.objects.filter(pk=existing.pk).update(run_count=F("run_count") + 1, last_seen_at=now)
+        existing.refresh_from_db()
+        return existing, False
+    row = ComplianceViolation.objects.create(
+        agent=agent,
+        version=version,
+        version_key=key,
+        kind=kind,
+        hour=now.replace(minute=0, second=0, microsecond=0),
+        detail=detail[:500],
+        first_run_id=source[:128],
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    return row, True

@@ -74,3 +74,35 @@ class ActionRequestSerializer(serializers.Serializer):
 class ActionRequestListSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     results = ActionRequestSerializer(many=True)
+
+
+# --- /api/v1/agent/tool-pins/: the MCP gateway's pins (issue 17) ---------------------------------
+
+
+class ToolPinSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The upstream MCP tool's name.")
+    description = serializers.CharField(allow_blank=True)
+    input_schema = serializers.DictField(help_text="The tool's JSON Schema for its arguments.")
+    definition_hash = serializers.CharField(
+        help_text="SHA-256 of the canonical JSON of {name, description, input_schema} (keys sorted, no spaces)."
+    )
+
+
+class ToolPinsSerializer(serializers.Serializer):
+    version = serializers.CharField(allow_null=True, help_text="The deployed version's label; null: none deployed.")
+    bundle_digest = serializers.CharField(allow_null=True)
+    pins = ToolPinSerializer(many=True)
+
+
+class ToolDefinitionInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=8000, required=False, allow_blank=True)
+    input_schema = serializers.DictField(required=False, help_text="At most 32,000 characters of JSON.")
+
+
+class ToolDefinitionReportSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["pinned", "tool_unpinned", "tool_changed"])
+    definition_hash = serializers.CharField()
+    violation_id = serializers.IntegerField(allow_null=True)
+    change_request_id = serializers.IntegerField(allow_null=True)
+    new = serializers.BooleanField(help_text="False when this definition was reported before (nothing new opened).")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
@@ -14,10 +15,19 @@ from actions.choices import ActionStatus
 from actions.models import ActionRequest
 from actions.selectors import action_request_as_dict
 from actions.services import ActionConflict, ActionInputError, action_request_submit
+from actions.tool_pins import PinReportError, tool_definition_report
+from registry.selectors import tool_pins_deployed
 from telemetry.api.serializers import ErrorSerializer
 from telemetry.api.views import ERROR_RESPONSES, AgentAPIView
 
-from .serializers import ActionRequestInputSerializer, ActionRequestListSerializer, ActionRequestSerializer
+from .serializers import (
+    ActionRequestInputSerializer,
+    ActionRequestListSerializer,
+    ActionRequestSerializer,
+    ToolDefinitionInputSerializer,
+    ToolDefinitionReportSerializer,
+    ToolPinsSerializer,
+)
 
 BODY_KEYS = {"tool", "parameters", "idempotency_key", "dry_run", "change_request_id", "agent", "version"}
 LIST_LIMIT = 100
@@ -268,3 +278,80 @@ class ActionRequestDetailView(AgentAPIView):
         if action is None:
             return _error("not_found", None, "No such action request.", 404)
         return Response(action_request_as_dict(action), headers={"Cache-Control": "no-store"})
+
+
+# --- the MCP gateway: pinned tool definitions (issue 17) -------------------------------------------
+
+PIN_KEYS = {"name", "description", "input_schema"}
+PINS_EXAMPLE = {
+    "version": "1.1+p1",
+    "bundle_digest": "0f3c…",
+    "pins": [
+        {
+            "name": "payments.refund",
+            "description": "Refund an order.",
+            "input_schema": {"type": "object", "properties": {"amount_usd": {"type": "number"}}},
+            "definition_hash": "9b1d…",
+        }
+    ],
+}
+
+
+class ToolPinsView(AgentAPIView):
+    @extend_schema(
+        operation_id="agent_tool_pins",
+        summary="MCP tool definitions pinned in my deployed version",
+        description="What the MCP gateway compares upstream tools with. An upstream tool whose definition hash "
+        "is not listed here is hidden from the agent and reported with POST `report/`.",
+        responses={200: ToolPinsSerializer, **ERROR_RESPONSES},
+        examples=[OpenApiExample("Pins", value=PINS_EXAMPLE, response_only=True)],
+        tags=["mcp gateway"],
+    )
+    def get(self, request):
+        return Response(tool_pins_deployed(agent=request.user.agent))
+
+
+class ToolDefinitionReportView(AgentAPIView):
+    @extend_schema(
+        operation_id="agent_tool_pins_report",
+        summary="Report an upstream MCP tool definition",
+        description="`pinned` (200): the deployed version pins exactly this definition. Otherwise the definition "
+        "is recorded as a compliance violation (`tool_unpinned` or `tool_changed`) and a two-person `tool_pin` "
+        "change request is opened to pin it, once per distinct definition: reporting it again answers 200 with "
+        "the same ids and `new: false`. 409 when the agent has no deployed version.",
+        request=ToolDefinitionInputSerializer,
+        responses={
+            201: OpenApiResponse(ToolDefinitionReportSerializer, "Recorded; a pin request opened."),
+            200: OpenApiResponse(ToolDefinitionReportSerializer, "Pinned, or reported before."),
+            400: OpenApiResponse(ErrorSerializer, "Invalid; every error names its field."),
+            409: OpenApiResponse(ErrorSerializer, "No deployed version."),
+            **ERROR_RESPONSES,
+        },
+        tags=["mcp gateway"],
+    )
+    def post(self, request):
+        data = request.data
+        if not isinstance(data, dict):
+            return _error("invalid_type", None, 'Send a JSON object: {"name": ..., "description": ..., '
+                          '"input_schema": {...}}.', 400)  # fmt: skip
+        unknown = sorted(set(data) - PIN_KEYS)
+        if unknown:
+            return _error("unknown_field", unknown[0], f"{unknown[0]}: unknown field.", 400)
+        try:
+            report = tool_definition_report(agent=request.user.agent, payload=data)
+        except ValidationError as exc:
+            errors = [
+                {"code": "invalid", "field": field, "message": f"{field}: {' '.join(messages)}"}
+                for field, messages in exc.message_dict.items()
+            ]
+            return Response({"errors": errors}, status=400)
+        except PinReportError as exc:
+            return _error("no_deployed_version", None, exc.message, 409)
+        body = {
+            "status": report.status,
+            "definition_hash": report.definition_hash,
+            "violation_id": report.violation_id,
+            "change_request_id": report.change_request_id,
+            "new": report.new,
+        }
+        return Response(body, status=201 if report.new else 200)
