@@ -1,0 +1,50 @@
+"""``quorum-mcp``: run the gateway for one agent.
+
+    QUORUM_URL=http://127.0.0.1:8000 QUORUM_AGENT_KEY=... \\
+        quorum-mcp --upstream "stdio:python -m quorum_mcp.sample_upstream" [--http 8765]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+
+import anyio
+from quorum_sdk import QuorumClient
+
+from .gateway import Gateway, Upstream
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="quorum-mcp", description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", action="append", required=True, help="stdio:<command> or http(s)://…/mcp; repeat")
+    parser.add_argument("--url", help="Quorum's base URL (default: $QUORUM_URL)")
+    parser.add_argument("--key", help="the agent's key (default: $QUORUM_AGENT_KEY)")
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT (0: any)")
+    parser.add_argument("--approval-timeout", type=float, default=900.0, help="seconds a call waits for people")
+    parser.add_argument("--poll", type=float, default=0.5, help="first poll interval while waiting (seconds)")
+    args = parser.parse_args(argv)
+    try:
+        upstreams = [Upstream.parse(spec) for spec in args.upstream]
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quorum = QuorumClient(args.url, args.key)
+    gateway = Gateway(quorum, upstreams, approval_timeout=args.approval_timeout, poll_initial=args.poll)
+    try:
+        if args.http is None:
+            anyio.run(gateway.serve_stdio)
+        else:
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", args.http))
+            print(f"PORT {sock.getsockname()[1]}", flush=True)
+            anyio.run(gateway.serve_http, sock)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        quorum.close()
+
+
+if __name__ == "__main__":
+    main()

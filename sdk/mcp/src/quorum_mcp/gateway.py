@@ -1,0 +1,265 @@
+"""The gateway: upstream MCP clients, the pin check, the gated ``tools/call``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shlex
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import mcp_types as types
+from mcp import Client, StdioServerParameters
+from mcp.server import Server
+from quorum_sdk import ActionDenied, ActionExpired, QuorumClient, QuorumError
+
+log = logging.getLogger("quorum_mcp")
+
+PINS_PATH = "/api/v1/agent/tool-pins/"
+
+
+def definition_hash(name: str, description: str | None, input_schema: Mapping[str, Any] | None) -> str:
+    """SHA-256 of the tool definition's canonical JSON (keys sorted, no whitespace, UTF-8 as is):
+    the same value Quorum pins (``registry.canonical.tool_definition_hash``)."""
+    document = {"name": name, "description": description or "", "input_schema": dict(input_schema or {})}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Upstream:
+    """One upstream MCP server: ``stdio:<command line>`` or an ``http(s)://…/mcp`` URL."""
+
+    target: str
+    client: Client | None = field(default=None, repr=False)
+    tools: dict[str, types.Tool] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: str) -> Upstream:
+        if spec.startswith(("http://", "https://")):
+            return cls(spec)
+        if spec.startswith("stdio:") and shlex.split(spec[len("stdio:") :]):
+            return cls(spec)
+        raise ValueError(f"Upstream {spec!r}: use stdio:<command> or an http(s)://…/mcp URL.")
+
+    def server_spec(self) -> StdioServerParameters | str:
+        if self.target.startswith("stdio:"):
+            argv = shlex.split(self.target[len("stdio:") :])
+            return StdioServerParameters(command=argv[0], args=argv[1:])
+        return self.target
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """An upstream tool the agent does not see, and why (``tool_unpinned`` / ``tool_changed``)."""
+
+    name: str
+    status: str
+    definition_hash: str
+    change_request_id: int | None
+
+
+def _error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Gateway:
+    """An MCP server for one agent (``quorum``: a client holding the agent's key) in front of
+    ``upstreams``. ``approval_timeout``: how long a call that needs people waits before it answers
+    an error (the action request itself stays open in Quorum until it expires)."""
+
+    def __init__(
+        self,
+        quorum: QuorumClient,
+        upstreams: list[Upstream],
+        *,
+        approval_timeout: float = 900.0,
+        poll_initial: float = 0.5,
+        poll_max: float = 5.0,
+        record_runs: bool = True,
+    ) -> None:
+        if not upstreams:
+            raise ValueError("The gateway needs at least one upstream MCP server.")
+        self.quorum = quorum
+        self.upstreams = upstreams
+        self.approval_timeout = approval_timeout
+        self.poll_initial = poll_initial
+        self.poll_max = poll_max
+        self.record_runs = record_runs
+        self.visible: dict[str, tuple[Upstream, types.Tool]] = {}
+        self.hidden: dict[str, Hidden] = {}
+        self.version_label: str | None = None
+        self._sessions: set[Any] = set()
+        self._refresh_lock = anyio.Lock()
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self.server: Server[Any] = Server(
+            "quorum-mcp",
+            version="0.1.0",
+            instructions="Tools governed by Quorum: calls may be denied or wait for human approval.",
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+        )
+
+    # --- upstreams --------------------------------------------------------------------------
+
+    async def connect(self, stack: AsyncExitStack) -> None:
+        """Connect every upstream (closed with ``stack``) and check their tools against the pins."""
+        for upstream in self.upstreams:
+            upstream.client = await stack.enter_async_context(
+                Client(upstream.server_spec(), mode="legacy", cache=None, message_handler=self._handler(upstream))
+            )
+        await self.refresh()
+
+    def _handler(self, upstream: Upstream):
+        async def on_message(message: Any) -> None:
+            if isinstance(message, types.ToolListChangedNotification) and self._task_group is not None:
+                # Re-check outside the upstream's receive loop: the refresh calls the upstream back.
+                self._task_group.start_soon(self.refresh)
+
+        return on_message
+
+    async def refresh(self) -> None:
+        """List every upstream's tools, hash each, and show only the pinned ones; report the rest
+        to Quorum (a violation and a pin request, once per distinct definition: Quorum dedups)."""
+        async with self._refresh_lock:
+            pins_doc = (await anyio.to_thread.run_sync(self.quorum.request, "GET", PINS_PATH)).json()
+            self.version_label = pins_doc.get("version")
+            pinned = {pin["name"]: pin["definition_hash"] for pin in pins_doc.get("pins", [])}
+            visible: dict[str, tuple[Upstream, types.Tool]] = {}
+            hidden: dict[str, Hidden] = {}
+            for upstream in self.upstreams:
+                assert upstream.client is not None
+                listed = await upstream.client.list_tools()
+                upstream.tools = {tool.name: tool for tool in listed.tools}
+                for tool in listed.tools:
+                    digest = definition_hash(tool.name, tool.description, tool.input_schema)
+                    if pinned.get(tool.name) == digest and tool.name not in visible:
+                        visible[tool.name] = (upstream, tool)
+                        continue
+                    hidden[tool.name] = await self._report(tool, digest)
+            changed = set(visible) != set(self.visible)
+            self.visible, self.hidden = visible, hidden
+        if changed:
+            await self._notify_list_changed()
+
+    async def _report(self, tool: types.Tool, digest: str) -> Hidden:
+        body = {"name": tool.name, "description": tool.description or "", "input_schema": tool.input_schema}
+        try:
+            response = await anyio.to_thread.run_sync(
+                lambda: self.quorum.request("POST", f"{PINS_PATH}report/", json=body)
+            )
+            answer = response.json()
+        except QuorumError as exc:  # hidden all the same: fail closed
+            log.warning("quorum-mcp: could not report %s: %s", tool.name, exc)
+            return Hidden(tool.name, "unreported", digest, None)
+        log.warning("quorum-mcp: %s hidden (%s, pin request #%s)", tool.name, answer["status"],
+                    answer["change_request_id"])  # fmt: skip
+        return Hidden(tool.name, answer["status"], digest, answer["change_request_id"])
+
+    async def _notify_list_changed(self) -> None:
+        for session in list(self._sessions):
+            try:
+                await session.send_tool_list_changed()
+            except Exception:  # noqa: BLE001 - a closed agent session must not stop the others
+                self._sessions.discard(session)
+
+    # --- the agent's side ---------------------------------------------------------------------
+
+    async def _list_tools(self, ctx, params) -> types.ListToolsResult:
+        session = getattr(ctx, "session", None)
+        if session is not None:
+            self._sessions.add(session)
+        return types.ListToolsResult(tools=[tool for _upstream, tool in self.visible.values()])
+
+    async def _call_tool(self, ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        name, arguments = params.name, dict(params.arguments or {})
+        started = _now()
+        if name not in self.visible:
+            hidden = self.hidden.get(name)
+            if hidden is None:
+                return _error(f"Unknown tool {name}.")
+            self._record(name, started, outcome="blocked", reason="policy_blocked")
+            return _error(
+                f"{name} is hidden by Quorum: its definition ({hidden.status.replace('_', ' ')}) is not pinned in "
+                f"the agent's deployed version; pin request #{hidden.change_request_id} awaits two approvers."
+            )
+        upstream, _tool = self.visible[name]
+        gate = self.quorum.gate(
+            name,
+            parameters=arguments,
+            wait_timeout=self.approval_timeout,
+            poll_initial=self.poll_initial,
+            poll_max=self.poll_max,
+        )
+        try:
+            action = await anyio.to_thread.run_sync(gate.check)
+        except ActionDenied as exc:
+            self._record(name, started, outcome="blocked", reason="policy_blocked")
+            return _error(f"Denied by Quorum: {exc.reason}")
+        except ActionExpired as exc:
+            self._record(name, started, outcome="blocked", reason="policy_blocked")
+            return _error(f"Not approved in time by Quorum: {exc.reason}")
+        except QuorumError as exc:  # no answer, no action
+            self._record(name, started, outcome="failed", reason="tool_outage")
+            return _error(f"Quorum could not be asked, so {name} was not called: {exc}")
+        assert upstream.client is not None
+        result = await upstream.client.call_tool(name, arguments)
+        log.info("quorum-mcp: %s %s (%s)", name, action.get("status"), action.get("id"))
+        failed = bool(getattr(result, "is_error", False))
+        self._record(name, started, outcome="failed" if failed else "resolved", reason="other" if failed else None)
+        return result
+
+    def _record(self, tool: str, started: str, *, outcome: str, reason: str | None) -> None:
+        """One run summary per call (the tool, its outcome); never the arguments, which reach Quorum
+        only through the action gate, redacted there by the tool's policy."""
+        if not self.record_runs or not self.version_label:
+            return
+        summary = {
+            "version_label": self.version_label,
+            "channel": "mcp",
+            "started_at": started,
+            "ended_at": _now(),
+            "outcome": outcome,
+            "tool_calls": 1,
+            "tools_used": [tool],
+            "policy_blocks": 1 if reason == "policy_blocked" else 0,
+        }
+        if reason:
+            summary["reason"] = reason
+        self.quorum.exporter().submit(summary)
+
+    # --- serving --------------------------------------------------------------------------------
+
+    async def serve_stdio(self) -> None:
+        """Serve one agent over this process's stdin/stdout."""
+        from mcp.server.stdio import stdio_server
+
+        async with AsyncExitStack() as stack, anyio.create_task_group() as group:
+            self._task_group = group
+            await self.connect(stack)
+            async with stdio_server() as (read, write):
+                await self.server.run(read, write, self.server.create_initialization_options())
+            group.cancel_scope.cancel()
+
+    async def serve_http(self, sock, *, path: str = "/mcp") -> None:
+        """Serve agents over streamable HTTP on an already bound socket (``--http PORT``)."""
+        import uvicorn
+
+        app = self.server.streamable_http_app(streamable_http_path=path)
+        async with AsyncExitStack() as stack, anyio.create_task_group() as group:
+            self._task_group = group
+            await self.connect(stack)
+            config = uvicorn.Config(app, log_level="warning", lifespan="on")
+            await uvicorn.Server(config).serve(sockets=[sock])
+            group.cancel_scope.cancel()
