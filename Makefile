@@ -19,11 +19,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # The agents' Python SDK (sdk/python, its own package): the suite imports the installed copy,
 # reinstalled whenever its sources change.
 SDK_SOURCES := $(wildcard sdk/python/pyproject.toml sdk/python/src/*/*.py)
+# The MCP gateway (sdk/mcp, package quorum-mcp, on top of the SDK): installed the same way.
+MCP_SOURCES := $(wildcard sdk/mcp/pyproject.toml sdk/mcp/src/*/*.py)
 
 # Plus the test and lint tools: what `make test` needs.
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed $(SDK_SOURCES)
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed $(SDK_SOURCES) $(MCP_SOURCES)
 	$(BIN)/pip install -q ".[dev]"
 	$(BIN)/pip install -q "./sdk/python[otel]"
+	$(BIN)/pip install -q ./sdk/mcp
 	@touch $@
 
 install: $(VENV)/.installed

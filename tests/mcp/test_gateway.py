@@ -8,9 +8,11 @@ recorded as a run summary (channel ``mcp``)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -107,12 +109,20 @@ def _runs_recorded(expected: int) -> list[dict]:
     return list(runs.values("tools_used", "outcome", "policy_blocks"))
 
 
+def _documented_command() -> list[str]:
+    """The gateway command docs/agents.md shows (block ``mcp-gateway``), with this interpreter
+    for ``quorum-mcp`` and ``python``, the environment assignments left to ``gateway_env``."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "agents.md").read_text()
+    block = re.search(r"<!-- tested: mcp-gateway -->\s*\n```sh\n(.*?)\n```", text, re.S).group(1)
+    argv = [word for word in shlex.split(block.replace("\\\n", " ")) if "=" not in word.split(" ")[0]]
+    assert argv[0] == "quorum-mcp", argv
+    return [*GATEWAY, *(arg.replace("stdio:python ", f"stdio:{sys.executable} ") for arg in argv[1:])]
+
+
 def test_gateway_over_stdio(live_server, agent_key, gated_agent, operator_user):
-    gateway = StdioServerParameters(
-        command=sys.executable,
-        args=[*GATEWAY[1:], "--upstream", "stdio:" + shlex.join(UPSTREAM), "--poll", "0.1"],
-        env=gateway_env(live_server, agent_key),
-    )
+    command = _documented_command()
+    assert f"stdio:{shlex.join(UPSTREAM)}" in command
+    gateway = StdioServerParameters(command=command[0], args=command[1:], env=gateway_env(live_server, agent_key))
 
     async def main():
         async with Client(gateway, mode="legacy", cache=None) as client:
