@@ -18,6 +18,7 @@ import anyio.to_thread
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.server import Server
+from mcp.server.lowlevel.server import NotificationOptions
 from quorum_sdk import ActionDenied, ActionExpired, QuorumClient, QuorumError
 
 log = logging.getLogger("quorum_mcp")
@@ -249,7 +250,9 @@ class Gateway:
             self._task_group = group
             await self.connect(stack)
             async with stdio_server() as (read, write):
-                await self.server.run(read, write, self.server.create_initialization_options())
+                # Tell the agent its tool list can change (a pin approved, an upstream's change).
+                options = self.server.create_initialization_options(NotificationOptions(tools_changed=True))
+                await self.server.run(read, write, options)
             group.cancel_scope.cancel()
 
     async def serve_http(self, sock, *, path: str = "/mcp") -> None:
