@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0012_toolpin"),
+        ("registry", "0013_toolpin"),
         ("telemetry", "0010_discovery_permissions_and_span_schedule"),
     ]
 

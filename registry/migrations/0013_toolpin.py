@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0011_audit_permissions_for_roles"),
+        ("registry", "0012_review_orphaned"),
     ]
 
     operations = [
