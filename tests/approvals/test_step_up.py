@@ -24,6 +24,8 @@ from approvals.choices import RequestStatus
 from approvals.exceptions import ApprovalError, DecisionRefused
 from approvals.models import Decision
 from registry.assurance import NO_ASSURANCE, Assurance
+from registry.audit_chain import chain_verify
+from registry.models import AuditEntry
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +89,11 @@ def test_a_tier1_decision_without_a_fresh_second_factor_is_refused_and_offers_st
     entry = LogEntry.objects.get(content_type=ContentType.objects.get_for_model(Decision), object_id=decision.pk)
     assert entry.changes_dict["assurance_level"][1] == "aal2"
     assert entry.changes_dict["auth_method"][1] == "totp"
+    # ... and the tamper-evident chain carries the same assurance, hashed with the decision.
+    chained = AuditEntry.objects.get(object_type="approvals.decision", object_id=str(decision.pk))
+    assert chained.payload["auth_method"] == "totp" and chained.payload["assurance_level"] == "aal2"
+    assert chained.payload["authenticated_at"]
+    assert chain_verify().ok
 
 
 def test_a_stale_verification_or_no_assurance_is_refused(tier1_request, approver_a, approver_b):
