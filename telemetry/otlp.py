@@ -30,6 +30,7 @@ from registry.models import Agent
 
 from . import discovery
 from . import otlp_mapping as mapping
+from .extensions import held_agent_ids
 from .partitions import PartitionedTable, partitions_drop_before, partitions_ensure
 from .redaction import deny_list, mask_card_numbers, redact
 from .services import ItemResult, runs_ingest
@@ -396,7 +397,19 @@ def _spans_store(agent: Agent, records: list[mapping.SpanRecord], now: datetime)
 def spans_purge_before(when: datetime) -> int:
     """Retention: remove every span that started before ``when``. Whole days go by dropping their
     partitions (instant, no dead rows); the rows of the day ``when`` falls in are deleted.
-    Returns the number of partitions dropped."""
+    Returns the number of partitions dropped.
+
+    A legal hold suspends it for the held agents (``telemetry.extensions.retention_holds``): while
+    any agent is held no partition is dropped (a day's partition holds every agent's spans), and
+    only the other agents' rows are deleted."""
+    held = sorted(held_agent_ids())
+    if held:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {SPANS.name} WHERE start_time < %s AND NOT (agent_id = ANY(%s))",  # noqa: S608 - constant
+                [when, held],
+            )
+        return 0
     dropped = partitions_drop_before(SPANS, when)
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {SPANS.name} WHERE start_time < %s", [when])  # noqa: S608 - constant name

@@ -70,8 +70,9 @@ def held_agent_ids() -> set[int]:
 
 def legal_hold_set(*, agent: Agent, actor, reason: str) -> LegalHold:
     """Put ``agent`` under legal hold: from now on no purge touches its runs, action parameters,
-    incidents or audit entries. The governance board and auditors only (``trail.add_legalhold``);
-    a reason always; one active hold per agent (a database constraint settles two at once)."""
+    incidents, audit entries or trace spans (telemetry asks through ``retention_holds``). The
+    governance board and auditors only (``trail.add_legalhold``); a reason always;
+    one active hold per agent (a database constraint settles two at once)."""
     if not actor.has_perm(HOLD_PERM):
         raise PermissionDenied("Only the governance board and auditors set legal holds.")
     reason = (reason or "").strip()

@@ -60,3 +60,49 @@ def test_spans_maintain_makes_days_ahead_and_purges_past_retention(settings, age
     with connection.cursor() as cursor:
         cursor.execute("SELECT start_time FROM telemetry_span WHERE agent_id = %s", [agent.pk])
         assert [row[0] for row in cursor.fetchall()] == [recent]
+
+
+def test_a_legal_hold_keeps_the_held_agents_spans_and_drops_no_partition(settings, agent):
+    """Span retention drops whole day partitions, which hold every agent's spans: while an agent
+    is on legal hold (trail's holds, through telemetry.extensions.retention_holds) nothing of its
+    is purged, and the other agents' old spans still go, row by row."""
+    from registry.models import Agent
+    from telemetry.extensions import retention_holds
+    from tests.factories import AgentFactory
+
+    other = AgentFactory()
+    settings.TELEMETRY_SPAN_RETENTION_DAYS = 3
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    partitions_ensure(otlp.SPANS, now - timedelta(days=6), now)
+    old = now - timedelta(days=5)
+    rows = []
+    for owner in (agent, other):
+        record = otlp.mapping.SpanRecord("c" * 32, f"{owner.pk:016x}", "", "x", "", old, old, 0, "", "", {}, [])
+        rows += otlp.span_rows(owner.pk, [record], now)
+    otlp.spans_copy(rows)
+    before = [name for name, _ in partitions_list(otlp.SPANS)]
+
+    with retention_holds.override(lambda: {agent.pk}):
+        assert otlp.spans_maintain(now=now)["dropped"] == 0
+        assert otlp.spans_maintain(now=now)["dropped"] == 0  # idempotent
+    assert set(before) <= {name for name, _ in partitions_list(otlp.SPANS)}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT agent_id FROM telemetry_span WHERE start_time = %s", [old])
+        assert [row[0] for row in cursor.fetchall()] == [agent.pk]
+    assert Agent.objects.filter(pk=other.pk).exists()
+
+    # The hold released: the held agent's old spans go too, with their partitions.
+    with retention_holds.override():
+        assert otlp.spans_maintain(now=now)["dropped"] >= 1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM telemetry_span WHERE start_time = %s", [old])
+        assert cursor.fetchone()[0] == 0
+
+
+def test_trails_legal_holds_are_registered_for_span_retention(agent, board_user):
+    from telemetry.extensions import held_agent_ids
+    from trail.services import legal_hold_set
+
+    assert agent.pk not in held_agent_ids()
+    legal_hold_set(agent=agent, actor=board_user, reason="Regulator's preservation request.")
+    assert agent.pk in held_agent_ids()
