@@ -175,6 +175,9 @@ def test_the_auditor_downloads_a_verifying_export_from_the_agent_card(client, au
 
 def test_the_board_may_export_the_portfolio(client, board_user, tmp_path):
     client.force_login(board_user)
+    explorer = client.get(reverse("trail:explorer")).content.decode()
+    assert 'data-testid="portfolio-evidence-download"' in explorer
+    assert f'action="{reverse("reports:evidence_portfolio")}"' in explorer
     response = client.post(reverse("reports:evidence_portfolio"))
     assert response.status_code == 200
     out = tmp_path / "portfolio.zip"
