@@ -23,6 +23,33 @@ UPSTREAM = [sys.executable, "-m", "quorum_mcp.sample_upstream"]
 GATEWAY = [sys.executable, "-m", "quorum_mcp"]
 
 
+def in_own_thread(call):
+    """``call()`` in a thread of its own, its result returned and its exception raised here.
+
+    An earlier test in the same session (Playwright's sync API) may leave an asyncio loop running
+    in the main thread, where ``anyio.run`` and ``Runner.run_sync`` refuse to start ("Cannot run the
+    event loop while another loop is running"): a fresh thread has no loop. The thread's database
+    connection is closed when it ends, so the test database can be dropped."""
+    from django.db import connections
+
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target, name="mcp-test-loop")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
 def pin_deployed(version, *, name, description, input_schema):
     """Pin a tool definition in a deployed version: a fixture shortcut past the frozen-pin rule
     (the real path is a ``tool_pin`` request, see tests/actions/test_tool_pins.py)."""
@@ -64,7 +91,7 @@ def gated_agent(reseeded, agent, board_user):
     tool = ToolFactory(name="payments.refund", system="Stripe", action_tier=3)
     version = grant_deployed(agent, tool)
     policy_version_create(tool=tool, actor=board_user, **REFUND_POLICY)
-    served = {tool.name: tool for tool in anyio.run(sample_upstream.build().list_tools)}
+    served = {tool.name: tool for tool in in_own_thread(lambda: anyio.run(sample_upstream.build().list_tools))}
     refund, search = served["payments.refund"], served["kb.search"]
     pin_deployed(version, name=refund.name, description=refund.description, input_schema=refund.input_schema)
     pin_deployed(version, name=search.name, description=STALE_SEARCH_DESCRIPTION, input_schema=search.input_schema)

@@ -23,7 +23,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import decision_record
 from telemetry.models import ComplianceViolation, Run
 
-from .conftest import GATEWAY, UPSTREAM, gateway_env, in_thread, start_http, stop
+from .conftest import GATEWAY, UPSTREAM, gateway_env, in_own_thread, in_thread, start_http, stop
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -128,7 +128,7 @@ def test_gateway_over_stdio(live_server, agent_key, gated_agent, operator_user):
         async with Client(gateway, mode="legacy", cache=None) as client:
             return await _scenario(client, gated_agent, operator_user)
 
-    _check(anyio.run(main))
+    _check(in_own_thread(lambda: anyio.run(main)))
     runs = _runs_recorded(expected=6)
     assert len(runs) == 6, runs  # every call: passed, denied, hidden (2), approved, killed
     assert sum(run["outcome"] == "resolved" for run in runs) == 2
@@ -147,7 +147,7 @@ def test_gateway_over_streamable_http(live_server, agent_key, gated_agent, opera
                 async with Client(gateway_url, cache=None) as client:
                     return await _scenario(client, gated_agent, operator_user)
 
-            seen = anyio.run(main)
+            seen = in_own_thread(lambda: anyio.run(main))
         finally:
             stop(gateway)
     finally:

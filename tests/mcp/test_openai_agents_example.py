@@ -13,6 +13,8 @@ import pytest
 
 from actions.models import ActionRequest
 
+from .conftest import in_own_thread
+
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "sdk" / "python" / "examples" / "openai_agents_refund.py"
@@ -22,7 +24,7 @@ def test_the_agents_sdk_example_routes_its_tool_through_the_gate(live_server, ag
     monkeypatch.setitem(os.environ, "QUORUM_URL", live_server.url)
     monkeypatch.setitem(os.environ, "QUORUM_AGENT_KEY", agent_key)
     example = runpy.run_path(str(EXAMPLE), run_name="example")
-    output = example["main"]()
+    output = in_own_thread(example["main"])
     assert "refunded 40 USD on order A-1001" in output
     assert "Denied by Quorum: A refund amount must be positive." in output
     assert "A-1002" not in output.split("Denied by Quorum")[0], "the denied refund never ran"
