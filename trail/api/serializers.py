@@ -3,6 +3,8 @@ from rest_framework import serializers
 
 from registry.models import AuditEntry
 
+from ..explorer import EXPORT_COLUMNS
+
 
 class AuditEntrySerializer(serializers.ModelSerializer):
     agent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
@@ -10,22 +12,8 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = [
-            "seq",
-            "occurred_at",
-            "actor_kind",
-            "actor_id",
-            "actor_label",
-            "agent",
-            "object_type",
-            "object_id",
-            "action",
-            "summary",
-            "payload",
-            "content_hash",
-            "prev_hash",
-            "url",
-        ]
+        # The API reads what the exports write (one column list), plus the console link.
+        fields = [*EXPORT_COLUMNS, "url"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField())
