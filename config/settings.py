@@ -66,8 +66,11 @@ INSTALLED_APPS = [
     "incidents",
     "evals",
     "telemetry",
+    "rollouts",
+    "monitors",
     "reports",
     "trail",
+    "compliance",
 ]
 
 MIDDLEWARE = [

@@ -108,6 +108,34 @@ demo_seeders: ExtensionPoint[DemoSeeder] = ExtensionPoint("demo seeders")
 review_figures: ExtensionPoint[ReviewFigures] = ExtensionPoint("review figures")
 
 
+@dataclass(frozen=True)
+class AutomaticChange:
+    """A change Quorum is about to make to an agent on its own, without a human decision: a
+    canary rolled back or a rollout stage advanced by the rollout task, a kill switch pulled by a
+    drift check or a hard budget cap. ``kind`` names it (``canary_rollback``, ``rollout_step``,
+    ``kill_switch``, ``budget_action``, ...); ``reason`` is the evidence in a sentence."""
+
+    agent: Agent
+    kind: str
+    reason: str
+
+
+# Called inside the transaction that makes the change, *before* the change is written. The EU AI
+# Act (Art. 73(6)) forbids altering a system involved in a serious incident in a way that affects
+# the investigation before the authorities are told; compliance registers a guard that freezes
+# the evidence (version, controls, last runs and traces, hashed into the audit chain) first. An
+# exception aborts the change.
+AutomaticChangeGuard = Callable[[AutomaticChange], None]
+before_automatic_change: ExtensionPoint[AutomaticChangeGuard] = ExtensionPoint("before automatic change")
+
+
+def automatic_change_announce(*, agent: Agent, kind: str, reason: str) -> None:
+    """Every automatic change to an agent calls this first, in its own transaction, before writing."""
+    change = AutomaticChange(agent=agent, kind=kind, reason=reason)
+    for guard in before_automatic_change:
+        guard(change)
+
+
 def page_sections_collect(point: ExtensionPoint[Callable[..., PageSection | None]], *args: Any) -> list[PageSection]:
     """The parts of a composed page (home, agent card), in order, leaving out those with nothing to show."""
     sections = []
