@@ -51,6 +51,13 @@ class Run(models.Model):
     human_minutes = models.DecimalField(max_digits=8, decimal_places=2, default=0)
     trace_id = models.CharField(max_length=128, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    shadow = models.BooleanField(
+        default=False,
+        # Also a database default: rows written by raw SQL (partition copies, bulk loads) stay production.
+        db_default=False,
+        help_text="A shadow run: the version ran on real traffic but its answer was not used. "
+        "Kept out of production rollups, reports and drift; compared with production in rollouts.",
+    )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

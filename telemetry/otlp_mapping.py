@@ -67,6 +67,7 @@ Q_REASON = "quorum.run.reason"
 Q_CHANNEL = "quorum.run.channel"
 Q_DIGEST = "quorum.agent.bundle_digest"  # as the Quorum SDK's span processor stamps it
 Q_COST = "quorum.cost_usd"
+Q_SHADOW = "quorum.run.shadow"  # true: a shadow run (kept out of production figures)
 
 # Values that are JSON documents sent as strings: parsed so redaction sees their keys.
 JSON_VALUED = frozenset({TOOL_ARGUMENTS, TOOL_RESULT, INPUT_MESSAGES, OUTPUT_MESSAGES, SYSTEM_INSTRUCTIONS})
@@ -280,6 +281,8 @@ def run_item(root: SpanRecord, descendants: list[SpanRecord]) -> dict:
             **({"provider": attrs[PROVIDER]} if isinstance(attrs.get(PROVIDER), str) else {}),
         },
     }
+    if attrs.get(Q_SHADOW) is True or str(attrs.get(Q_SHADOW)).lower() == "true":
+        item["shadow"] = True
     if attrs.get(Q_CHANNEL):
         item["channel"] = str(attrs[Q_CHANNEL])[:20]
     return item

@@ -109,6 +109,12 @@ class RunIn(BaseModel):
     policy_blocks: int = Field(default=0, ge=0, le=MAX_COUNT, strict=True)
     human_minutes: Decimal = Field(default=Decimal("0"), ge=0, max_digits=8, decimal_places=2)
     trace_id: str = Field(default="", max_length=128, pattern=TRACE_PATTERN)
+    shadow: bool = Field(
+        default=False,
+        strict=True,
+        description="true: a shadow run (the version ran on real traffic, its answer was not used). "
+        "Kept out of production rollups, reports and drift; compared with production under Rollouts.",
+    )
     metadata: dict = Field(
         default_factory=dict,
         description=(

@@ -259,17 +259,18 @@ def _row(run: RunIn, version_id: int | None, denied) -> tuple:
         run.human_minutes,
         run.trace_id,
         redact(run.metadata, denied) if run.metadata else {},
+        run.shadow,
     )
 
 
 _RUN_COLUMNS = (
     "version_id", "run_id", "version_label", "bundle_digest", "model", "channel", "started_at", "ended_at",
     "latency_ms", "status", "outcome", "reason", "input_tokens", "output_tokens", "cost_usd", "tool_calls",
-    "tools_used", "policy_blocks", "human_minutes", "trace_id", "metadata",
+    "tools_used", "policy_blocks", "human_minutes", "trace_id", "metadata", "shadow",
 )  # fmt: skip
 _PG_TYPES = (
     "bigint", "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "integer", "text", "text",
-    "text", "integer", "integer", "numeric", "integer", "jsonb", "integer", "numeric", "text", "jsonb",
+    "text", "integer", "integer", "numeric", "integer", "jsonb", "integer", "numeric", "text", "jsonb", "boolean",
 )  # fmt: skip
 
 

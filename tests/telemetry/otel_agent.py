@@ -48,6 +48,7 @@ def agent_loop(
     names: dict | None = None,
     tool_arguments: dict | None = None,
     error: bool = False,
+    root_attributes: dict | None = None,
 ) -> str:
     """One run: a model call, one call per tool, a final model call. Returns the trace id (hex)."""
     names = {**CURRENT, **(names or {})}
@@ -59,6 +60,7 @@ def agent_loop(
             "gen_ai.agent.version": version,
             names["provider"]: "openai",
             "gen_ai.request.model": model,
+            **(root_attributes or {}),
         },
     ) as root:
         with tracer.start_as_current_span(

@@ -39,3 +39,16 @@ def test_it_answers_a_batch_per_item(agent_client, run_payload, agent):
     assert [r["result"] for r in body["results"]] == ["created", "invalid", "duplicate"]
     assert body["results"][1]["errors"][0]["field"] == "runs[1].ended_at"
     assert list(Run.objects.filter(agent=agent).values_list("run_id", flat=True)) == ["a"]
+
+
+def test_a_shadow_run_is_stored_as_shadow_and_a_run_is_production_by_default(agent_client, run_payload, agent):
+    assert agent_client.post("/api/v1/runs/", run_payload(run_id="s", shadow=True), format="json").status_code == 201
+    assert agent_client.post("/api/v1/runs/", run_payload(run_id="p"), format="json").status_code == 201
+    assert dict(Run.objects.filter(agent=agent).values_list("run_id", "shadow")) == {"s": True, "p": False}
+
+
+def test_a_shadow_flag_that_is_not_a_json_boolean_is_refused_and_stores_nothing(agent_client, run_payload, agent):
+    response = agent_client.post("/api/v1/runs/", run_payload(run_id="s", shadow="yes"), format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["field"] == "shadow"
+    assert not Run.objects.filter(agent=agent).exists()

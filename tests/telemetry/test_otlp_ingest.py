@@ -227,3 +227,10 @@ def test_the_openai_seed_attribute_maps_to_the_request_seed():
 
     mapped = otlp_mapping.attributes([KeyValue(key="gen_ai.openai.request.seed", value=AnyValue(int_value=7))])
     assert mapped == {"gen_ai.request.seed": 7}
+
+
+@pytest.mark.parametrize(("value", "shadow"), [(True, True), ("true", True), (False, False), ("yes", False)])
+def test_the_shadow_attribute_marks_a_shadow_run(client, agent, agent_key, deployed_version, value, shadow):
+    body = recorded(root_attributes={otlp_mapping.Q_SHADOW: value}).SerializeToString()
+    assert _post(client, body, agent_key).status_code == 200
+    assert Run.objects.get(agent=agent).shadow is shadow
