@@ -408,6 +408,18 @@ SPECTACULAR_SETTINGS = {
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 64 * 1024
 
+# Agents' governance documents (compliance/documents.py): kept under MEDIA_ROOT and served only
+# through a view that checks who may see the agent (no public MEDIA_URL). Size and types are
+# limited; QUORUM_VIRUS_SCAN_COMMAND, when set, is a command line (e.g. "clamdscan --no-summary -")
+# that reads the file on stdin and exits 0 when clean; anything else refuses the upload.
+MEDIA_ROOT = env.str("QUORUM_MEDIA_ROOT", default=str(VAR_DIR / "media"))
+QUORUM_DOCUMENT_MAX_BYTES = env.int("QUORUM_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024)
+QUORUM_DOCUMENT_TYPES = env.list(
+    "QUORUM_DOCUMENT_TYPES", default=["pdf", "md", "txt", "png", "jpg", "jpeg", "svg", "json", "csv", "jsonl"]
+)
+QUORUM_VIRUS_SCAN_COMMAND = env.str("QUORUM_VIRUS_SCAN_COMMAND", default="")
+QUORUM_VIRUS_SCAN_TIMEOUT_SECONDS = env.int("QUORUM_VIRUS_SCAN_TIMEOUT_SECONDS", default=60)
+
 # Home panels, agent-card sections, nav entries, demo seeders, apply gates, request-created hooks and
 # controls extras are not settings: each app registers its own from its AppConfig.ready() into the typed
 # extension points of the app below it (registry/extensions.py, approvals/extensions.py,

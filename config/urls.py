@@ -36,6 +36,7 @@ urlpatterns = [
     path("evals/", include("evals.urls")),
     path("reports/", include("reports.urls")),
     path("audit/", include("trail.urls")),
+    path("compliance/", include("compliance.urls")),
     path("", include("telemetry.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),

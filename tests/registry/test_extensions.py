@@ -55,6 +55,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "evals.panels.evals_home_panel",
         "incidents.panels.home_panel",
         "reports.panels.reports_home_panel",
+        "compliance.intake_panels.intake_home_panel",
     ]
     assert _names(agent_card_sections) == [
         "registry.lifecycle.orphaned_card_section",
@@ -89,4 +90,5 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         ("Reports", "reports:portfolio"),
         ("Discovery", "telemetry:discovery_list"),
         ("Audit", "trail:explorer"),
+        ("Intake", "compliance:intake_list"),
     ]
