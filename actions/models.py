@@ -3,7 +3,6 @@ make at runtime, and each agent's webhook for hearing the outcome of a pending o
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 from auditlog.registry import auditlog
@@ -14,6 +13,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from registry.outbound import validate_outbound_url
+from registry.webhook_signing import WEBHOOK_SECRET_PREFIX, webhook_secret_standard_form  # noqa: F401 (re-exported)
 
 from .choices import ActionStatus, DecisionSource
 
@@ -70,19 +70,6 @@ class ActionPolicyVersion(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Policy versions are never deleted: decisions name them.")
-
-
-WEBHOOK_SECRET_PREFIX = "whsec_"
-
-
-def webhook_secret_standard_form(secret: str) -> str:
-    """The ``whsec_`` form of a webhook secret (Standard Webhooks: base64 of the key bytes).
-    Secrets made before Standard Webhooks are 64 hex characters; their key is those
-    characters' bytes, the key the legacy ``X-Quorum-Signature`` always used, so an existing
-    secret needs no rotation: its receiver can switch to the standard headers as it is."""
-    if secret.startswith(WEBHOOK_SECRET_PREFIX):
-        return secret
-    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secret.encode()).decode()
 
 
 class AgentGateSettings(models.Model):

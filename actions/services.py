@@ -25,11 +25,9 @@ and card numbers anywhere) are replaced before the row is written.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
-import secrets
 from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -42,7 +40,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
-from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from approvals.choices import RequestStatus, Verdict
 from approvals.models import ApprovalRequest
@@ -54,6 +51,7 @@ from registry.choices import ActionTier, VersionState
 from registry.grant_constraints import constraint_refusal, rate_limits
 from registry.models import Agent, AgentVersion, GlobalControls, Tool, ToolGrant
 from registry.outbound import OutboundError, guarded_client, validate_outbound_url
+from registry.webhook_signing import webhook_secret_new, webhook_standard_headers  # noqa: F401 (re-exported)
 from telemetry.redaction import REDACTED, redact_with_keys
 
 from .choices import ActionStatus, DecisionSource
@@ -67,13 +65,7 @@ from .language import (
     parameters_coerce,
     rules_parse,
 )
-from .models import (
-    WEBHOOK_SECRET_PREFIX,
-    ActionPolicyVersion,
-    ActionRequest,
-    AgentGateSettings,
-    webhook_secret_standard_form,
-)
+from .models import ActionPolicyVersion, ActionRequest, AgentGateSettings
 
 KIND = "runtime_action"
 KILL_SWITCH_REASON = "side effects disabled"
@@ -837,29 +829,10 @@ def gate_settings_update(
     return gate
 
 
-def webhook_secret_new() -> str:
-    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
-    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 def webhook_signature(secret: str, body: bytes) -> str:
     """The legacy ``X-Quorum-Signature`` value: HMAC-SHA256 of the body keyed with the secret
     string as shown. Sent next to the Standard Webhooks headers for one release (until 0.3)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def webhook_standard_headers(secret: str, msg_id: str, body: bytes, *, sent_at: datetime | None = None) -> dict:
-    """The Standard Webhooks headers (standardwebhooks.com): ``webhook-id``, ``webhook-timestamp``
-    (Unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``,
-    signed by the maintained ``standardwebhooks`` package. The id is the same on every
-    redelivery of a message, so receivers drop duplicates and replays by it."""
-    sent_at = sent_at or timezone.now()
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(sent_at.timestamp()))}
-    if secret:  # a URL set outside gate_settings_update may lack one: the receiver then refuses it
-        headers["webhook-signature"] = StandardWebhook(webhook_secret_standard_form(secret)).sign(
-            msg_id, sent_at, body.decode()
-        )
-    return headers
 
 
 def webhook_body(action: ActionRequest) -> bytes:

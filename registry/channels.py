@@ -5,15 +5,35 @@ Approval requests, budget alerts, overdue reviews, drift alerts, monitor and SLO
 PagerDuty, signed webhooks), per-user and per-team preferences, retries and de-duplication live
 behind it, so a caller never knows which channels exist.
 
-Until the channel models land, :func:`notify` delivers by e-mail to ``recipients`` only."""
+The rules (each stated again where it is enforced):
+
+* **One alert, one notification per channel.** An alert is open from its first ``notify`` until a
+  ``notify(resolved=True)`` with the same ``dedup_key``; ``AlertRecord`` allows one open record per
+  key (a partial unique constraint), and ``Notification`` one row per alert, channel and event. An
+  evaluation that runs again and again calls ``notify`` again and again; only the first sends.
+* **Resolved when the condition clears**: every channel that was sent the trigger is sent the
+  resolution (PagerDuty ``resolve`` with the same ``dedup_key``, a "Resolved" message elsewhere).
+* **Who gets it**: the active channels whose team is the alert's team (or the agent's team) or
+  none (organisation-wide), filtered by the channel's alert kinds and minimum severity (the team's
+  preference); and the caller's ``recipients`` by e-mail, minus people who turned that alert kind
+  off for themselves (``AlertPreference``, the person's preference).
+* **Delivery** is a Celery task per notification (``registry.notification_deliver``), after
+  commit, through the outbound guard (``registry/outbound.py``), retried with backoff on connection
+  errors and 5xx/408/429 answers; a refused address or a 4xx is recorded and not retried.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .channel_models import AlertChannel, AlertPreference, AlertRecord, Notification
+from .choices import NotificationEvent, NotificationStatus
 
 if TYPE_CHECKING:
     from .models import Agent, Team
@@ -43,8 +63,87 @@ class Alert:
 
 
 def notify(alert: Alert) -> int:
-    """Deliver ``alert``; returns the number of deliveries made or queued."""
-    if alert.resolved or not alert.recipients:
-        return 0
-    body = alert.body + (f"\n\n{alert.url}" if alert.url else "")
-    return send_mail(alert.title, body, settings.DEFAULT_FROM_EMAIL, list(alert.recipients))
+    """Open (or resolve) ``alert`` and queue its notifications; returns how many were queued.
+
+    Calling it again for an alert already open queues nothing (de-duplication); resolving an alert
+    that is not open does nothing. Safe inside the caller's transaction: the deliveries are queued
+    when it commits."""
+    with transaction.atomic():
+        now = timezone.now()
+        ids = _resolve(alert, now) if alert.resolved else _trigger(alert, now)
+    if ids:
+        transaction.on_commit(lambda: _enqueue(ids))
+    return len(ids)
+
+
+def _enqueue(ids: list[int]) -> None:
+    from .tasks import notification_deliver  # the task module imports this one
+
+    for notification_id in ids:
+        notification_deliver.delay(notification_id=notification_id)
+
+
+def _trigger(alert: Alert, now: datetime) -> list[int]:
+    # Race: two evaluations of the same condition at once. The open record is locked if it exists;
+    # if not, both try to create it and the partial unique constraint lets exactly one succeed.
+    record = AlertRecord.objects.select_for_update().filter(dedup_key=alert.dedup_key, resolved_at__isnull=True).first()
+    if record is not None:
+        AlertRecord.objects.filter(pk=record.pk).update(last_seen_at=now)
+        return []
+    try:
+        with transaction.atomic():
+            record = AlertRecord.objects.create(
+                dedup_key=alert.dedup_key[:200],
+                kind=alert.kind,
+                title=alert.title[:300],
+                body=alert.body,
+                severity=alert.severity,
+                url=alert.url[:500],
+                agent=alert.agent,
+                team_id=alert.team.pk if alert.team is not None else getattr(alert.agent, "owner_team_id", None),
+                recipients=recipients_wanting(kind=alert.kind, emails=alert.recipients),
+                details=alert.details,
+                opened_at=now,
+                last_seen_at=now,
+            )
+    except IntegrityError:
+        return []  # the other evaluation opened it and sends its notifications
+    rows = [Notification(alert=record, channel=c, event=NotificationEvent.TRIGGER) for c in channels_for(record)]
+    if record.recipients:
+        rows.append(Notification(alert=record, channel=None, event=NotificationEvent.TRIGGER))
+    return [n.pk for n in Notification.objects.bulk_create(rows)]
+
+
+def _resolve(alert: Alert, now: datetime) -> list[int]:
+    # Race: a resolution and a trigger (or two resolutions) at once; the open record is locked.
+    record = AlertRecord.objects.select_for_update().filter(dedup_key=alert.dedup_key, resolved_at__isnull=True).first()
+    if record is None:
+        return []
+    record.resolved_at = now
+    record.save(update_fields=["resolved_at"])
+    told = record.notifications.filter(event=NotificationEvent.TRIGGER).exclude(
+        status__in=[NotificationStatus.REFUSED, NotificationStatus.FAILED]
+    )
+    rows = [Notification(alert=record, channel_id=n.channel_id, event=NotificationEvent.RESOLVE) for n in told]
+    return [n.pk for n in Notification.objects.bulk_create(rows)]
+
+
+def channels_for(record: AlertRecord) -> list[AlertChannel]:
+    """The active channels this alert goes to: organisation-wide ones and the alert's team's,
+    each filtered by its alert kinds and minimum severity."""
+    scope = Q(team__isnull=True) | (Q(team_id=record.team_id) if record.team_id else Q(pk__in=[]))
+    candidates = AlertChannel.objects.filter(scope, is_active=True).order_by("pk")
+    return [c for c in candidates if c.takes(kind=record.kind, severity=record.severity)]
+
+
+def recipients_wanting(*, kind: str, emails: tuple[str, ...] | list[str]) -> list[str]:
+    """The addresses of ``emails`` whose people did not turn alerts of ``kind`` off for e-mail."""
+    wanted = sorted({e.strip() for e in emails if e and e.strip()})
+    if not wanted:
+        return []
+    muted = set(
+        AlertPreference.objects.filter(kind=kind, email=False, user__email__in=wanted).values_list(
+            "user__email", flat=True
+        )
+    )
+    return [e for e in wanted if e not in muted]

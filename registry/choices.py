@@ -83,3 +83,32 @@ class ActorKind(models.TextChoices):
     PERSON = "person", "Person"
     AGENT = "agent", "Agent"
     SYSTEM = "system", "System"
+
+
+class AlertChannelKind(models.TextChoices):
+    """Where an alert channel delivers (``registry.channels``)."""
+
+    EMAIL = "email", "E-mail"
+    SLACK = "slack", "Slack incoming webhook"
+    TEAMS = "teams", "Microsoft Teams webhook"
+    PAGERDUTY = "pagerduty", "PagerDuty Events API v2"
+    WEBHOOK = "webhook", "Signed webhook (Standard Webhooks)"
+
+
+class AlertSeverity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class NotificationEvent(models.TextChoices):
+    TRIGGER = "trigger", "Triggered"
+    RESOLVE = "resolve", "Resolved"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (gave up)"
+    REFUSED = "refused", "Refused (internal address or rejected)"

@@ -747,3 +747,9 @@ auditlog.register(Review)
 auditlog.register(ReviewDossier, exclude_fields=["snapshot"])
 auditlog.register(AgentAPIKey, exclude_fields=["hashed_key", "id", "last_used_at"])
 auditlog.register(ExternalIdentity, exclude_fields=["last_seen"])
+
+# Alert channels and notifications (registry.channels): models of their own module, registered here.
+from .channel_models import AlertChannel, AlertPreference, AlertRecord, Notification  # noqa: E402,F401
+
+auditlog.register(AlertChannel, exclude_fields=["secret"])
+auditlog.register(AlertPreference)

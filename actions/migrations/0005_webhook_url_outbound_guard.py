@@ -6,15 +6,19 @@ import registry.outbound
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('actions', '0004_action_status_labels'),
+        ("actions", "0004_action_status_labels"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='agentgatesettings',
-            name='webhook_url',
-            field=models.URLField(blank=True, help_text='Called when a pending action is decided or expires.', max_length=500, validators=[registry.outbound.validate_outbound_url]),
+            model_name="agentgatesettings",
+            name="webhook_url",
+            field=models.URLField(
+                blank=True,
+                help_text="Called when a pending action is decided or expires.",
+                max_length=500,
+                validators=[registry.outbound.validate_outbound_url],
+            ),
         ),
     ]

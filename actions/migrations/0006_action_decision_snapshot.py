@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('actions', '0005_webhook_url_outbound_guard'),
+        ("actions", "0005_webhook_url_outbound_guard"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='actionrequest',
-            name='decision_snapshot',
+            model_name="actionrequest",
+            name="decision_snapshot",
             field=models.JSONField(blank=True, editable=False, null=True),
         ),
     ]

@@ -7,64 +7,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0007_external_identity'),
+        ("registry", "0007_external_identity"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditCheckpoint',
+            name="AuditCheckpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.BigIntegerField(help_text='The chain entry this checkpoint signs (0: the empty chain).')),
-                ('head_hash', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('^[0-9a-f]{64}$', 'a lower-case hex SHA-256')])),
-                ('signed_at', models.DateTimeField()),
-                ('key_id', models.CharField(max_length=16)),
-                ('public_key', models.CharField(max_length=64)),
-                ('signature', models.CharField(max_length=128)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "seq",
+                    models.BigIntegerField(help_text="The chain entry this checkpoint signs (0: the empty chain)."),
+                ),
+                (
+                    "head_hash",
+                    models.CharField(
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator("^[0-9a-f]{64}$", "a lower-case hex SHA-256")
+                        ],
+                    ),
+                ),
+                ("signed_at", models.DateTimeField()),
+                ("key_id", models.CharField(max_length=16)),
+                ("public_key", models.CharField(max_length=64)),
+                ("signature", models.CharField(max_length=128)),
             ],
             options={
-                'ordering': ['seq', 'id'],
-                'indexes': [models.Index(fields=['seq'], name='registry_audit_checkpoint_seq')],
+                "ordering": ["seq", "id"],
+                "indexes": [models.Index(fields=["seq"], name="registry_audit_checkpoint_seq")],
             },
         ),
         migrations.CreateModel(
-            name='AuditPrune',
+            name="AuditPrune",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('through_seq', models.BigIntegerField()),
-                ('pruned_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('entries_deleted', models.BigIntegerField(default=0)),
-                ('checkpoint', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='prunes', to='registry.auditcheckpoint')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("through_seq", models.BigIntegerField()),
+                ("pruned_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("entries_deleted", models.BigIntegerField(default=0)),
+                (
+                    "checkpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="prunes",
+                        to="registry.auditcheckpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['through_seq'],
+                "ordering": ["through_seq"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.BigIntegerField(help_text='Position in the chain: 1, 2, 3… with no gaps.', unique=True)),
-                ('occurred_at', models.DateTimeField()),
-                ('actor_kind', models.CharField(choices=[('person', 'Person'), ('agent', 'Agent'), ('system', 'System')], max_length=10)),
-                ('actor_id', models.BigIntegerField(blank=True, help_text="The person's or agent's id, if any.", null=True)),
-                ('actor_label', models.CharField(blank=True, max_length=200)),
-                ('object_type', models.CharField(blank=True, help_text='"app_label.model"', max_length=100)),
-                ('object_id', models.CharField(blank=True, max_length=100)),
-                ('action', models.CharField(max_length=60)),
-                ('summary', models.TextField(blank=True)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('content_hash', models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[0-9a-f]{64}$', 'a lower-case hex SHA-256')])),
-                ('prev_hash', models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[0-9a-f]{64}$', 'a lower-case hex SHA-256')])),
-                ('agent', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='registry.agent')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("seq", models.BigIntegerField(help_text="Position in the chain: 1, 2, 3… with no gaps.", unique=True)),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "actor_kind",
+                    models.CharField(
+                        choices=[("person", "Person"), ("agent", "Agent"), ("system", "System")], max_length=10
+                    ),
+                ),
+                (
+                    "actor_id",
+                    models.BigIntegerField(blank=True, help_text="The person's or agent's id, if any.", null=True),
+                ),
+                ("actor_label", models.CharField(blank=True, max_length=200)),
+                ("object_type", models.CharField(blank=True, help_text='"app_label.model"', max_length=100)),
+                ("object_id", models.CharField(blank=True, max_length=100)),
+                ("action", models.CharField(max_length=60)),
+                ("summary", models.TextField(blank=True)),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                (
+                    "content_hash",
+                    models.CharField(
+                        max_length=64,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator("^[0-9a-f]{64}$", "a lower-case hex SHA-256")
+                        ],
+                    ),
+                ),
+                (
+                    "prev_hash",
+                    models.CharField(
+                        max_length=64,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator("^[0-9a-f]{64}$", "a lower-case hex SHA-256")
+                        ],
+                    ),
+                ),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="registry.agent",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['seq'],
-                'indexes': [models.Index(fields=['occurred_at'], name='registry_audit_time'), models.Index(fields=['actor_kind', 'actor_id'], name='registry_audit_actor'), models.Index(fields=['agent', 'seq'], name='registry_audit_agent'), models.Index(fields=['object_type', 'object_id'], name='registry_audit_object'), models.Index(fields=['action'], name='registry_audit_action')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('seq__gte', 1)), name='registry_auditentry_seq_positive')],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["seq"],
+                "indexes": [
+                    models.Index(fields=["occurred_at"], name="registry_audit_time"),
+                    models.Index(fields=["actor_kind", "actor_id"], name="registry_audit_actor"),
+                    models.Index(fields=["agent", "seq"], name="registry_audit_agent"),
+                    models.Index(fields=["object_type", "object_id"], name="registry_audit_object"),
+                    models.Index(fields=["action"], name="registry_audit_action"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("seq__gte", 1)), name="registry_auditentry_seq_positive")
+                ],
             },
         ),
     ]
