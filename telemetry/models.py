@@ -197,7 +197,12 @@ class FiveMinuteRollup(RollupBase):
         default=0, help_text="Runs that errored or timed out, or whose outcome is failed: the drift error rate."
     )
 
-    COUNTERS = (*RollupBase.COUNTERS, "errored_or_failed")
+    provider_throttled = models.PositiveIntegerField(
+        default=0,
+        help_text="Runs a model provider answered 429 (rate limited) at least once: metadata provider_429s > 0.",
+    )
+
+    COUNTERS = (*RollupBase.COUNTERS, "errored_or_failed", "provider_throttled")
 
     class Meta:
         constraints = [

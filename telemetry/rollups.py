@@ -80,7 +80,14 @@ def _aggregates() -> dict:
 
 def _fine_aggregates() -> dict:
     failed_or_errored = ~Q(status=RunStatus.OK) | Q(outcome=RunOutcome.FAILED)
-    return {**_aggregates(), "errored_or_failed": Count("id", filter=failed_or_errored)}
+    # A run reports how often its model provider rate-limited it as metadata "provider_429s"
+    # (monitors: "provider 429s above 5 % over 5 minutes"); a run with any counts once.
+    throttled = Q(metadata__provider_429s__gt=0)
+    return {
+        **_aggregates(),
+        "errored_or_failed": Count("id", filter=failed_or_errored),
+        "provider_throttled": Count("id", filter=throttled),
+    }
 
 
 def _clusters(starts: Iterable[datetime], width: timedelta = HOUR) -> list[tuple[datetime, datetime]]:
