@@ -26,6 +26,8 @@ from registry.models import Tool
 from .choices import ActionStatus
 from .language import parameters_coerce
 from .models import ActionPolicyVersion, ActionRequest
+from .policy_analysis import ERROR
+from .selectors import policy_findings
 from .services import policy_current, policy_outcome, policy_validate, policy_version_create
 
 ACTION_POLICY_CHANGE = "action_policy_change"
@@ -52,6 +54,14 @@ def _normalize(agent, payload, version):
         retention_days=payload.get("retention_days", 365),
     )
     current = policy_current(tool=tool)
+    # Static analysis (issue 18): a rule that can never decide is refused; warnings are shown.
+    errors = [
+        f.describe()
+        for f in policy_findings(tool=tool, fields_source=fields_source, rules_source=rules_source)
+        if f.severity == ERROR
+    ]
+    if errors:
+        raise ValidationError({"rules_source": errors})
     proposed = (fields_source, rules_source, redact, days)
     if current is not None and proposed == (
         current.fields_source,
@@ -151,6 +161,8 @@ def _diff(request):
         redact_fields=p["redact_fields"],
         retention_days=p["retention_days"],
     )
+    for finding in policy_findings(tool=tool, fields_source=p["fields_source"], rules_source=p["rules_source"]):
+        rows.append(DiffRow(f"Static analysis ({finding.severity})", "", finding.describe()))
     for params in sample_actions(tool, fields):
         now = _decide(tool, current.fields, current.rules, params) if current else _decide(tool, fields, [], params)
         proposed = _decide(tool, fields, rules, params)

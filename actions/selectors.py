@@ -15,7 +15,8 @@ from registry.selectors import agents_visible_to
 
 from .choices import ActionStatus, DecisionSource
 from .models import ActionPolicyVersion, ActionRequest
-from .services import action_effective_status
+from .policy_analysis import Finding, policy_text_analyse
+from .services import action_effective_status, policy_current
 
 
 def action_request_as_dict(action: ActionRequest, now: datetime | None = None) -> dict:
@@ -137,3 +138,28 @@ def recent_for_agent(*, agent: Agent, limit: int = 10) -> list[ActionRequest]:
 
 def pending_count(user) -> int:
     return action_requests_visible_to(user).filter(status=ActionStatus.PENDING, expires_at__gt=timezone.now()).count()
+
+
+def rule_texts_fired_since(*, tool: Tool, since: datetime) -> set[str]:
+    """The rule texts that decided at least one of ``tool``'s requests since ``since`` (any
+    version: a rule kept word for word across versions keeps its history)."""
+    return set(
+        ActionRequest.objects.filter(tool=tool, created_at__gte=since, rule_number__isnull=False)
+        .values_list("rule_text", flat=True)
+        .distinct()
+    )
+
+
+def policy_findings(*, tool: Tool, fields_source: str, rules_source: str, days: int = 30) -> list[Finding]:
+    """The static-analysis findings for a proposed (valid) policy of ``tool``, with the
+    never-fired check: judged only on rules of the version in force (a new rule has no history)
+    and only when the tool had requests in the last ``days`` days (no traffic, no signal)."""
+    current = policy_current(tool=tool)
+    fired = live = None
+    since = timezone.now() - timedelta(days=days)
+    if current is not None and ActionRequest.objects.filter(tool=tool, created_at__gte=since).exists():
+        fired = rule_texts_fired_since(tool=tool, since=since)
+        live = {rule["text"] for rule in current.rules}
+    return policy_text_analyse(
+        fields_source=fields_source, rules_source=rules_source, fired_texts=fired, live_texts=live
+    )

@@ -24,7 +24,7 @@ from .choices import ActionStatus
 from .forms import PolicyForm, WebhookForm
 from .models import AgentGateSettings
 from .policy_change import ACTION_POLICY_CHANGE
-from .selectors import action_requests_visible_to, policies_overview, policy_versions
+from .selectors import action_requests_visible_to, policies_overview, policy_findings, policy_versions
 from .services import action_effective_status, gate_settings_update
 
 EDIT_PERM = "actions.add_actionpolicyversion"
@@ -124,6 +124,10 @@ def policy_edit(request, tool: str):
                 request,
                 f"Proposed as request #{change.pk}; {tool.name}'s policy in force stays until two approvers agree.",
             )
+            for finding in policy_findings(
+                tool=tool, fields_source=data["fields_source"], rules_source=data["rules_source"]
+            ):
+                messages.warning(request, f"Static analysis: {finding.describe()}")
             return redirect(change)
     status = 400 if form.errors else 200
     return render(request, "actions/policy_form.html", {"form": form, "tool": tool, "current": current}, status=status)

@@ -66,7 +66,7 @@ def test_the_board_saves_a_new_version_from_the_console(client, board_user, refu
     assert "customer_tier: enum(standard, pro, enterprise)" in form.content.decode()
     data = {
         "fields_source": refund_policy.fields_source,
-        "rules_source": refund_policy.rules_source + '\ndeny "Too large" if amount_usd > 5000',
+        "rules_source": 'deny "Too large" if amount_usd > 5000\n' + refund_policy.rules_source,
         "redact_fields": "card_number, bank_account",
         "retention_days": 180,
         "note": "Cap at 5000",
@@ -77,7 +77,7 @@ def test_the_board_saves_a_new_version_from_the_console(client, board_user, refu
     _approve_twice(response)
     v2 = ActionPolicyVersion.objects.get(number=2)
     assert (v2.retention_days, v2.redact_fields, v2.created_by) == (180, ["card_number", "bank_account"], board_user)
-    assert v2.rules[-1]["reason"] == "Too large"
+    assert v2.rules[0]["reason"] == "Too large"
 
 
 def test_a_bad_policy_in_the_console_is_shown_with_its_position_and_kept(client, board_user, refund_policy):
