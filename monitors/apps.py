@@ -8,3 +8,14 @@ class MonitorsConfig(AppConfig):
     name = "monitors"
     verbose_name = "Monitors"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from registry.extensions import agent_card_sections, demo_seeders, home_panels
+
+        from .demo import seed_monitors
+        from .panels import agent_card_section, home_panel
+
+        home_panels.register(home_panel, order=45)
+        agent_card_sections.register(agent_card_section, order=45)
+        # After reports (60), whose seeder brings the rollups up to date.
+        demo_seeders.register(seed_monitors, order=65)

@@ -1,0 +1,136 @@
+"""Reads of the monitors app: the runs an SLO counts, a monitor condition's value, what is in alert."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from evals.choices import RunSource
+from evals.choices import RunStatus as EvalStatus
+from evals.models import EvalRun
+from registry.choices import VersionState
+from registry.models import AgentVersion
+from telemetry.choices import RunOutcome, RunStatus
+from telemetry.latency import EDGES_MS, merge, percentile_ms
+from telemetry.models import FiveMinuteRollup, Run
+from telemetry.rollups import TruncFiveMinutes
+
+from .burn import Bucket
+from .choices import Level, Metric, Scope
+from .models import SLO, Monitor
+
+RATE_METRICS = {
+    Metric.SUCCESS_RATE: "successes",
+    Metric.ERROR_RATE: "errored_or_failed",
+    Metric.ESCALATION_RATE: "escalations",
+    Metric.PROVIDER_429_RATE: "provider_throttled",
+}
+SUM_METRICS = {Metric.RUNS: "runs", Metric.COST_USD: "cost_usd", Metric.POLICY_BLOCKS: "policy_blocks"}
+
+
+def fast_bucket_count(threshold_ms: int) -> int:
+    """Latency-histogram buckets wholly under ``threshold_ms`` (bucket i holds latencies under EDGES_MS[i])."""
+    return sum(1 for edge in EDGES_MS if edge <= threshold_ms)
+
+
+def slo_buckets(slo: SLO, *, start: datetime, end: datetime) -> list[Bucket]:
+    """The SLO's five-minute buckets in [start, end): from the five-minute rollups for the whole
+    agent, from the raw runs (one agent, a few days, indexed by agent and start) for one channel,
+    since the rollups do not split by channel."""
+    if slo.channel:
+        return _channel_buckets(slo, start=start, end=end)
+    fast = fast_bucket_count(slo.latency_threshold_ms)
+    rows = FiveMinuteRollup.objects.filter(agent_id=slo.agent_id, bucket_start__gte=start, bucket_start__lt=end)
+    by_start: dict[datetime, list[int]] = {}
+    for bucket_start, runs, bad, hist in rows.values_list("bucket_start", "runs", "errored_or_failed", "latency_hist"):
+        acc = by_start.setdefault(bucket_start, [0, 0, 0])
+        acc[0] += runs
+        acc[1] += bad
+        acc[2] += runs - sum(hist[:fast])
+    return [Bucket(s, r, u, sl) for s, (r, u, sl) in sorted(by_start.items())]
+
+
+def _channel_buckets(slo: SLO, *, start: datetime, end: datetime) -> list[Bucket]:
+    fast_below = EDGES_MS[fast_bucket_count(slo.latency_threshold_ms) - 1] if slo.latency_threshold_ms >= 10 else 0
+    bad = ~Q(status=RunStatus.OK) | Q(outcome=RunOutcome.FAILED)
+    rows = (
+        Run.objects.filter(agent_id=slo.agent_id, channel=slo.channel, started_at__gte=start, started_at__lt=end)
+        .annotate(bucket=TruncFiveMinutes("started_at"))
+        .values("bucket")
+        .annotate(runs=Count("id"), bad=Count("id", filter=bad), fast=Count("id", filter=Q(latency_ms__lt=fast_below)))
+        .order_by("bucket")
+    )
+    return [Bucket(r["bucket"], r["runs"], r["bad"], r["runs"] - r["fast"]) for r in rows]
+
+
+def _scope_rollups(monitor: Monitor) -> QuerySet:
+    qs = FiveMinuteRollup.objects.all()
+    if monitor.scope == Scope.AGENT:
+        return qs.filter(agent_id=monitor.agent_id)
+    if monitor.scope == Scope.TEAM:
+        return qs.filter(agent__owner_team_id=monitor.team_id)
+    return qs
+
+
+def eval_failing_count(monitor: Monitor) -> int:
+    """Agents in the monitor's scope whose live (deployed) version's latest scheduled eval failed:
+    completed under its threshold, or errored."""
+    versions = AgentVersion.objects.filter(state=VersionState.DEPLOYED)
+    if monitor.scope == Scope.AGENT:
+        versions = versions.filter(agent_id=monitor.agent_id)
+    elif monitor.scope == Scope.TEAM:
+        versions = versions.filter(agent__owner_team_id=monitor.team_id)
+    failing = 0
+    for version_id in versions.values_list("pk", flat=True):
+        latest = (
+            EvalRun.objects.filter(version_id=version_id, source=RunSource.SCHEDULE)
+            .exclude(status__in=[EvalStatus.QUEUED, EvalStatus.RUNNING])
+            .order_by("-created_at")
+            .values_list("status", "passed")
+            .first()
+        )
+        if latest and (latest[0] == EvalStatus.FAILED or latest[1] is False):
+            failing += 1
+    return failing
+
+
+def condition_value(monitor: Monitor, metric: str, *, start: datetime, end: datetime) -> Decimal | None:
+    """The metric over [start, end) for the monitor's scope; None when there is no data (no runs
+    for a rate or a percentile)."""
+    if metric == Metric.EVAL_FAILING:
+        return Decimal(eval_failing_count(monitor))
+    rows = _scope_rollups(monitor).filter(bucket_start__gte=start, bucket_start__lt=end)
+    if metric == Metric.P95_LATENCY_MS:
+        p95 = percentile_ms(merge(rows.values_list("latency_hist", flat=True)), 95)
+        return None if p95 is None else Decimal(p95)
+    if metric in SUM_METRICS:
+        field = SUM_METRICS[metric]
+        return Decimal(rows.aggregate(v=Sum(field))["v"] or 0)
+    totals = rows.aggregate(runs=Coalesce(Sum("runs"), 0), part=Coalesce(Sum(RATE_METRICS[metric]), 0))
+    if not totals["runs"]:
+        return None
+    return (Decimal(100) * totals["part"] / totals["runs"]).quantize(Decimal("0.01"))
+
+
+def slos_of(agent) -> list[SLO]:
+    return list(SLO.objects.filter(agent=agent, is_active=True))
+
+
+def monitors_of(agent) -> list[Monitor]:
+    """Monitors watching this agent: its own, its team's and the portfolio's."""
+    scope = Q(agent=agent) | Q(scope=Scope.TEAM, team_id=agent.owner_team_id) | Q(scope=Scope.PORTFOLIO)
+    return list(Monitor.objects.filter(scope, is_active=True).prefetch_related("conditions"))
+
+
+def firing(*, agent_ids=None) -> tuple[list[SLO], list[Monitor]]:
+    """SLOs and monitors at warning or alert (SLOs of these agents only, when given)."""
+    levels = [Level.WARNING, Level.ALERT]
+    slos = SLO.objects.filter(is_active=True, level__in=levels).select_related("agent")
+    monitors = Monitor.objects.filter(is_active=True, level__in=levels).select_related("agent", "team")
+    if agent_ids is not None:
+        slos = slos.filter(agent_id__in=agent_ids)
+        monitors = monitors.filter(Q(agent_id__in=agent_ids) | Q(agent__isnull=True))
+    return list(slos.order_by("-level", "agent__name")), list(monitors.order_by("-level", "name"))

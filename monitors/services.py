@@ -1,0 +1,170 @@
+"""Evaluating SLOs and monitors, and raising or clearing their alerts through
+``registry.channels.notify``. Run by the beat task ``monitors.evaluate`` every minute.
+
+Idempotent: evaluating twice with the same data gives the same levels and, through the channels'
+de-duplication (one open alert per ``dedup_key``), sends nothing the second time. The alert's key
+names the level (``slo:<id>:<sli>:alert``), so an SLO going from warning to alert pages, and the
+warning's own alert is resolved."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from registry.channels import Alert, notify
+
+from . import burn, selectors
+from .choices import LEVEL_RANK, Comparator, Level, NoData
+from .models import SLO, Monitor, MonitorCondition
+
+SLIS = ("availability", "latency")
+SEVERITY = {Level.WARNING: "warning", Level.ALERT: "critical"}
+
+
+def _agent_url(agent) -> str:
+    return reverse("registry:agent_detail", kwargs={"slug": agent.slug})
+
+
+def _raise_or_clear(*, key: str, level: str, make_alert) -> None:
+    """Open the alert of ``level`` (if warning or alert) and resolve the other levels' alerts."""
+    for other in (Level.WARNING, Level.ALERT):
+        if other != level:
+            notify(Alert(kind="", dedup_key=f"{key}:{other}", title="", resolved=True))
+    if level in SEVERITY:
+        notify(make_alert(f"{key}:{level}", SEVERITY[level]))
+
+
+def slo_evaluate(*, slo: SLO, now: datetime | None = None) -> str:
+    """Rule: each SLI's level is the most serious multi-window burn-rate rule firing
+    (``monitors/burn.py``: 1 h and 5 min at 14.4×, 6 h and 30 min at 6× alert; 3 days and 6 h at
+    1× warns); the SLO's level is the worse SLI's. An alert is raised per SLI at its level and
+    resolved when the SLI is back under every rule. Also records burn rates and the budget left
+    over the SLO's period for the card."""
+    end = burn.window_end(now or timezone.now())
+    period_start = end - timedelta(days=slo.period_days)
+    buckets = selectors.slo_buckets(slo, start=min(period_start, end - burn.LONGEST), end=end)
+    status, worst = {}, Level.OK
+    targets = {"availability": slo.availability_target, "latency": slo.latency_target}
+    for sli in SLIS:
+        level, rates = burn.evaluate_sli(buckets, end=end, sli=sli, target=targets[sli])
+        left = burn.budget_left_pct(buckets, start=period_start, end=end, sli=sli, target=targets[sli])
+        status[sli] = {"level": level, "burn": rates, "budget_left_pct": left}
+        worst = max(worst, level, key=LEVEL_RANK.get)
+        _raise_or_clear(key=f"slo:{slo.pk}:{sli}", level=level, make_alert=_slo_alert(slo, sli, status[sli]))
+    status["runs"] = sum(b.runs for b in buckets if b.start >= period_start)
+    SLO.objects.filter(pk=slo.pk).update(level=worst, status=status, evaluated_at=timezone.now())
+    return worst
+
+
+def _slo_alert(slo: SLO, sli: str, sli_status: dict):
+    def make(key: str, severity: str) -> Alert:
+        firing = {k: v for k, v in sli_status["burn"].items() if v["long"] >= v["factor"] and v["short"] >= v["factor"]}
+        rates = ", ".join(
+            f"{k}: {v['long']}× over the long window, {v['short']}× over the short" for k, v in firing.items()
+        )
+        what = (
+            f"{slo.availability_target} % available"
+            if sli == "availability"
+            else (f"{slo.latency_target} % under {slo.latency_threshold_ms} ms")
+        )
+        channel = f" ({slo.channel})" if slo.channel else ""
+        return Alert(
+            kind="slo_burn",
+            dedup_key=key,
+            title=f"{slo.agent.name}{channel} is burning its {sli} error budget",
+            body=f"Objective: {what}. Burn rate {rates}. Budget left: {sli_status['budget_left_pct']} %.",
+            severity=severity,
+            agent=slo.agent,
+            url=_agent_url(slo.agent),
+            recipients=(slo.agent.owner.email,) if slo.agent.owner.email else (),
+            details={"slo": slo.pk, "sli": sli, "burn": sli_status["burn"]},
+        )
+
+    return make
+
+
+def condition_level(condition: MonitorCondition, value: Decimal | None) -> str:
+    """OK, warning or alert for one condition's value; NO_DATA when there is none."""
+    if value is None:
+        return Level.NO_DATA
+
+    def crosses(threshold: Decimal | None) -> bool:
+        if threshold is None:
+            return False
+        return value > threshold if condition.comparator == Comparator.ABOVE else value < threshold
+
+    if crosses(condition.alert_threshold):
+        return Level.ALERT
+    return Level.WARNING if crosses(condition.warning_threshold) else Level.OK
+
+
+def monitor_level(levels: list[str], *, no_data: str, previous: str) -> str:
+    """Rule: composite AND — the monitor is at the lowest level every condition reaches. A condition
+    without data counts as the monitor's no-data choice (OK, warning, alert, or its last level)."""
+    if not levels:
+        return Level.OK
+    substitute = previous if no_data == NoData.KEEP else no_data
+    if substitute == Level.NO_DATA:
+        substitute = Level.OK
+    resolved = [substitute if lv == Level.NO_DATA else lv for lv in levels]
+    return min(resolved, key=LEVEL_RANK.get)
+
+
+def monitor_evaluate(*, monitor: Monitor, now: datetime | None = None) -> str:
+    """Evaluate every condition over its window (ending at the last complete five-minute bucket),
+    combine them (:func:`monitor_level`), store the values and raise or clear the alert."""
+    end = burn.window_end(now or timezone.now())
+    values, levels = [], []
+    for condition in monitor.conditions.all():
+        value = selectors.condition_value(
+            monitor, condition.metric, start=end - timedelta(minutes=condition.window_minutes), end=end
+        )
+        level = condition_level(condition, value)
+        levels.append(level)
+        values.append({"condition": condition.pk, "value": None if value is None else str(value), "level": level})
+    level = monitor_level(levels, no_data=monitor.no_data, previous=monitor.level)
+    with transaction.atomic():
+        _raise_or_clear(key=f"monitor:{monitor.pk}", level=level, make_alert=_monitor_alert(monitor, values))
+        Monitor.objects.filter(pk=monitor.pk).update(level=level, last_values=values, evaluated_at=timezone.now())
+    return level
+
+
+def _monitor_alert(monitor: Monitor, values: list[dict]):
+    def make(key: str, severity: str) -> Alert:
+        conditions = {c.pk: c for c in monitor.conditions.all()}
+        lines = [
+            f"{conditions[v['condition']]}: now {v['value'] if v['value'] is not None else 'no data'}" for v in values
+        ]
+        agent = monitor.agent
+        recipients = (agent.owner.email,) if agent is not None and agent.owner.email else ()
+        return Alert(
+            kind="monitor",
+            dedup_key=key,
+            title=f"Monitor “{monitor.name}” is at {key.rsplit(':', 1)[1]}",
+            body="\n".join(lines),
+            severity=severity,
+            agent=agent,
+            team=monitor.team,
+            url=_agent_url(agent) if agent is not None else reverse("home"),
+            recipients=recipients,
+            details={"monitor": monitor.pk, "values": values},
+        )
+
+    return make
+
+
+def evaluate_all(*, now: datetime | None = None) -> dict[str, int]:
+    """The beat's pass: every active SLO and monitor, each on its own (one failing does not stop the
+    others' alerts). Returns how many are at warning or alert."""
+    now = now or timezone.now()
+    counts = {"slos": 0, "monitors": 0}
+    for slo in SLO.objects.filter(is_active=True).select_related("agent", "agent__owner"):
+        counts["slos"] += slo_evaluate(slo=slo, now=now) != Level.OK
+    monitors = Monitor.objects.filter(is_active=True).select_related("agent", "agent__owner", "team")
+    for monitor in monitors.prefetch_related("conditions"):
+        counts["monitors"] += monitor_evaluate(monitor=monitor, now=now) != Level.OK
+    return counts
