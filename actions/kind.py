@@ -75,4 +75,5 @@ RUNTIME_ACTION_KIND = KindSpec(
     ttl=timedelta(minutes=15),
     on_abandon=_on_abandon,
     step_up=_step_up,
+    diff_reads_db=False,
 )

@@ -758,7 +758,10 @@ def action_mark_approved(*, approval_request: ApprovalRequest) -> ActionRequest 
     )
     if action is None or action.status != ActionStatus.PENDING:
         return action
-    if action.tool.has_side_effects and not side_effects_enabled(Agent.objects.get(pk=action.agent_id)):
+    # action.agent was read (and locked: FOR UPDATE covers select_related's tables) just above;
+    # the fleet switch is the one the engine just recorded for this apply (apply_snapshot).
+    fleet = ((approval_request.apply_snapshot or {}).get("kill_switch") or {}).get("fleet_side_effects_enabled")
+    if action.tool.has_side_effects and not side_effects_enabled(action.agent, fleet):
         raise ApplyBlocked(
             f"Side effects of {action.agent.name} are disabled; the action stays blocked until they are re-enabled "
             "or the request expires."

@@ -107,6 +107,9 @@ class KindSpec:
     # The request form's fields for this kind: agent -> {name: form field}, each cleaning to the
     # payload value of the same name (see approvals.kind_forms). None: a justification only.
     form_fields: Callable[[Agent], dict[str, forms.Field]] | None = None
+    # False when ``diff`` reads only the payload: applying then takes its "now / after" rows
+    # without a savepoint around them.
+    diff_reads_db: bool = True
 
 
 _KINDS: dict[str, KindSpec] = {}

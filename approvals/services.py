@@ -39,6 +39,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from registry import roles as role_names
@@ -116,13 +117,16 @@ def _user_roles(user) -> set[str]:
     return set(user.groups.values_list("name", flat=True))
 
 
-def approver_refusal(request: ApprovalRequest, user) -> str | None:
+def approver_refusal(request: ApprovalRequest, user, roles: set[str] | None = None) -> str | None:
     """None if ``user`` may decide ``request``; otherwise the sentence saying why not. The rule
-    is :func:`approvals.eligibility.decide_refusal`; this loads its facts for one request."""
+    is :func:`approvals.eligibility.decide_refusal`; this loads its facts for one request
+    (``roles``: the user's role names when the caller already read them)."""
     signed_in = user is not None and user.is_authenticated
+    if roles is None:
+        roles = _user_roles(user) if signed_in else set()
     return decide_refusal(
         user,
-        roles=_user_roles(user) if signed_in else set(),
+        roles=roles if signed_in else set(),
         # A fleet-wide request (no agent): only approve_agent held for every agent counts.
         may_approve_agent=lambda: user_can_approve_for_agent(user, request.agent),
         requester_id=request.requester_id,
@@ -237,10 +241,13 @@ def _attach_external_identities(decisions: list[Decision]) -> None:
 def _lock(request_id, exc=RequestNotFound) -> ApprovalRequest:
     try:
         # of=("self",): a fleet-wide request has no agent, and PostgreSQL refuses FOR UPDATE on the
-        # nullable side of the outer join select_related makes.
+        # nullable side of the outer join select_related makes. ``has_open_items`` rides along so
+        # applying needs no checklist query when nothing is open (ticks lock this same row, so the
+        # answer cannot go stale inside the transaction).
         return (
             ApprovalRequest.objects.select_for_update(of=("self",))
             .select_related("agent__owner_team")
+            .annotate(has_open_items=Exists(ChecklistItem.objects.filter(request=OuterRef("pk"), done=False)))
             .get(pk=int(request_id))
         )
     except (ApprovalRequest.DoesNotExist, TypeError, ValueError):
@@ -418,45 +425,55 @@ def decision_record(
             raise DecisionRefused(
                 f"This request expired on {req.expires_at:%Y-%m-%d %H:%M} UTC; nothing was recorded.", code="expired"
             )
-        refusal = approver_refusal(req, approver)
+        # One read of the approver's roles and one of the request's decisions serve the
+        # eligibility check, the "already decided" check, the decision row and the tally (the
+        # applying decision's statement budget, tests/approvals/test_decision_queries.py).
+        roles = _user_roles(approver) if getattr(approver, "is_authenticated", False) else set()
+        refusal = approver_refusal(req, approver, roles)
         if refusal:
             code = "own_request" if req.requester_id == getattr(approver, "pk", None) else "not_eligible"
             raise DecisionRefused(refusal, code=code)
-        if req.decisions.filter(approver=approver).exists():
+        decisions = list(req.decisions.select_related("approver"))
+        if any(d.approver_id == approver.pk for d in decisions):
             raise DecisionRefused("You have already decided on this request.", code="already_decided")
         if not reason:
             raise DecisionRefused("A reason is required.", code="reason_required")
         if len(reason) > MAX_REASON:
             raise DecisionRefused(f"Keep the reason under {MAX_REASON} characters.", code="invalid")
         _refuse_stale_or_weak(req, payload_hash, assurance)
-        roles = _user_roles(approver)
-        try:
-            with transaction.atomic():
-                decision = Decision.objects.create(
-                    request=req,
-                    approver=approver,
-                    verdict=verdict,
-                    reason=reason,
-                    payload_hash=payload_hash,
-                    approver_roles=sorted(roles),
-                    board_outside_team=is_board_outside_team(approver, req.agent, roles),
-                    auth_method=assurance.method,
-                    authenticated_at=assurance.authenticated_at,
-                    assurance_level=assurance.level,
-                    auth_subject=assurance.subject[:255],
-                    auth_credential=assurance.credential,
-                )
-        except IntegrityError:  # the unique (request, approver) constraint: a race we lost
-            raise DecisionRefused("You have already decided on this request.", code="already_decided") from None
+        decision = _decision_insert(req, approver, verdict, reason, payload_hash, assurance, roles)
         now = timezone.now()
         if verdict == Verdict.DENY:
             _close(req, RequestStatus.DENIED, now)
-        elif approvals_tally(req).satisfied:
+        elif approvals_tally(req, [*decisions, decision]).satisfied:
             req.status = RequestStatus.APPROVED
             req.decided_at = now
             req.save(update_fields=["status", "decided_at", "updated_at"])
             _apply_if_ready(req, approver)
     return decision
+
+
+def _decision_insert(req, approver, verdict, reason, payload_hash, assurance, roles) -> Decision:
+    """Insert the decision. No savepoint: the request row is locked and the "already decided"
+    check above ran under that lock, so the unique (request, approver) constraint can only fire
+    on a bug; if it does, the refusal propagates and the whole transaction rolls back."""
+    try:
+        return Decision.objects.create(
+            request=req,
+            approver=approver,
+            verdict=verdict,
+            reason=reason,
+            payload_hash=payload_hash,
+            approver_roles=sorted(roles),
+            board_outside_team=is_board_outside_team(approver, req.agent, roles),
+            auth_method=assurance.method,
+            authenticated_at=assurance.authenticated_at,
+            assurance_level=assurance.level,
+            auth_subject=assurance.subject[:255],
+            auth_credential=assurance.credential,
+        )
+    except IntegrityError:
+        raise DecisionRefused("You have already decided on this request.", code="already_decided") from None
 
 
 def _refuse_stale_or_weak(req: ApprovalRequest, payload_hash: str, assurance: Assurance) -> None:
@@ -487,7 +504,10 @@ def _close(req: ApprovalRequest, status: str, now: datetime, *, notify: bool = T
 def _diff_snapshot(spec: KindSpec, req: ApprovalRequest) -> list[dict] | None:
     """The kind's "now / after applying" rows as plain data, taken just before applying."""
     try:
-        with transaction.atomic():  # a savepoint: a failed read must not poison the apply
+        if spec.diff_reads_db:
+            with transaction.atomic():  # a savepoint: a failed read must not poison the apply
+                rows = spec.diff(req)
+        else:  # the kind's diff reads only the payload: no savepoint to pay for
             rows = spec.diff(req)
     except Exception:  # noqa: BLE001 - a display aid must never stop an approved change
         return None
@@ -500,7 +520,10 @@ def apply_snapshot(req: ApprovalRequest) -> dict:
     shows the switch it found pulled), and the version's bundle digest. Two or three small
     reads, on applies only."""
     agent_switch = None
-    if req.agent_id is not None:
+    if req.agent_id is not None and "agent" in req._state.fields_cache:
+        # _lock read the agent with the request, in this same transaction: no second read.
+        agent_switch = req.agent.side_effects_enabled
+    elif req.agent_id is not None:
         agent_switch = Agent.objects.filter(pk=req.agent_id).values_list("side_effects_enabled", flat=True).first()
     fleet = GlobalControls.objects.filter(pk=1).values_list("side_effects_enabled", flat=True).first()
     version = None
@@ -524,7 +547,9 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
     if req.status != RequestStatus.APPROVED:
         return False
     reasons = []
-    open_items = [i.get_key_display() for i in req.checklist.filter(done=False)]
+    # _lock's has_open_items says "none open" without a query; items only ever close after that.
+    maybe_open = getattr(req, "has_open_items", True)
+    open_items = [i.get_key_display() for i in req.checklist.filter(done=False)] if maybe_open else []
     if open_items:
         reasons.append("Checklist items open: " + ", ".join(open_items) + ".")
     for gate in apply_gates:
@@ -535,7 +560,9 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
         spec = kind_get(req.kind)
         # Once applied, "now" equals "after": keep the comparison the approvers decided on.
         diff_at_apply = _diff_snapshot(spec, req)
-        facts_at_apply = apply_snapshot(req)
+        # Set before the effect runs so the kind may decide on the very facts recorded (the
+        # runtime action reads the fleet switch from here instead of a second query).
+        req.apply_snapshot = facts_at_apply = apply_snapshot(req)
         try:
             with transaction.atomic():
                 spec.apply(req, actor)
