@@ -94,3 +94,38 @@ class WebhookForm(forms.Form):
         if url and not url.startswith(("https://", "http://")):
             raise ValidationError("Use an http(s) URL.")
         return url
+
+
+BACKTEST_MAX_DAYS = 31
+
+
+class BacktestForm(forms.Form):
+    """What-if: a draft policy and the period of recorded requests to replay it on."""
+
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"class": "form-control", "type": "date"}))
+    end = forms.DateField(
+        label="To (inclusive)", widget=forms.DateInput(attrs={"class": "form-control", "type": "date"})
+    )
+    fields_source = PolicyForm.base_fields["fields_source"]
+    rules_source = PolicyForm.base_fields["rules_source"]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            self.add_error("end", "The period ends before it starts.")
+        elif start and end and (end - start).days >= BACKTEST_MAX_DAYS:
+            self.add_error("end", f"Replay at most {BACKTEST_MAX_DAYS} days at a time.")
+        if "fields_source" in data and "rules_source" in data:
+            try:
+                data["fields"], data["rules"], _r, _d = policy_validate(
+                    fields_source=data["fields_source"],
+                    rules_source=data["rules_source"],
+                    redact_fields="",
+                    retention_days=365,
+                )
+            except ValidationError as exc:
+                for name, messages in exc.message_dict.items():
+                    for message in messages:
+                        self.add_error(name if name in self.fields else None, message)
+        return data

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("policies/<str:tool>/", views.policy_detail, name="policy_detail"),
     path("policies/<str:tool>/edit/", views.policy_edit, name="policy_edit"),
+    path("policies/<str:tool>/backtest/", views.policy_backtest_page, name="policy_backtest"),
     path("requests/<uuid:pk>/", views.request_detail, name="request_detail"),
     path("agents/<slug:slug>/webhook/", views.webhook_update, name="webhook_update"),
 ]

@@ -5,6 +5,7 @@ requests, and an agent's webhook settings."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals.exceptions import ApprovalError
@@ -20,8 +22,9 @@ from registry.models import Tool
 from registry.permissions import user_can_edit_agent
 from registry.selectors import agents_visible_to
 
+from .backtest import policy_backtest
 from .choices import ActionStatus
-from .forms import PolicyForm, WebhookForm
+from .forms import BacktestForm, PolicyForm, WebhookForm
 from .models import AgentGateSettings
 from .policy_change import ACTION_POLICY_CHANGE
 from .selectors import action_requests_visible_to, policies_overview, policy_findings, policy_versions
@@ -131,6 +134,31 @@ def policy_edit(request, tool: str):
             return redirect(change)
     status = 400 if form.errors else 200
     return render(request, "actions/policy_form.html", {"form": form, "tool": tool, "current": current}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def policy_backtest_page(request, tool: str):
+    """What if: replay the tool's recorded requests of a period against a draft (a read: every
+    role that reads policies may run it; examples only from the agents the user may see)."""
+    _require_view(request.user)
+    tool = get_object_or_404(Tool, name=tool)
+    current = policy_versions(tool=tool).first()
+    today = timezone.now().date()
+    initial = {**PolicyForm.initial_from(current), "start": today - timedelta(days=6), "end": today}
+    form = BacktestForm(request.POST or None, initial=initial)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        start = datetime.combine(data["start"], time.min, tzinfo=UTC)
+        end = datetime.combine(data["end"] + timedelta(days=1), time.min, tzinfo=UTC)
+        visible = set(agents_visible_to(request.user).values_list("pk", flat=True))
+        result = policy_backtest(
+            tool=tool, fields=data["fields"], rules=data["rules"], start=start, end=end, example_agents=visible
+        )
+    status = 400 if form.errors else 200
+    context = {"form": form, "tool": tool, "current": current, "result": result}
+    return render(request, "actions/policy_backtest.html", context, status=status)
 
 
 @login_required
