@@ -132,6 +132,15 @@ if DATABASES["default"]["HOST"].lower().startswith("%2f"):
     # A Unix socket directory, percent-encoded in the URL's host (the embedded server listens on one).
     DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# A streaming replica for report reads (docs/SCALING.md): registry/db_routing.py sends the report
+# selectors' reads there and everything else, every write included, to "default".
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+REPORT_READS_DATABASE = None
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = environ.Env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"]["CONN_MAX_AGE"])
+    REPORT_READS_DATABASE = "replica"
+DATABASE_ROUTERS = ["registry.db_routing.ReportReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -31,3 +31,9 @@ from config.settings import *  # noqa: E402,F403
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; tests only.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# A second alias on the same test database, for the replica router's test
+# (tests/reports/test_replica_router.py). Off unless a test sets REPORT_READS_DATABASE = "replica":
+# tests run inside a transaction, which the replica's own connection could not see.
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
+REPORT_READS_DATABASE = None

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from registry.db_routing import reads_from_replica
 from registry.models import Agent
 from telemetry.latency import merge
 from telemetry.models import DailyRollup, HourlyRollup
@@ -21,6 +22,7 @@ from .sums import daily_rollups, incident_costs, investments, sum_annotations
 FIRST_WEEKS_DAYS = 90  # weekly reporting for an agent's first 90 days in production, monthly after
 
 
+@reads_from_replica
 def agent_metrics(*, agent: Agent, start: date, end: date, with_latency: bool = True) -> Metrics:
     rows = daily_rollups(start=start, end=end).filter(agent=agent)
     metrics = Metrics.from_row(rows.aggregate(**sum_annotations()))
@@ -29,6 +31,7 @@ def agent_metrics(*, agent: Agent, start: date, end: date, with_latency: bool = 
     return metrics
 
 
+@reads_from_replica
 def agent_roi(*, agent: Agent, start: date, end: date) -> Roi:
     """The ROI of one agent over [start, end)."""
     incidents = incident_costs(start=start, end=end)
@@ -74,6 +77,7 @@ def roi_periods(*, agent: Agent, today: date, horizon_days: int = 365) -> list[P
     return [p for p in periods if p.end > horizon]
 
 
+@reads_from_replica
 def agent_roi_by_period(*, agent: Agent, periods: list[Period]) -> list[tuple[Period, Roi]]:
     """ROI per reporting period, from one query over the agent's daily rollups."""
     if not periods:
@@ -109,6 +113,7 @@ def agent_roi_by_period(*, agent: Agent, periods: list[Period]) -> list[tuple[Pe
     return out
 
 
+@reads_from_replica
 def agent_first_run_day(*, agent: Agent) -> date | None:
     """The first day the agent reported a run (its rollups' first day with runs), if any."""
     first = (
@@ -120,6 +125,7 @@ def agent_first_run_day(*, agent: Agent) -> date | None:
     return None if first is None else timezone.localdate(first, UTC)
 
 
+@reads_from_replica
 def agent_reporting_periods(*, agent: Agent, start: date, end: date) -> list[tuple[Period, Roi]]:
     """ROI per reporting period inside the chosen range [start, end): the agent's weeks and
     months (:func:`roi_periods`) that overlap the range, clipped to it so they add up to the
@@ -136,6 +142,7 @@ def agent_reporting_periods(*, agent: Agent, start: date, end: date) -> list[tup
     return agent_roi_by_period(agent=agent, periods=periods)
 
 
+@reads_from_replica
 def agent_daily_series(*, agent: Agent, start: date, end: date) -> list[tuple[date, Metrics]]:
     rows = (
         daily_rollups(start=start, end=end)
@@ -149,6 +156,7 @@ def agent_daily_series(*, agent: Agent, start: date, end: date) -> list[tuple[da
     return [(start + timedelta(days=i), by_day.get(start + timedelta(days=i), Metrics())) for i in range(days)]
 
 
+@reads_from_replica
 def agent_versions_breakdown(*, agent: Agent, start: date, end: date) -> list[dict]:
     """Per version: its counters and latency percentiles over the period."""
     rows = daily_rollups(start=start, end=end).filter(agent=agent).values("version_id", "latency_hist", *SUM_FIELDS)
@@ -165,6 +173,7 @@ def agent_versions_breakdown(*, agent: Agent, start: date, end: date) -> list[di
     return sorted(out, key=lambda r: r["version"])
 
 
+@reads_from_replica
 def agent_last_24h(*, agent: Agent, now: datetime) -> Metrics:
     rows = HourlyRollup.objects.filter(agent=agent, bucket_start__gte=now - timedelta(hours=24))
     m = Metrics.from_row(rows.aggregate(**sum_annotations()))

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
 
+from registry.db_routing import reads_from_replica
 from registry.models import Agent
 from registry.selectors import agents_visible_to
 
@@ -51,6 +52,7 @@ def month_bounds(moment: datetime) -> tuple[date, date, Decimal]:
     return first, nxt, Decimal(str(round(max(elapsed, 1 / (days * 24)), 6)))
 
 
+@reads_from_replica
 def budget_burns(*, now: datetime, agents: QuerySet[Agent] | list[Agent] | None = None) -> list[BudgetBurn]:
     """Month-to-date run cost per live agent with a budget, projected to the month's end:
     projected = month-to-date spend / elapsed fraction of the month (elapsed counted to the

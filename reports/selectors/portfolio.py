@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from registry.db_routing import read_connection, reads_from_replica
 from registry.models import Agent
 from registry.selectors import agents_visible_to
 from telemetry.models import DailyRollup
@@ -69,7 +69,7 @@ def _period_sums(*, visible: QuerySet[Agent], start: date, end: date) -> tuple[d
             ') GROUP BY GROUPING SETS ((r."agent_id"), (r."bucket_start"))',
         ]
     )
-    with connection.cursor() as cursor:
+    with read_connection(DailyRollup).cursor() as cursor:  # the replica inside report reads
         cursor.execute(sql, [day_start(start), day_start(end), *visible_params])
         names = [c.name for c in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -78,6 +78,7 @@ def _period_sums(*, visible: QuerySet[Agent], start: date, end: date) -> tuple[d
     return by_agent, by_day
 
 
+@reads_from_replica
 def portfolio(*, user, start: date, end: date) -> Portfolio:
     """ROI of every agent the user may see that was live in the period (or reported runs),
     the portfolio totals, and a trend (weekly up to 120 days, monthly beyond)."""
@@ -121,6 +122,7 @@ def _bucket_of(d: date, grain: str, start: date) -> date:
     return d.replace(day=1)
 
 
+@reads_from_replica
 def portfolio_trend(*, agents: list[Agent], start: date, end: date, grain: str) -> list[dict]:
     """Per week (7-day steps from ``start``) or calendar month: runs, success rate, model
     cost, value and savings of the given agents. One query grouped by day (the value priced
