@@ -30,14 +30,21 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # httpx logs every request at INFO: two lines per tool call on the gateway's hot path.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     quorum = QuorumClient(args.url, args.key)
     gateway = Gateway(quorum, upstreams, approval_timeout=args.approval_timeout, poll_initial=args.poll)
     try:
         if args.http is None:
             anyio.run(gateway.serve_stdio)
         else:
-            sock = socket.socket()
+            # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so (Nagle and the
+            # peer's delayed ACK otherwise hold the last small write of each answer ~40 ms on loopback).
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.bind(("127.0.0.1", args.http))
+            # Listen before telling the port: a client that connects while the upstreams are still
+            # being checked waits in the backlog instead of being refused.
+            sock.listen(128)
             print(f"PORT {sock.getsockname()[1]}", flush=True)
             anyio.run(gateway.serve_http, sock)
     except KeyboardInterrupt:

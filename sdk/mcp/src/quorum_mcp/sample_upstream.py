@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     import uvicorn
 
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY: see quorum_mcp.__main__
     sock.bind(("127.0.0.1", args.http))
+    sock.listen(128)  # before telling the port: an early client waits instead of being refused
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     app = server.streamable_http_app()
     anyio.run(uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve, [sock])
