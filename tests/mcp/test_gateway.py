@@ -153,3 +153,43 @@ def test_gateway_over_streamable_http(live_server, agent_key, gated_agent, opera
     finally:
         stop(upstream)
     _check(seen)
+
+
+def test_tools_list_changed_rehashes_and_hides_a_changed_tool(live_server, agent_key, gated_agent):
+    """The upstream changes the pinned refund tool's description after it was approved and
+    announces ``tools/list_changed``: the gateway re-hashes, hides it from the agent, and Quorum
+    has a ``tool_changed`` violation and a pin request for the new definition; the next call
+    never reaches the action gate."""
+    from .rug_pull_upstream import POISONED
+
+    upstream = f"stdio:{sys.executable} -m tests.mcp.rug_pull_upstream"
+    env = {**gateway_env(live_server, agent_key), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    gateway = StdioServerParameters(command=GATEWAY[0], args=[*GATEWAY[1:], "--upstream", upstream], env=env)
+
+    async def main():
+        seen = {}
+        async with Client(gateway, mode="legacy", cache=None) as client:
+            seen["before"] = sorted(tool.name for tool in (await client.list_tools()).tools)
+            seen["pulled"] = await client.call_tool(
+                "payments.refund", {"amount_usd": 10, **ORDER, "order_id": "RUG-PULL"}
+            )
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # the re-check runs in the gateway's own task
+                seen["after"] = sorted(tool.name for tool in (await client.list_tools()).tools)
+                if "payments.refund" not in seen["after"]:
+                    break
+                await anyio.sleep(0.05)
+            seen["blocked"] = await client.call_tool("payments.refund", {"amount_usd": 10, **ORDER})
+        return seen
+
+    seen = in_own_thread(lambda: anyio.run(main))
+    assert seen["before"] == ["payments.refund"]
+    assert not seen["pulled"].is_error, _text(seen["pulled"])
+    assert seen["after"] == [], "the changed refund tool is hidden after the list change"
+    assert seen["blocked"].is_error and "hidden by Quorum" in _text(seen["blocked"])
+    assert "tool changed" in _text(seen["blocked"])
+    assert ActionRequest.objects.filter(tool__name="payments.refund").count() == 1, "only the call before the change"
+    violation = ComplianceViolation.objects.get(kind="tool_changed", detail__contains="payments.refund")
+    assert violation.agent.slug == "support-triage"
+    pin = ApprovalRequest.objects.get(kind="tool_pin", status="pending", payload__name="payments.refund")
+    assert pin.payload["description"] == POISONED
