@@ -11,16 +11,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Runtime dependencies only: what `make run` needs.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q .
-	@touch $@
-
 # The agents' Python SDK (sdk/python, its own package): the suite imports the installed copy,
 # reinstalled whenever its sources change.
 SDK_SOURCES := $(wildcard sdk/python/pyproject.toml sdk/python/src/*/*.py)
 # The MCP gateway (sdk/mcp, package quorum-mcp, on top of the SDK): installed the same way.
 MCP_SOURCES := $(wildcard sdk/mcp/pyproject.toml sdk/mcp/src/*/*.py)
+
+# Runtime dependencies only: what `make run` needs (the demo's sample MCP server and the
+# quorum-mcp gateway the README calls it through come with sdk/mcp).
+$(VENV)/.installed: pyproject.toml $(SDK_SOURCES) $(MCP_SOURCES) | $(BIN)/python
+	$(BIN)/pip install -q . ./sdk/python ./sdk/mcp
+	@touch $@
 
 # Plus the test and lint tools: what `make test` needs.
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed $(SDK_SOURCES) $(MCP_SOURCES)

@@ -64,6 +64,8 @@ def _environment(*, port: int, var_dir: Path) -> dict[str, str]:
         "QUORUM_BASE_URL": f"http://127.0.0.1:{port}",
         "QUORUM_VAR_DIR": str(var_dir),
         "PORT": str(port),
+        # The sample upstream MCP server of the README's gateway demo (Procfile.embedded, "mcp").
+        "MCP_UPSTREAM_PORT": os.environ.get("MCP_UPSTREAM_PORT") or "8765",
     }
     # An explicit setting in the caller's environment wins (DATABASE_URL selects any PostgreSQL).
     return {**env, **{k: v for k, v in os.environ.items() if k in ("SECRET_KEY", "ALLOWED_HOSTS") and v}}
@@ -145,6 +147,8 @@ def _banner(port: int) -> str:
         f"  Quorum is running at http://127.0.0.1:{port}/   (Ctrl-C stops everything)",
         f"  Demo logins, all with the password {DEMO_PASSWORD!r}:",
         *(f"    {username:<10} {what}" for username, what in DEMO_LOGINS),
+        f"  Sample MCP server (payments.refund) for the MCP gateway demo: "
+        f"http://127.0.0.1:{os.environ['MCP_UPSTREAM_PORT']}/mcp",
         "",
     ]
     return "\n".join(lines)

@@ -16,8 +16,9 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from . import roles
+from .canonical import tool_definition_hash
 from .choices import ScopeKind, VersionState
-from .models import Agent, AgentVersion, GlobalControls, Scope, Team, Tool, ToolGrant
+from .models import Agent, AgentVersion, GlobalControls, Scope, Team, Tool, ToolGrant, ToolPin
 from .services import agent_grant_owner_rights
 
 DEMO_PASSWORD = "quorum-demo"
@@ -81,6 +82,29 @@ TOOLS = [
     ("crm.update_opportunity", "Salesforce", 2, True, True, "Update an opportunity's stage or amount."),
     ("k8s.rollout_restart", "Kubernetes", 4, False, True, "Restart a production deployment."),
 ]
+
+# MCP tools the agents' versions were approved with (name, description, input schema): the support
+# agent's payments.refund exactly as the sample upstream MCP server of `make run` serves it
+# (quorum_mcp.sample_upstream; tests/mcp/test_demo.py checks that they agree), so the README's
+# gateway demo passes it through, and an upstream serving another description is hidden.
+DEMO_MCP_PINS = {
+    "support-triage": [
+        (
+            "payments.refund",
+            "Refund an order to the customer's original payment method.",
+            {
+                "properties": {
+                    "amount_usd": {"title": "Amount Usd", "type": "number"},
+                    "customer_tier": {"title": "Customer Tier", "type": "string"},
+                    "order_id": {"title": "Order Id", "type": "string"},
+                },
+                "required": ["amount_usd", "customer_tier", "order_id"],
+                "title": "refundArguments",
+                "type": "object",
+            },
+        )
+    ]
+}
 
 # slug, name, team, owner, tier, status, purpose, unit, kpi, baseline, channels, classification,
 # sources, systems, budget, human cost/min, human minutes/unit, tools of the deployed version, days live
@@ -500,6 +524,12 @@ def _seed_versions(agent: Agent, tools: list[Tool], owner, now: datetime, days_l
         )
         for tool in tools:
             ToolGrant.objects.create(version=version, tool=tool, constraints=_constraints_for(tool))
+        # Pins only in the version deployed last: the earlier ones were approved before MCP.
+        for name, description, schema in DEMO_MCP_PINS.get(agent.slug, []) if index == len(labels) - 1 else []:
+            digest = tool_definition_hash(name=name, description=description, input_schema=schema)
+            ToolPin.objects.create(
+                version=version, name=name, description=description, input_schema=schema, definition_hash=digest
+            )
         version.refresh_bundle_digest()
         if not days_live:
             continue

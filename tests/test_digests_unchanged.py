@@ -52,7 +52,9 @@ DEMO_BUNDLE_DIGESTS: dict[tuple[str, str], str] = {
     ("sre-runbook", "1.0"): "5e57ef417cf578dc55fa732fa6226b58eee4a35eb467267f55f818a6510eaba4",
     ("sre-runbook", "1.1"): "72a9393d36fa7b8bd0033c83e3ba966117dd35f67ae13ccdc56c7be89c957d93",
     ("support-triage", "1.0"): "d882f8c977e049624679a5169774adf245fb4c4644f3b2cb0dbee254a2d5813c",
-    ("support-triage", "1.1"): "474dbbea61f8d14d29a7167a6b8c4d39c5ade541a28e6cc29754c80f415b2cb7",
+    # Changed with the demo's data, not the computation: since issue 17's MCP demo, 1.1 pins the
+    # sample upstream's payments.refund (registry.demo.DEMO_MCP_PINS; 474dbbea… without the pin).
+    ("support-triage", "1.1"): "46d8bede377538e45d0534a8083f3d0f428eb79926dea7ae9dd246a4aff5871e",
     ("vendor-onboarding", "1.0"): "0962fe5620f9889ca1299f9cfbd15304000465c5d9a4a5118c09eaae89aca840",
     ("vendor-onboarding", "1.1"): "bb168be5242e95f72dde7e97f395dfe6daf2677a2f4136c90959fa1f49002d8d",
 }

@@ -110,7 +110,8 @@ def spawn_make_run(*, cwd: Path, port: int, var_dir: Path, make_args: tuple[str,
     """``make run`` in a pseudo-terminal of its own, as a person's shell starts it, with none of this
     process's database, cache or broker settings."""
     env = {k: v for k, v in os.environ.items() if not NOT_INHERITED.match(k)}
-    env.update({"QUORUM_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"})
+    # The sample MCP server of the gateway demo listens on a free port too (8765 by default).
+    env.update({"QUORUM_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "MCP_UPSTREAM_PORT": str(free_port())})
     leader, follower = pty.openpty()
     process = subprocess.Popen(  # noqa: S603 - a fixed command line
         ["make", "--no-print-directory", "run", f"PORT={port}", *make_args],  # noqa: S607

@@ -15,6 +15,7 @@ from html import unescape
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+import httpx
 import pytest
 
 from config.run_embedded import DEMO_LOGINS
@@ -92,6 +93,17 @@ def test_the_banner_names_the_url_and_every_demo_login(make_run_stack):
     for username, what in DEMO_LOGINS:
         assert re.search(rf"\b{username}\s+{re.escape(what)}", printed), username
     assert DEMO_PASSWORD in printed
+    # The sample upstream MCP server of the README's gateway demo (tests/mcp/test_demo.py runs the demo).
+    mcp_url = re.search(r"Sample MCP server \(payments\.refund\) for the MCP gateway demo: (\S+)", printed).group(1)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            answer = httpx.post(mcp_url, json={}, headers={"Accept": "application/json, text/event-stream"}, timeout=5)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"nothing answers at {mcp_url}"
+            time.sleep(0.2)
+    assert answer.status_code < 500, answer.text  # an MCP server refusing a malformed request
 
 
 def test_the_demo_runs_like_production(make_run_stack):
