@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import intake_views
+from . import assessments_views, documents_views, intake_views
 
 app_name = "compliance"
 
@@ -12,4 +12,17 @@ urlpatterns = [
     path("intake/<int:pk>/score/", intake_views.intake_score, name="intake_score"),
     path("intake/<int:pk>/withdraw/", intake_views.intake_withdraw, name="intake_withdraw"),
     path("intake/<int:pk>/agent/", intake_views.intake_convert, name="intake_convert"),
+    # Documentation gate and the agent card exports (compliance/documents.py)
+    path("agents/<slug:slug>/documents/", documents_views.agent_documents, name="agent_documents"),
+    path("agents/<slug:slug>/documents/<int:pk>/file/", documents_views.document_download, name="document_download"),
+    path("agents/<slug:slug>/card.json", documents_views.agent_card_json, name="agent_card_json"),
+    path("agents/<slug:slug>/card/", documents_views.agent_card_print, name="agent_card_print"),
+    # Impact assessments (compliance/assessments.py)
+    path("agents/<slug:slug>/assessments/", assessments_views.agent_assessments, name="agent_assessments"),
+    path(
+        "agents/<slug:slug>/assessments/<str:kind>/new/",
+        assessments_views.assessment_create,
+        name="assessment_create",
+    ),
+    path("assessments/<int:pk>/", assessments_views.assessment_detail, name="assessment_detail"),
 ]

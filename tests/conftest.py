@@ -283,3 +283,23 @@ def _reseed_after_flush(request):
 def reseeded(transactional_db):
     """Explicit form of the autouse re-seed, for fixtures that need the roles before they run."""
     rerun_seed_migrations()
+
+
+@pytest.fixture(autouse=True)
+def _compliance_release_gates(request):
+    """compliance's documentation gate and tier-1 FRIA gate (issue 21) hold every go-live and new
+    version of an agent without its documents. The tests written before them release agents that
+    have none, to prove other rules; there the two gates stand aside. ``tests/compliance`` proves
+    them, and a test elsewhere opts in with ``@pytest.mark.compliance_gates``."""
+    if "tests/compliance/" in str(request.node.path).replace("\\", "/") or request.node.get_closest_marker(
+        "compliance_gates"
+    ):
+        yield
+        return
+    from approvals.extensions import apply_gates
+    from compliance.assessments import fria_gate
+    from compliance.documents import documentation_gate
+
+    kept = [gate for gate in apply_gates if gate not in (documentation_gate, fria_gate)]
+    with apply_gates.override(*kept):
+        yield

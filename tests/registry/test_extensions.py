@@ -42,6 +42,7 @@ def test_override_swaps_the_contents_for_the_block_only():
     assert list(point) == ["real"]
 
 
+@pytest.mark.compliance_gates
 def test_the_apps_fill_every_extension_point_in_a_fixed_order():
     """GIVEN the installed apps WHEN Django has started THEN every extension point holds what the
     apps registered from their ready(), in the order the pages and rules had with settings lists."""
@@ -66,6 +67,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "incidents.panels.agent_card_section",
         "reports.panels.reports_agent_section",
         "trail.panels.agent_card_section",
+        "compliance.documents_panels.documents_agent_section",
         "reports.panels.evidence_agent_section",
     ]
     assert [f.__name__ for f in demo_seeders] == [
@@ -75,8 +77,9 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "seed_evals",
         "seed_incidents",
         "seed_reports",
+        "seed_intake_documents",
     ]
-    assert [f.__name__ for f in apply_gates] == ["apply_gate_eval", "learning_gate"]
+    assert [f.__name__ for f in apply_gates] == ["apply_gate_eval", "learning_gate", "documentation_gate", "fria_gate"]
     assert [f.__name__ for f in request_created_hooks] == ["request_created_eval_hook"]
     assert [f.__name__ for f in controls_extras] == ["controls_extra"]
     assert [(i.label, i.url_name) for i in nav_items] == [
