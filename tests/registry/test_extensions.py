@@ -54,6 +54,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "telemetry.panels.discovery_panel",
         "approvals.panels.awaiting_home_panel",
         "evals.panels.evals_home_panel",
+        "monitors.panels.home_panel",
         "incidents.panels.home_panel",
         "reports.panels.reports_home_panel",
         "compliance.intake_panels.intake_home_panel",
@@ -64,6 +65,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "approvals.panels.agent_card_section",
         "actions.panels.agent_card_section",
         "evals.panels.evals_agent_section",
+        "monitors.panels.agent_card_section",
         "incidents.panels.agent_card_section",
         "reports.panels.reports_agent_section",
         "trail.panels.agent_card_section",
@@ -77,6 +79,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "seed_evals",
         "seed_incidents",
         "seed_reports",
+        "seed_monitors",
         "seed_intake_documents",
     ]
     assert [f.__name__ for f in apply_gates] == ["apply_gate_eval", "learning_gate", "documentation_gate", "fria_gate"]
