@@ -34,7 +34,8 @@ class RequestKind(models.TextChoices):
 
 # Releases: the kinds that put a version in front of users. Gates that guard a release (eval
 # results, overdue postmortem action items) object to these kinds and to no other.
-RELEASE_KINDS = (RequestKind.GO_LIVE, RequestKind.NEW_VERSION)
+# A rollout plan (``rollout_plan``, registered by the rollouts app) ends in a go-live, so it is one too.
+RELEASE_KINDS = (RequestKind.GO_LIVE, RequestKind.NEW_VERSION, "rollout_plan")
 
 
 class ChecklistKey(models.TextChoices):

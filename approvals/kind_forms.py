@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django import forms
 
-from registry.choices import RiskTier, VersionState
+from registry.choices import PROMOTABLE_VERSION_STATES, RiskTier, VersionState
 from registry.models import Agent, Tool
 
 MAX_CONSTRAINTS_CHARS = 4000
@@ -58,12 +58,14 @@ def new_version_fields(agent: Agent) -> dict[str, forms.Field]:
 
 
 def go_live_fields(agent: Agent) -> dict[str, forms.Field]:
-    return {"version": _version_field(agent, (VersionState.APPROVED,), "Only approved versions.")}
+    return {
+        "version": _version_field(agent, PROMOTABLE_VERSION_STATES, "Only approved (or rolled-back) versions.")
+    }
 
 
 def rollout_step_fields(agent: Agent) -> dict[str, forms.Field]:
     return {
-        **go_live_fields(agent),
+        "version": _version_field(agent, (VersionState.APPROVED,), "Only approved versions."),
         "share_pct": DecimalTextField(label="Canary traffic share (%)", min_value=0, max_value=100, decimal_places=2),
     }
 

@@ -20,7 +20,7 @@ from django.utils.text import capfirst
 
 from registry import roles as role_names
 from registry import services as registry_services
-from registry.choices import ActionTier, AgentStatus, RiskTier, VersionState
+from registry.choices import PROMOTABLE_VERSION_STATES, ActionTier, AgentStatus, RiskTier, VersionState
 from registry.governance import (
     AGENT_SCOPE_FIELDS,
     APPROVAL_POLICY_CHANGE,
@@ -262,7 +262,7 @@ def _go_live_normalize(agent, payload, version):
     version = _version_from(agent, payload, version)
     if version.state == VersionState.DEPLOYED:
         raise ValidationError({"version": f"Version {version.label} is already deployed."})
-    if version.state != VersionState.APPROVED:
+    if version.state not in PROMOTABLE_VERSION_STATES:
         raise ValidationError(
             {
                 "version": f"Version {version.label} is {version.get_state_display().lower()}; only approved versions "

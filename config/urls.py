@@ -35,6 +35,7 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("evals/", include("evals.urls")),
     path("reports/", include("reports.urls")),
+    path("rollouts/", include("rollouts.urls")),
     path("audit/", include("trail.urls")),
     path("compliance/", include("compliance.urls")),
     path("", include("telemetry.urls")),

@@ -92,7 +92,7 @@ def telemetry_window(*, agent_id: int, start: datetime, end: datetime, with_late
     """One aggregate query (plus an exact percentile) over the agent's raw runs started in the
     window: the reference the rollup-based drift windows (:func:`window_stats`) are tested
     against. Drift checks themselves read rollups."""
-    runs = Run.objects.filter(agent_id=agent_id, started_at__gte=start, started_at__lt=end)
+    runs = Run.objects.filter(agent_id=agent_id, started_at__gte=start, started_at__lt=end, shadow=False)
     aggregates = {f"o_{o}": Count("pk", filter=Q(outcome=o)) for o in OUTCOMES}
     row = runs.aggregate(
         n=Count("pk"),

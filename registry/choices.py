@@ -40,6 +40,11 @@ class VersionState(models.TextChoices):
     ROLLED_BACK = "rolled_back", "Rolled back"
 
 
+# Versions that may be put in front of users by an approved request (go-live, rollout plan): an
+# approved one, or one rolled back (going forward again takes the usual approvals, issue 19).
+PROMOTABLE_VERSION_STATES = (VersionState.APPROVED, VersionState.ROLLED_BACK)
+
+
 class ActionTier(models.IntegerChoices):
     READ_ONLY = 0, "0 — read-only"
     DRAFT = 1, "1 — draft (a human sends)"

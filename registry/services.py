@@ -19,7 +19,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from .audit import acting_as
 from .audit_chain import chain_append
-from .choices import AgentStatus, VersionState
+from .choices import PROMOTABLE_VERSION_STATES, AgentStatus, VersionState
 from .models import Agent, AgentAPIKey, AgentVersion, GlobalControls, Tool, ToolGrant, ToolPin, UserAPIKey
 from .roles import OWNER_OBJECT_PERMISSIONS
 
@@ -350,7 +350,7 @@ def version_deploy(*, version_id: int, bundle_digest: str, actor=None) -> AgentV
     A retired agent is never deployed again."""
     agent = _agent_of_version_locked(version_id)
     version = _version_locked(version_id=version_id, bundle_digest=bundle_digest)
-    if version.state != VersionState.APPROVED:
+    if version.state not in PROMOTABLE_VERSION_STATES:
         raise RegistryConflict(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
     if agent.status == AgentStatus.RETIRED:
         raise RegistryConflict(f"{agent.name} was retired meanwhile.")
@@ -448,12 +448,42 @@ def version_deploy_with_pin(
 
 
 @transaction.atomic
+def version_rollback_to_previous(*, agent_id: int, actor=None, reason: str) -> tuple[AgentVersion, AgentVersion]:
+    """Deploy again the version that was deployed before the current one (issue 19): the one path
+    that re-deploys a superseded version. The current version becomes *rolled back* (it may go live
+    again, but only through an approved request), any canary ends, and the controls revision is
+    bumped so agents see the change on their next ``/api/v1/controls/`` call.
+
+    Returns ``(previous, rolled_back)``. Refused when there is no deployed version or no earlier
+    one. The agent row is locked first (the lock order of every apply), so a go-live approved at
+    the same moment waits and then sees the rolled-back state."""
+    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    current = AgentVersion.objects.select_for_update().filter(agent=agent, state=VersionState.DEPLOYED).first()
+    if current is None:
+        raise RegistryConflict(f"{agent.name} has no deployed version to roll back.")
+    previous = (
+        AgentVersion.objects.select_for_update()
+        .filter(agent=agent, state=VersionState.SUPERSEDED, deployed_at__isnull=False)
+        .order_by("-deployed_at", "-pk")
+        .first()
+    )
+    if previous is None:
+        raise RegistryConflict(f"{agent.name} has no earlier deployed version to go back to.")
+    _version_set_state(current, VersionState.ROLLED_BACK)
+    _version_set_state(previous, VersionState.DEPLOYED, deployed_at=timezone.now())
+    agent_controls_update(
+        agent_id=agent.pk, actor=actor, reason=reason, canary_version=None, canary_share_pct=Decimal("0")
+    )
+    return previous, current
+
+
+@transaction.atomic
 def canary_set(*, agent_id: int, version_id: int, bundle_digest: str, share_pct: Decimal, actor=None) -> Agent:
     """Send ``share_pct`` % of the agent's traffic to an approved version whose configuration is
     unchanged (``bundle_digest``); a share of 0 ends the canary."""
     Agent.objects.select_for_update().get(pk=agent_id)  # lock order: the agent first
     version = _version_locked(version_id=version_id, bundle_digest=bundle_digest)
-    if version.state != VersionState.APPROVED:
+    if version.state not in PROMOTABLE_VERSION_STATES:
         raise RegistryConflict(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
     return agent_controls_update(
         agent_id=agent_id,

@@ -130,7 +130,10 @@ def _aggregate(keys: set[Key], *, fine: bool) -> dict[tuple[int, int | None, dat
     trunc = TruncFiveMinutes("started_at") if fine else TruncHour("started_at", tzinfo=UTC)
     for start, end in _clusters(h for _, h in keys):
         agents = {a for a, h in keys if start <= h < end}
-        base = Run.objects.filter(agent_id__in=agents, started_at__gte=start, started_at__lt=end).annotate(bucket=trunc)
+        # Shadow runs are no production traffic: rollups (and so reports and drift) leave them out.
+        base = Run.objects.filter(
+            agent_id__in=agents, started_at__gte=start, started_at__lt=end, shadow=False
+        ).annotate(bucket=trunc)
         aggregates = _fine_aggregates() if fine else _aggregates()
         for row in base.values("agent_id", "version_id", "bucket").annotate(**aggregates).order_by():
             if (row["agent_id"], _hour(row["bucket"])) not in keys:
@@ -303,7 +306,7 @@ def recompute_fine(*, agent_id: int, buckets: set[datetime]) -> int:
         return 0
     rows: dict[tuple[int | None, datetime], dict] = {}
     for start, end in _clusters(buckets, width=FIVE_MINUTES):
-        base = Run.objects.filter(agent_id=agent_id, started_at__gte=start, started_at__lt=end).annotate(
+        base = Run.objects.filter(agent_id=agent_id, started_at__gte=start, started_at__lt=end, shadow=False).annotate(
             bucket=TruncFiveMinutes("started_at")
         )
         for row in base.values("version_id", "bucket").annotate(**_fine_aggregates()).order_by():

@@ -263,7 +263,7 @@ def run_windows_fleet(
         within |= Q(started_at__gte=start, started_at__lt=end)
     raw_rows: dict[int, list] = {agent_id: [] for agent_id in agent_ids}
     if within and agent_ids:
-        rows = Run.objects.filter(within, agent_id__in=agent_ids).values_list(
+        rows = Run.objects.filter(within, agent_id__in=agent_ids, shadow=False).values_list(
             "agent_id", "started_at", "outcome", "status", "cost_usd", "latency_ms"
         )
         for agent_id, *row in rows:
