@@ -1,10 +1,13 @@
-"""E-mails of the approval engine: who is told what. Sent from Celery tasks, after commit."""
+"""Notifications of the approval engine: who is told what. Sent from Celery tasks, after commit,
+through ``registry.channels.notify`` (e-mail to the people named, one message each, and the alert
+channels that take ``approval_request`` / ``approval_outcome`` alerts)."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.template.loader import render_to_string
+
+from registry.channels import Alert, notify
 
 from .choices import RequestStatus
 from .models import ApprovalRequest
@@ -23,10 +26,19 @@ def request_created_send(*, request_id: int) -> int:
     recipients = [u.email for u in eligible_approvers(req) if u.email]
     if not recipients:
         return 0
-    subject = f"[Quorum] Approval needed: {req.kind_label} for {req.target_name} (#{req.pk})"
     body = render_to_string("approvals/email/request_created.txt", {"req": req, "url": _url(req)})
-    # One message per recipient: approvers do not see each other's addresses.
-    send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [to]) for to in recipients])
+    notify(
+        Alert(
+            kind="approval_request",
+            # A revised request (new payload) is a new thing to decide: told again.
+            dedup_key=f"approval_request:{req.pk}:{req.payload_hash}",
+            title=f"Approval needed: {req.kind_label} for {req.target_name} (#{req.pk})",
+            body=body,
+            severity="info",
+            agent=req.agent,
+            recipients=tuple(recipients),
+        )
+    )
     return len(recipients)
 
 
@@ -36,10 +48,19 @@ def request_outcome_send(*, request_id: int) -> int:
     if req is None or req.requester is None or not req.requester.email:
         return 0
     outcome = "approved, not applied yet" if req.status == RequestStatus.APPROVED else req.get_status_display().lower()
-    subject = f"[Quorum] {req.kind_label} for {req.target_name} (#{req.pk}): {outcome}"
     body = render_to_string(
         "approvals/email/request_outcome.txt",
         {"req": req, "url": _url(req), "outcome": outcome, "decisions": req.decisions.select_related("approver")},
     )
-    send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [req.requester.email])])
+    notify(
+        Alert(
+            kind="approval_outcome",
+            dedup_key=f"approval_outcome:{req.pk}:{req.status}",
+            title=f"{req.kind_label} for {req.target_name} (#{req.pk}): {outcome}",
+            body=body,
+            severity="info",
+            agent=req.agent,
+            recipients=(req.requester.email,),
+        )
+    )
     return 1

@@ -57,8 +57,10 @@ def _link(record: AlertRecord) -> str:
 
 
 def _headline(record: AlertRecord, event: str) -> str:
-    prefix = "Resolved" if event == NotificationEvent.RESOLVE else record.get_severity_display()
-    return f"[{prefix}] {record.title}"
+    if event == NotificationEvent.RESOLVE:
+        return f"[Resolved] {record.title}"
+    # Information (an approval to give, a review due) needs no label; warnings and pages do.
+    return record.title if record.severity == "info" else f"[{record.get_severity_display()}] {record.title}"
 
 
 def _json(payload: dict) -> bytes:

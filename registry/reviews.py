@@ -21,12 +21,12 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from . import roles
 from .audit import acting_as
+from .channels import Alert, notify
 from .choices import AgentStatus, ReviewKind, ReviewOutcome, ReviewStatus
 from .extensions import review_figures
 from .models import Agent, Review, ReviewDossier
@@ -180,7 +180,8 @@ def review_refresh(*, review_id: int, actor=None) -> ReviewDossier:
 
 
 def review_notify(*, review_id: int) -> bool:
-    """Mail the agent's owner and every governance board member that a review is open —
+    """Tell the agent's owner and every governance board member that a review is open (by e-mail
+    and the alert channels, ``registry.channels.notify``) —
     once: the dossier's ``notified_at`` is claimed by compare-and-set first (a redelivered task
     sends nothing); a failed send releases the claim for the retry."""
     now = timezone.now()
@@ -191,15 +192,20 @@ def review_notify(*, review_id: int) -> bool:
     board = get_user_model().objects.filter(groups__name=roles.GOVERNANCE_BOARD, is_active=True).exclude(email="")
     recipients = sorted({u.email for u in board} | ({agent.owner.email} if agent.owner.email else set()))
     try:
-        send_mail(
-            subject=f"[Quorum] {review.get_kind_display()} review of {agent.name} due {review.due_on:%Y-%m-%d}",
-            message=(
-                f"A review of {agent.name} (tier {agent.risk_tier}) is open and due on {review.due_on:%Y-%m-%d}.\n"
-                f"{review.reason}\n\nThe figures for {review.period_start} – {review.period_end} are pre-filled:\n"
-                f"{review_page_url(review)}\n"
-            ),
-            from_email=None,
-            recipient_list=recipients,
+        notify(
+            Alert(
+                kind="review",
+                dedup_key=f"review:{review.pk}",
+                title=f"{review.get_kind_display()} review of {agent.name} due {review.due_on:%Y-%m-%d}",
+                body=(
+                    f"A review of {agent.name} (tier {agent.risk_tier}) is open and due on {review.due_on:%Y-%m-%d}.\n"
+                    f"{review.reason}\n\nThe figures for {review.period_start} – {review.period_end} are pre-filled."
+                ),
+                severity="info",
+                agent=agent,
+                url=review_page_url(review),
+                recipients=tuple(recipients),
+            )
         )
     except Exception:
         ReviewDossier.objects.filter(review_id=review_id).update(notified_at=None)

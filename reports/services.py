@@ -14,12 +14,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from registry.audit import acting_as
+from registry.channels import Alert, notify
 from registry.models import Agent
 from telemetry import services as telemetry_services
 
@@ -73,7 +73,8 @@ def _budget_alert_notify_enqueue(alert_id: int) -> None:
 
 
 def budget_alert_notify(*, alert_id: int) -> bool:
-    """Mail the agent's owner about a budget alert, once: the alert is claimed by
+    """Tell the agent's owner (and the alert channels, ``registry.channels.notify``) about a budget
+    alert, once: the alert is claimed by
     compare-and-set on ``notified_at`` before sending (a redelivered task sends nothing);
     if sending fails the claim is released so a retry can send it."""
     now = timezone.now()
@@ -83,15 +84,21 @@ def budget_alert_notify(*, alert_id: int) -> bool:
     agent = alert.agent
     url = settings.QUORUM_BASE_URL + reverse("reports:agent_roi", kwargs={"slug": agent.slug})
     try:
-        send_mail(
-            subject=f"[Quorum] {agent.name} will pass its monthly budget",
-            message=(
-                f"{agent.name} has spent {selectors.money(alert.month_to_date_usd)} USD this month. "
-                f"At this rate it will spend {alert.projected_usd} USD by the month's end, "
-                f"over its budget of {alert.budget_usd} USD.\n\n{url}\n"
-            ),
-            from_email=None,
-            recipient_list=[agent.owner.email] if agent.owner.email else [],
+        notify(
+            Alert(
+                kind="budget",
+                dedup_key=f"budget:{alert.pk}",
+                title=f"{agent.name} will pass its monthly budget",
+                body=(
+                    f"{agent.name} has spent {selectors.money(alert.month_to_date_usd)} USD this month. "
+                    f"At this rate it will spend {alert.projected_usd} USD by the month's end, "
+                    f"over its budget of {alert.budget_usd} USD."
+                ),
+                severity="warning",
+                agent=agent,
+                url=url,
+                recipients=(agent.owner.email,) if agent.owner.email else (),
+            )
         )
     except Exception:
         BudgetAlert.objects.filter(pk=alert_id).update(notified_at=None)

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.services import incident_open_or_link
+from registry.channels import Alert, notify
 from registry.models import Agent
 from registry.permissions import user_can_edit_agent
 from registry.services import agent_controls_update
@@ -409,6 +410,7 @@ def _drift_record(*, agent: Agent, policy, verdict: DriftVerdict, now) -> list:
                 # Cleared by the data: the metric is back inside its bounds.
                 alert.status, alert.resolved_at = AlertStatus.RESOLVED, now
                 alert.save(update_fields=["status", "resolved_at"])
+                drift_alert_notify(alert=alert, agent=agent)
         if new_alerts:
             incident_id = _drift_incident(agent=agent, alerts=new_alerts)
             action = _drift_action(agent=agent, action=policy.action)
@@ -417,7 +419,28 @@ def _drift_record(*, agent: Agent, policy, verdict: DriftVerdict, now) -> list:
             )
             for alert in new_alerts:
                 alert.incident_id, alert.action_taken = incident_id, action
+                drift_alert_notify(alert=alert, agent=agent)
     return new_alerts
+
+
+def drift_alert_notify(*, alert, agent: Agent) -> int:
+    """Tell the agent's owner and the alert channels of a drift alert, or that it is resolved
+    (``registry.channels.notify``: one notification per alert and channel, queued after commit)."""
+    resolved = alert.status == AlertStatus.RESOLVED
+    return notify(
+        Alert(
+            kind="drift",
+            dedup_key=f"drift:{alert.pk}",
+            title=f"Drift on {agent.name}: {alert.get_metric_display()}",
+            body=alert.summary,
+            severity="warning",
+            agent=agent,
+            url=alert.get_absolute_url(),
+            recipients=(agent.owner.email,) if agent.owner.email else (),
+            resolved=resolved,
+            details={"metric": alert.metric, "statistic": alert.statistic},
+        )
+    )
 
 
 def _alert_open(*, agent: Agent, breach: Breach, now) -> DriftAlert:
@@ -476,4 +499,6 @@ def driftalert_set_status(*, alert_id: int, status: str, user) -> Any:
     if status == AlertStatus.RESOLVED:
         alert.resolved_at, alert.resolved_by = timezone.now(), user
     alert.save()
+    if status == AlertStatus.RESOLVED:
+        drift_alert_notify(alert=alert, agent=alert.agent)
     return alert
