@@ -37,3 +37,7 @@ class ActionsConfig(AppConfig):
         demo_seeders.register(seed_actions, order=30)
         # Agents learn the action-policy version in force with their runtime controls.
         controls_extras.register(controls_extra, order=10)
+        # ... and their budget: caps, whether the hard cap is reached and what the gate then does.
+        from .selectors import budget_controls_extra
+
+        controls_extras.register(budget_controls_extra, order=11)

@@ -24,7 +24,13 @@ class DecisionSource(models.TextChoices):
     KILL_SWITCH = "kill_switch", "Kill switch"
     PEOPLE = "people", "Approvers"
     EXPIRY = "expiry", "Expiry"
+    BUDGET = "budget", "Budget cap"
 
 
 # What counts as a "policy block" in reports: an automatic denial.
-BLOCK_SOURCES = (DecisionSource.POLICY_RULE, DecisionSource.KILL_SWITCH, DecisionSource.TIER_DEFAULT)
+BLOCK_SOURCES = (
+    DecisionSource.POLICY_RULE,
+    DecisionSource.KILL_SWITCH,
+    DecisionSource.TIER_DEFAULT,
+    DecisionSource.BUDGET,
+)

@@ -39,6 +39,52 @@ NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 KEYWORDS = {"and", "or", "not", "in", "true", "false", "if"}
 
 
+# The request's context (issue 18): facts the gate computes once per request (``actions/context.py``)
+# and rules read as ``context.<name>`` beside the declared parameters. Typed like declared fields;
+# ``required`` False: absent when the agent did not send it (a comparison with it is then false).
+CONTEXT_PREFIX = "context."
+_WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+CONTEXT_FIELDS: dict[str, dict] = {
+    "agent_tier": {"type": "integer", "required": True, "choices": [], "doc": "the agent's risk tier (1-3)"},
+    "environment": {
+        "type": "enum",
+        "required": True,
+        "choices": ["proposed", "pilot", "production", "paused", "retired"],
+        "doc": "the agent's lifecycle status",
+    },
+    "canary": {"type": "boolean", "required": True, "choices": [], "doc": "the request runs the canary version"},
+    "active_incident": {"type": "boolean", "required": True, "choices": [], "doc": "an open or mitigated incident"},
+    "data_classification": {
+        "type": "enum",
+        "required": True,
+        "choices": ["public", "internal", "confidential", "regulated"],
+        "doc": "the agent's data classification",
+    },
+    "hour": {"type": "integer", "required": True, "choices": [], "doc": "hour of day (0-23) in the configured zone"},
+    "minute_of_day": {"type": "integer", "required": True, "choices": [], "doc": "0-1439 in the configured zone"},
+    "weekday": {"type": "enum", "required": True, "choices": _WEEKDAYS, "doc": "day of week in the configured zone"},
+    "on_behalf_of": {"type": "string", "required": False, "choices": [], "doc": "the user the agent acts for"},
+    "on_behalf_of_is_approver": {
+        "type": "boolean",
+        "required": True,
+        "choices": [],
+        "doc": "that user holds an approver role (Approver or Governance board)",
+    },
+    "spend_today_usd": {"type": "decimal", "required": True, "choices": [], "doc": "agent spend today (zone)"},
+    "spend_month_usd": {"type": "decimal", "required": True, "choices": [], "doc": "agent spend this month (zone)"},
+    "steps_today": {"type": "integer", "required": True, "choices": [], "doc": "actions charged today (zone)"},
+    "tool_actions_last_hour": {"type": "integer", "required": True, "choices": [], "doc": "this tool, last hour"},
+    "tool_actions_last_day": {"type": "integer", "required": True, "choices": [], "doc": "this tool, last 24 hours"},
+    "session_step": {
+        "type": "integer",
+        "required": False,
+        "choices": [],
+        "doc": "this request's step number in the session (1 for the first)",
+    },
+    "session_cost_usd": {"type": "decimal", "required": False, "choices": [], "doc": "session spend so far"},
+}
+
+
 class PolicySyntaxError(ValueError):
     """A bad policy text. ``line`` and ``column`` are 1-based; ``token`` is the offending text."""
 
@@ -77,7 +123,7 @@ _TOKEN_RE = re.compile(
     (?P<ws>\s+)
   | (?P<num>-?\d+(?:\.\d+)?(?![A-Za-z_\d]))
   | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<name>context\.[A-Za-z_][A-Za-z0-9_]*|[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,)
     """,
     re.VERBOSE,
@@ -260,6 +306,8 @@ class _Checker:
             return "bool", None
         if tag == "f":
             name = node[1]
+            if name.startswith(CONTEXT_PREFIX):
+                return self.context_type(node)
             if name not in self.fields:
                 declared = ", ".join(sorted(self.fields)) or "none"
                 self.fail(f"unknown field {name!r}; the policy declares: {declared}", node)
@@ -268,6 +316,13 @@ class _Checker:
         if tag == "l":
             return "list", None
         return "bool", None  # a sub-condition
+
+    def context_type(self, node: list) -> tuple[str, dict]:
+        spec = CONTEXT_FIELDS.get(node[1][len(CONTEXT_PREFIX) :])
+        if spec is None:
+            known = ", ".join(CONTEXT_PREFIX + name for name in CONTEXT_FIELDS)
+            self.fail(f"unknown context field {node[1]!r}; the context has: {known}", node)
+        return _kind_of(spec["type"]), spec
 
     def condition(self, node: list) -> None:
         tag = node[0]

@@ -10,7 +10,7 @@ from registry.permissions import user_can_edit_agent
 
 from .forms import WebhookForm
 from .models import AgentGateSettings
-from .selectors import action_counts_for_agent, recent_for_agent
+from .selectors import action_counts_for_agent, budget_for_card, recent_for_agent
 from .services import action_effective_status
 
 
@@ -28,6 +28,8 @@ def agent_card_section(request, agent):
         "recent": recent,
         "counts": action_counts_for_agent(agent=agent, since=timezone.now() - timedelta(days=30)),
         "gate": gate,
+        "budget": budget_for_card(agent),
+        "budget_action_label": agent.get_budget_hard_cap_action_display().lower(),
         "can_edit": can_edit,
         "webhook_form": WebhookForm(initial={"webhook_url": gate.webhook_url if gate else ""}) if can_edit else None,
     }

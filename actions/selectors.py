@@ -3,17 +3,20 @@ policy blocks per agent for the reports, and the policy versions an agent's cont
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from approvals.services import approvals_tally
+from registry.budgets import budget_month_spend, budget_state
 from registry.choices import VersionState
 from registry.models import Agent, Tool, ToolGrant
 from registry.selectors import agents_visible_to
 
-from .choices import ActionStatus, DecisionSource
+from .choices import BLOCK_SOURCES, ActionStatus, DecisionSource
 from .models import ActionPolicyVersion, ActionRequest
 from .policy_analysis import Finding, policy_text_analyse
 from .services import action_effective_status, policy_current
@@ -163,3 +166,122 @@ def policy_findings(*, tool: Tool, fields_source: str, rules_source: str, days: 
     return policy_text_analyse(
         fields_source=fields_source, rules_source=rules_source, fired_texts=fired, live_texts=live
     )
+
+
+def budget_controls_extra(agent: Agent) -> dict:
+    """A controls extra: the agent's budget caps and whether the hard cap (or the soft one) is reached,
+    with the action the gate then applies, so the agent can degrade (a smaller model, fewer steps).
+    The spend itself is left out: it would change the ETag on every charge."""
+    now = timezone.now()
+    state = budget_state(agent=agent, month_usd=budget_month_spend(agent=agent, now=now), now=now)
+    soft = agent.monthly_budget_usd
+    state["soft_cap_reached"] = bool(soft) and Decimal(state.pop("spend_month_usd")) >= soft
+    return {"budget": state}
+
+
+def budget_for_card(agent: Agent) -> dict:
+    """The budget as the agent card shows it: caps, this month's spend, reached or not."""
+    now = timezone.now()
+    return budget_state(agent=agent, month_usd=budget_month_spend(agent=agent, now=now), now=now)
+
+
+# --- the gate's own figures for the reports (issue 18, item 6) ------------------------------------
+
+
+@dataclass
+class GateFigures:
+    """What the gate itself did for one agent in a period, beside what the agent self-reports:
+    automatic blocks (a deny rule, a grant, the kill switch, a budget cap, never a person's
+    denial), decisions sent to people and how long they waited for a human."""
+
+    actions: int = 0
+    gate_blocks: int = 0
+    approval_required: int = 0
+    decided_by_people: int = 0
+    wait_seconds_total: float = 0.0
+
+    @property
+    def approval_required_pct(self) -> Decimal | None:
+        return (
+            None
+            if not self.actions
+            else (Decimal(100) * self.approval_required / self.actions).quantize(Decimal("0.1"))
+        )
+
+    @property
+    def mean_wait_minutes(self) -> Decimal | None:
+        if not self.decided_by_people:
+            return None
+        return (Decimal(self.wait_seconds_total) / self.decided_by_people / 60).quantize(Decimal("0.1"))
+
+
+def gate_figures_by_agent(*, start: datetime, end: datetime, agent_ids: list[int]) -> dict[int, GateFigures]:
+    """Per agent id, the gate's figures for requests created in ``[start, end)``: one grouped query
+    (the ``(agent, -created_at)`` index). Waiting time counts requests people (or the clock) closed."""
+    blocked = Q(status=ActionStatus.DENIED, source__in=BLOCK_SOURCES)
+    asked_people = Q(required_approvals__isnull=False)
+    closed = asked_people & Q(decided_at__isnull=False)
+    rows = (
+        ActionRequest.objects.filter(agent_id__in=agent_ids, created_at__gte=start, created_at__lt=end)
+        .values("agent_id")
+        .annotate(
+            actions=Count("pk"),
+            gate_blocks=Count("pk", filter=blocked),
+            approval_required=Count("pk", filter=asked_people),
+            decided_by_people=Count("pk", filter=closed),
+            wait=Sum(F("decided_at") - F("created_at"), filter=closed),
+        )
+    )
+    return {
+        row["agent_id"]: GateFigures(
+            actions=row["actions"],
+            gate_blocks=row["gate_blocks"],
+            approval_required=row["approval_required"],
+            decided_by_people=row["decided_by_people"],
+            wait_seconds_total=row["wait"].total_seconds() if row["wait"] else 0.0,
+        )
+        for row in rows
+    }
+
+
+def approval_queue_depth(*, agent_ids: list[int], now: datetime | None = None) -> int:
+    """Runtime actions waiting for people right now (pending and not yet expired)."""
+    return ActionRequest.objects.filter(
+        agent_id__in=agent_ids, status=ActionStatus.PENDING, expires_at__gt=now or timezone.now()
+    ).count()
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """Gate denials of actions on tier-3 and tier-4 tools for one tool and rule: what the gate
+    stopped that would have been a high-risk write or a production control."""
+
+    tool: str
+    tier: int
+    rule: str
+    count: int
+    per_thousand: Decimal | None
+
+
+def near_miss_register(*, start: datetime, end: datetime, agent_ids: list[int]) -> tuple[list[NearMiss], int]:
+    """The near-miss register: automatic denials on tier 3-4 tools in ``[start, end)``, by tool and
+    rule (the rule's text, or the reason for a grant, kill switch or budget denial), with the count
+    per 1,000 action requests of the same agents in the period. Returns ``(rows, actions)``."""
+    period = ActionRequest.objects.filter(agent_id__in=agent_ids, created_at__gte=start, created_at__lt=end)
+    total = period.count()
+    rows = (
+        period.filter(status=ActionStatus.DENIED, source__in=BLOCK_SOURCES, tool__action_tier__gte=3)
+        .values("tool__name", "tool__action_tier", "rule_number", "rule_text", "reason")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "tool__name", "rule_number")
+    )
+    merged: dict[tuple, int] = {}
+    for row in rows:
+        rule = f"rule {row['rule_number']}: {row['rule_text']}" if row["rule_number"] else row["reason"]
+        key = (row["tool__name"], row["tool__action_tier"], rule[:200])
+        merged[key] = merged.get(key, 0) + row["n"]
+    register = [
+        NearMiss(tool, tier, rule, n, (Decimal(1000) * n / total).quantize(Decimal("0.1")) if total else None)
+        for (tool, tier, rule), n in sorted(merged.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    return register, total

@@ -30,7 +30,7 @@ import hmac
 import re
 from collections.abc import Collection
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from auditlog.context import disable_auditlog
@@ -46,6 +46,7 @@ from approvals.models import ApprovalRequest
 from registry import roles as role_names
 from registry.audit import acting_as
 from registry.audit_chain import chain_append
+from registry.budgets import hard_cap_reached, spend_charge
 from registry.canonical import canonical_json, canonical_sha256
 from registry.choices import ActionTier, VersionState
 from registry.grant_constraints import constraint_refusal, rate_limits
@@ -54,7 +55,9 @@ from registry.outbound import OutboundError, guarded_client, validate_outbound_u
 from registry.webhook_signing import webhook_secret_new, webhook_standard_headers  # noqa: F401 (re-exported)
 from telemetry.redaction import REDACTED, redact_with_keys
 
+from .budgets import at_hard_cap, budget_outcome, cost_parse, hard_cap_hit
 from .choices import ActionStatus, DecisionSource
+from .context import context_as_json, context_compute, request_context_parse
 from .language import (
     OUTCOME_ALLOW,
     OUTCOME_APPROVAL,
@@ -476,9 +479,13 @@ def action_request_submit(
     dry_run: bool = False,
     change_request_id=None,
     version=None,
+    session_id=None,
+    on_behalf_of=None,
+    cost_usd=None,
     now: datetime | None = None,
 ) -> SubmitResult:
     """An agent asks to perform an action. See the module docstring for the order of the rules.
+    ``session_id``, ``on_behalf_of`` and ``cost_usd`` (optional) feed the context and the budget.
 
     Returns the stored request (``created`` False for a replay of the same key), or for
     ``dry_run`` a preview of the answer with nothing stored. Raises :class:`ActionInputError`
@@ -490,6 +497,9 @@ def action_request_submit(
         errors.extend(_idempotency_key_errors(idempotency_key))
     change_request, cr_errors = _change_request_check(agent, change_request_id)
     errors.extend(cr_errors)
+    request_context, context_errors = request_context_parse(session_id=session_id, on_behalf_of=on_behalf_of)
+    cost, cost_errors = cost_parse(cost_usd)
+    errors.extend(context_errors + cost_errors)
     if tool is None:
         policy = None
         gate = GateGrant(None, None)
@@ -506,9 +516,17 @@ def action_request_submit(
     stored_parameters = parameters_redact(parameters, policy)
     link = change_request.pk if change_request else None
     fingerprint = canonical_sha256({"tool": tool.name, "parameters": stored_parameters, "change_request": link})
-    outcome = action_decide(
-        agent=agent, tool=tool, policy=policy, values=values if policy is not None else parameters, gate=gate
-    )
+    now = now or timezone.now()
+    canary = gate.version is not None and gate.version.pk == agent.canary_version_id
+    request_context = replace(request_context, canary=canary)
+    # The context rides in the same dict as the parameters (keys "context.<name>"): the rules, a
+    # shadow policy and a backtest read one dict.
+    values = {
+        **(values if policy is not None else parameters),
+        **context_compute(agent=agent, tool=tool, request=request_context, now=now),
+    }
+    outcome = action_decide(agent=agent, tool=tool, policy=policy, values=values, gate=gate)
+    outcome = budget_outcome(agent=agent, tool=tool, values=values, outcome=outcome)
     if outcome.needs_change_request and change_request is None:
         raise ActionInputError(
             [
@@ -520,7 +538,6 @@ def action_request_submit(
                 )
             ]
         )
-    now = now or timezone.now()
     if dry_run:
         with transaction.atomic():  # the rate lock is held only for this preview's count
             outcome = _rate_checked(agent, tool, gate, outcome, now)
@@ -533,14 +550,19 @@ def action_request_submit(
 
     pending = outcome.status == ActionStatus.PENDING
     rated = gate.grant is not None and bool(rate_limits(gate.grant.constraints))
-    # An automatic decision is one INSERT: autocommit is atomic enough (and saves two round trips
+    # An automatic denial is one INSERT: autocommit is atomic enough (and saves two round trips
     # on the hot path); inside a caller's transaction a savepoint keeps a lost race recoverable.
-    # A rate-limited grant needs the transaction: its lock must cover the count and the insert.
-    atomic = pending or rated or connection.in_atomic_block
+    # A rate-limited grant needs the transaction: its lock must cover the count and the insert; an
+    # action that goes ahead is charged to the budget in the same transaction as its insert (a
+    # replay that loses the key race rolls its charge back).
+    atomic = pending or rated or connection.in_atomic_block or outcome.status != ActionStatus.DENIED
     try:
         with transaction.atomic() if atomic else nullcontext():
             outcome = _rate_checked(agent, tool, gate, outcome, now)
+            outcome = _budget_charged(agent, tool, outcome, values, cost, request_context, now)
             snapshot = decision_snapshot(agent=agent, tool=tool, policy=policy, gate=gate, outcome=outcome, now=now)
+            snapshot["context"] = context_as_json(values)
+            snapshot["cost_usd"] = str(cost)
             action = _create(
                 agent,
                 tool,
@@ -560,6 +582,25 @@ def action_request_submit(
             raise
         return SubmitResult(_replay(existing, fingerprint), created=False)
     return SubmitResult(action, created=True)
+
+
+def _budget_charged(agent, tool, outcome: Outcome, values: dict, cost, request_context, now) -> Outcome:
+    """Charge an action that goes ahead to the agent's month, day and session (one atomic upsert,
+    refused once the hard cap is reached: see ``registry/budgets.py``). At the cap, as read by the
+    context or found by the charge, the configured action applies, and the one request that
+    records the breach applies its effects (kill switch, incident, alert)."""
+    at_cap = hard_cap_hit(agent=agent, values=values)
+    month_usd = values.get("context.spend_month_usd")
+    if outcome.status != ActionStatus.DENIED and not at_cap:
+        charge = spend_charge(agent=agent, cost_usd=cost, session_id=request_context.session_id, now=now)
+        if charge.charged:
+            return outcome
+        # Another request took the month to the cap after our context was read.
+        at_cap, month_usd = True, charge.month_usd
+        outcome = at_hard_cap(agent=agent, tool=tool, outcome=outcome)
+    if at_cap:
+        hard_cap_reached(agent=agent, spend_usd=month_usd, now=now)
+    return outcome
 
 
 def _replay(existing: ActionRequest, fingerprint: str) -> ActionRequest:

@@ -661,6 +661,8 @@ def _scope_form_field(agent: Agent, name: str) -> forms.Field:
         return forms.ChoiceField(choices=[("", "—"), *choices], **options)
     if model_field.choices:
         return forms.ChoiceField(choices=model_field.choices, **options)
+    if model_field.get_internal_type() == "PositiveIntegerField":  # a step ceiling
+        return forms.IntegerField(min_value=0, **options)
     return kind_forms.DecimalTextField(min_value=0, decimal_places=2, **options)
 
 

@@ -495,6 +495,9 @@ ACTIONS_PENDING_TTL = timedelta(minutes=env.int("ACTIONS_PENDING_TTL_MINUTES", d
 ACTIONS_WEBHOOK_TIMEOUT_SECONDS = env.float("ACTIONS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # Parameters of requests to a tool without a policy are kept this long.
 ACTIONS_DEFAULT_RETENTION_DAYS = env.int("ACTIONS_DEFAULT_RETENTION_DAYS", default=90)
+# Context in rules and budgets (issue 18): the zone of context.hour / context.weekday and of the
+# day and month a budget counts in (an IANA name, e.g. Europe/Paris).
+ACTIONS_CONTEXT_TIME_ZONE = env.str("ACTIONS_CONTEXT_TIME_ZONE", default="UTC")
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "ActionRequestStatusEnum": "actions.choices.ActionStatus",

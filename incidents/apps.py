@@ -24,3 +24,11 @@ class IncidentsConfig(AppConfig):
         demo_seeders.register(seed_incidents, order=50)
         # No go-live while a postmortem action item is overdue (the learning gate).
         apply_gates.register(learning_gate, order=20)
+        # The action gate's context.active_incident, and the incident a hard budget cap's kill switch opens.
+        from actions.context import ContextExpression, context_expressions
+        from registry.budgets import hard_cap_kill_switch_hooks
+
+        from .services import active_incident_expression, hard_cap_incident_open
+
+        context_expressions.register(ContextExpression("active_incident", active_incident_expression), order=50)
+        hard_cap_kill_switch_hooks.register(hard_cap_incident_open, order=50)

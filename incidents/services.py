@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -778,3 +779,25 @@ def incidents_purge_closed_before(
     with transaction.atomic(), disable_auditlog():
         Incident.objects.filter(pk__in=ids).delete()
     return len(ids)
+
+
+def active_incident_expression():
+    """Whether the agent (``OuterRef("pk")``) has an open or mitigated incident: the action gate's
+    ``context.active_incident``, one subquery of its context query."""
+    return Exists(Incident.objects.filter(agent=OuterRef("pk"), status__in=ACTIVE_STATUSES))
+
+
+def hard_cap_incident_open(agent: Agent, reason: str) -> None:
+    """A hard budget cap pulled the agent's kill switch (``registry/budgets.py``): open a SEV2
+    cost-anomaly incident, or link the active one, with the reason on its timeline."""
+    incident, _created = incident_open_or_link(
+        agent=agent,
+        severity=Severity.SEV2,
+        title=f"Hard budget cap reached on {agent.name}: kill switch pulled"[:200],
+        failure_mode=FailureMode.COST_ANOMALY,
+        detection_source=DetectionSource.MONITORING,
+        summary=reason,
+    )
+    _timeline_add(
+        incident=incident, kind=TimelineKind.KILL_SWITCH, note=f"Kill switch pulled automatically: {reason}", actor=None
+    )

@@ -117,3 +117,17 @@ class NotificationStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed (gave up)"
     REFUSED = "refused", "Refused (internal address or rejected)"
+
+
+class BudgetAction(models.TextChoices):
+    """What the action gate does once an agent's month spend reaches its hard cap."""
+
+    DENY_SIDE_EFFECTS = "deny_side_effects", "Deny side-effecting actions"
+    REQUIRE_APPROVAL = "require_approval", "Require approval for every action"
+    KILL_SWITCH = "kill_switch", "Pull the kill switch and open an incident"
+
+
+class SpendPeriod(models.TextChoices):
+    MONTH = "month", "Month"
+    DAY = "day", "Day"
+    SESSION = "session", "Session"

@@ -487,6 +487,11 @@ def seed_registry(now: datetime | None = None) -> dict:
                 "channels": channels,
                 "data_classification": classification,
                 "monthly_budget_usd": Decimal(budget),
+                # Budgets that act, as the seeds suggest: a hard cap above the soft one, 20 steps and
+                # 5 USD per session.
+                "budget_hard_cap_usd": (Decimal(budget) * 2).quantize(Decimal("1")),
+                "budget_session_steps": 20,
+                "budget_session_cost_usd": Decimal("5"),
                 "human_cost_per_minute_usd": Decimal(cost_min),
                 "human_minutes_per_unit": Decimal(minutes),
                 "monthly_infra_cost_usd": (Decimal(budget) * Decimal("0.15")).quantize(Decimal("1")),

@@ -72,6 +72,13 @@ AGENT_SCOPE_FIELDS = (
     "success_threshold_pct",
     "escalation_threshold_pct",
     "monthly_budget_usd",
+    # Budgets that act (registry/budgets.py): raising a cap is a two-person scope change.
+    "budget_hard_cap_usd",
+    "budget_hard_cap_action",
+    "budget_day_cost_usd",
+    "budget_day_steps",
+    "budget_session_cost_usd",
+    "budget_session_steps",
 )
 
 # Computed by the registry from other facts; no form, API or admin page accepts them.

@@ -21,6 +21,7 @@ from .choices import (
     ActionTier,
     ActorKind,
     AgentStatus,
+    BudgetAction,
     DataClassification,
     IdentityProviderKind,
     ReviewKind,
@@ -28,6 +29,7 @@ from .choices import (
     ReviewStatus,
     RiskTier,
     ScopeKind,
+    SpendPeriod,
     VersionState,
 )
 
@@ -140,6 +142,23 @@ class Agent(models.Model):
         default=1, editable=False, help_text="Bumped on every runtime-control change; the API's ETag."
     )
 
+    # Budgets that act (issue 18). ``monthly_budget_usd`` is the soft cap (an alert); these are
+    # enforced by the action gate (``registry/budgets.py``). 0 means no cap. Governed: a scope change.
+    budget_hard_cap_usd = models.DecimalField(
+        "hard monthly cap (USD)", max_digits=14, decimal_places=2, default=Decimal("0"), validators=NON_NEGATIVE
+    )
+    budget_hard_cap_action = models.CharField(
+        "at the hard cap", max_length=20, choices=BudgetAction.choices, default=BudgetAction.DENY_SIDE_EFFECTS
+    )
+    budget_day_cost_usd = models.DecimalField(
+        "daily cost ceiling (USD)", max_digits=14, decimal_places=2, default=Decimal("0"), validators=NON_NEGATIVE
+    )
+    budget_day_steps = models.PositiveIntegerField("daily step ceiling", default=0)
+    budget_session_cost_usd = models.DecimalField(
+        "session cost ceiling (USD)", max_digits=14, decimal_places=2, default=Decimal("0"), validators=NON_NEGATIVE
+    )
+    budget_session_steps = models.PositiveIntegerField("session step ceiling", default=0)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -170,6 +189,11 @@ class Agent(models.Model):
                 name="registry_agent_money_non_negative",
             ),
             models.CheckConstraint(condition=Q(status__in=AgentStatus.values), name="registry_agent_status_valid"),
+            models.CheckConstraint(
+                condition=Q(budget_hard_cap_usd__gte=0, budget_day_cost_usd__gte=0, budget_session_cost_usd__gte=0)
+                & Q(budget_hard_cap_action__in=BudgetAction.values),
+                name="registry_agent_budget_caps_valid",
+            ),
         ]
         indexes = [models.Index(fields=["status", "risk_tier"]), models.Index(fields=["next_review_due"])]
 
@@ -735,6 +759,52 @@ class AuditPrune(models.Model):
         return f"pruned through #{self.through_seq}"
 
 
+class SpendCounter(models.Model):
+    """An agent's spend and steps in one period: a month (``2026-11``), a day (``2026-11-30``) or a
+    session (the id the agent sends). Written only by ``registry/budgets.py`` with atomic upserts
+    (``INSERT … ON CONFLICT DO UPDATE … RETURNING``), so web nodes racing each other never lose an
+    increment and the hard cap is checked against the row as committed."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="spend_counters")
+    period = models.CharField(max_length=8, choices=SpendPeriod.choices)
+    key = models.CharField(max_length=100)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal("0"))
+    steps = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "period", "key"], name="registry_spend_one_row_per_period"),
+            models.CheckConstraint(condition=Q(cost_usd__gte=0), name="registry_spend_non_negative"),
+            models.CheckConstraint(condition=Q(period__in=SpendPeriod.values), name="registry_spend_period_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.period} {self.key}: {self.cost_usd} USD, {self.steps} steps"
+
+
+class BudgetBreach(models.Model):
+    """The month an agent reached its hard cap, and what the gate did. One per agent and month (the
+    constraint): the configured action (and its alert, kill switch and incident) is applied by the
+    one request whose insert wins, however many race past the cap."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="budget_breaches")
+    month = models.CharField(max_length=7)
+    action = models.CharField(max_length=20, choices=BudgetAction.choices)
+    hard_cap_usd = models.DecimalField(max_digits=14, decimal_places=2)
+    spend_usd = models.DecimalField(max_digits=16, decimal_places=6)
+    reached_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-reached_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "month"], name="registry_budget_breach_once_per_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} reached its hard cap in {self.month}: {self.action}"
+
+
 auditlog.register(Team, m2m_fields={"members"})
 auditlog.register(Scope)
 auditlog.register(Agent, m2m_fields={"data_sources", "systems"}, exclude_fields=["updated_at", "next_review_due"])
@@ -743,6 +813,7 @@ auditlog.register(Tool)
 auditlog.register(AgentVersion)
 auditlog.register(ToolGrant)
 auditlog.register(ToolPin)
+auditlog.register(BudgetBreach)
 auditlog.register(Review)
 auditlog.register(ReviewDossier, exclude_fields=["snapshot"])
 auditlog.register(AgentAPIKey, exclude_fields=["hashed_key", "id", "last_used_at"])

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from registry.budgets import spend_add_runs
 from registry.choices import VersionState
 from registry.models import Agent, AgentVersion
 
@@ -225,6 +226,8 @@ def runs_ingest(*, agent: Agent, items: list, received_at: datetime | None = Non
                     violation_rows[key] = {"finding": finding, "hour": hour, "run_id": run.run_id, "run_count": 1}
         if violation_rows:
             _upsert_violations(agent.pk, violation_rows, received_at)
+    # Budgets that act: the new runs' cost counts toward the agent's day and month (one upsert each).
+    spend_add_runs(agent=agent, costs=[(run.started_at, run.cost_usd) for r, run in accepted if r.status == "created"])
     return results
 
 

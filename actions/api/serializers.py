@@ -29,6 +29,25 @@ class ActionRequestInputSerializer(serializers.Serializer):
     agent = serializers.CharField(
         required=False, help_text="Optional: your own slug; another agent's is refused (403)."
     )
+    session_id = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="Optional: the agent's session; rules read context.session_step and context.session_cost_usd, "
+        "and the session's step and cost ceilings apply.",
+    )
+    on_behalf_of = serializers.CharField(
+        required=False,
+        max_length=150,
+        help_text="Optional: the user (username or e-mail) the agent acts for; rules read context.on_behalf_of "
+        "and context.on_behalf_of_is_approver.",
+    )
+    cost_usd = serializers.DecimalField(
+        required=False,
+        max_digits=12,
+        decimal_places=6,
+        min_value=0,
+        help_text="Optional: what the action costs (USD), charged to the agent's budget when it goes ahead.",
+    )
     version = serializers.CharField(
         required=False,
         help_text="The version label this request runs under: leave it out for the deployed version; canary "

@@ -29,7 +29,10 @@ from .serializers import (
     ToolPinsSerializer,
 )
 
-BODY_KEYS = {"tool", "parameters", "idempotency_key", "dry_run", "change_request_id", "agent", "version"}
+BODY_KEYS = {
+    "tool", "parameters", "idempotency_key", "dry_run", "change_request_id", "agent", "version",
+    "session_id", "on_behalf_of", "cost_usd",
+}  # fmt: skip
 LIST_LIMIT = 100
 
 EXAMPLE_ID = "6f1c2b3a-4d5e-4f60-8a9b-0c1d2e3f4a5b"
@@ -190,6 +193,9 @@ class ActionRequestListCreateView(AgentAPIView):
                 dry_run=dry_run,
                 change_request_id=data.get("change_request_id"),
                 version=data.get("version"),
+                session_id=data.get("session_id"),
+                on_behalf_of=data.get("on_behalf_of"),
+                cost_usd=data.get("cost_usd"),
             )
         except ActionInputError as exc:
             return Response({"errors": exc.errors}, status=400)

@@ -1,0 +1,252 @@
+"""Budgets that act (issue 18, item 5): per-agent spend counters and the hard monthly cap.
+
+Rules:
+
+* Spend is counted per agent in three kinds of period: the month and the day in the configured
+  zone (``ACTIONS_CONTEXT_TIME_ZONE``) and the session the agent names. Run summaries add their
+  ``cost_usd`` (month and day); every action the gate lets through (allowed or sent to people)
+  adds its ``cost_usd`` and one step (month, day and its session).
+* Every increment is one atomic ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on the counter
+  row: web nodes racing each other serialise on that row, none loses an increment.
+* The hard cap: an action is charged only while the month's spend *before* it is under the cap
+  (the ``WHERE`` of the upsert, evaluated on the row as last committed). So at most one request
+  crosses the cap: the overspend is at most one request's cost. Every later request finds the
+  cap reached and gets the configured :class:`~registry.choices.BudgetAction`.
+* The soft cap (``monthly_budget_usd``) alerts once, from the one increment that crosses it.
+* The action at the hard cap is applied once per agent and month: the :class:`BudgetBreach` row
+  (unique per agent and month) is inserted by exactly one request, which announces the automatic
+  change, pulls the kill switch when so configured (with an incident, through
+  :data:`hard_cap_kill_switch_hooks`) and alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .channels import Alert, notify
+from .choices import BudgetAction, SpendPeriod
+from .extensions import ExtensionPoint, automatic_change_announce
+from .models import Agent, BudgetBreach, SpendCounter
+
+ZERO = Decimal("0")
+MAX_SESSION_ID = 100
+
+# Called (inside the transaction, after the switch is pulled) to open or link the incident that a
+# kill switch pulled by a hard cap comes with: incidents registers it (it sits above the registry).
+HardCapKillSwitchHook = Callable[[Agent, str], None]
+hard_cap_kill_switch_hooks: ExtensionPoint[HardCapKillSwitchHook] = ExtensionPoint("hard-cap kill switch")
+
+
+def budget_zone() -> ZoneInfo:
+    return ZoneInfo(settings.ACTIONS_CONTEXT_TIME_ZONE)
+
+
+def period_keys(now: datetime) -> tuple[str, str]:
+    """The day and month keys of ``now`` in the budget zone: ``("2026-11-30", "2026-11")``."""
+    local = now.astimezone(budget_zone())
+    return local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one action's charge did: ``charged`` False means the hard cap was already reached
+    (nothing was added). ``month_usd`` is the month's spend after the charge (before, if refused)."""
+
+    charged: bool
+    month_usd: Decimal
+
+
+_TABLE = SpendCounter._meta.db_table
+
+# One statement: the month row is charged only while under the cap; the day and session rows only
+# if the month row was (the CTE reads the month's RETURNING). Concurrent charges of one agent
+# serialise on the month row's lock, and ON CONFLICT re-evaluates the WHERE on the newest version.
+_CHARGE_SQL = f"""
+WITH m AS (
+    INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at)
+    VALUES (%(agent)s, 'month', %(month)s, %(cost)s, %(steps)s, %(now)s)
+    ON CONFLICT (agent_id, period, key) DO UPDATE
+        SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, steps = c.steps + EXCLUDED.steps,
+            updated_at = EXCLUDED.updated_at
+        WHERE %(cap)s::numeric IS NULL OR c.cost_usd < %(cap)s::numeric
+    RETURNING c.cost_usd
+), o AS (
+    INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at)
+    SELECT %(agent)s, v.period, v.key, %(cost)s, %(steps)s, %(now)s
+    FROM (VALUES ('day', %(day)s), ('session', %(session)s)) AS v(period, key)
+    WHERE v.key IS NOT NULL AND EXISTS (SELECT 1 FROM m)
+    ON CONFLICT (agent_id, period, key) DO UPDATE
+        SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, steps = c.steps + EXCLUDED.steps,
+            updated_at = EXCLUDED.updated_at
+)
+SELECT cost_usd FROM m
+"""  # noqa: S608 (the table name is ours; every value is a parameter)
+
+
+def spend_charge(
+    *,
+    agent: Agent,
+    cost_usd: Decimal,
+    session_id: str | None,
+    now: datetime,
+    steps: int = 1,
+    enforce_hard_cap: bool = True,
+) -> Charge:
+    """Add one action's cost and step to the agent's month, day and session: all or nothing, and
+    nothing once the month's spend has reached the hard cap (see the module docstring). One
+    round trip. A crossing of the soft cap alerts (once: only one increment crosses it)."""
+    day, month = period_keys(now)
+    cap = agent.budget_hard_cap_usd if enforce_hard_cap and agent.budget_hard_cap_usd > 0 else None
+    params = {
+        "agent": agent.pk,
+        "month": month,
+        "day": day,
+        "session": session_id or None,
+        "cost": cost_usd,
+        "steps": steps,
+        "now": now,
+        "cap": cap,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CHARGE_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return Charge(False, _month_spend(agent, month))
+    after = row[0]
+    _soft_cap_check(agent, before=after - cost_usd, after=after, month=month)
+    return Charge(True, after)
+
+
+def _month_spend(agent: Agent, month: str) -> Decimal:
+    value = (
+        SpendCounter.objects.filter(agent=agent, period=SpendPeriod.MONTH, key=month)
+        .values_list("cost_usd", flat=True)
+        .first()
+    )
+    return value if value is not None else ZERO
+
+
+def spend_add_runs(*, agent: Agent, costs: list[tuple[datetime, Decimal]]) -> None:
+    """Add the cost of newly stored runs (``(started_at, cost_usd)`` each) to the agent's month and
+    day counters: one upsert per distinct period, never refused (the run already happened). A
+    crossing of the soft cap alerts."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    for started_at, cost in costs:
+        if not cost:
+            continue
+        day, month = period_keys(started_at)
+        totals[(SpendPeriod.MONTH, month)] = totals.get((SpendPeriod.MONTH, month), ZERO) + cost
+        totals[(SpendPeriod.DAY, day)] = totals.get((SpendPeriod.DAY, day), ZERO) + cost
+    if not totals:
+        return
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for (period, key), cost in sorted(totals.items()):  # one order: no deadlock between two batches
+            cursor.execute(
+                f"INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at) "  # noqa: S608
+                "VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT (agent_id, period, key) DO UPDATE "
+                "SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, updated_at = EXCLUDED.updated_at RETURNING c.cost_usd",
+                [agent.pk, period, key, cost, now],
+            )
+            after = cursor.fetchone()[0]
+            if period == SpendPeriod.MONTH:
+                _soft_cap_check(agent, before=after - cost, after=after, month=key)
+
+
+def _soft_cap_check(agent: Agent, *, before: Decimal, after: Decimal, month: str) -> None:
+    """The soft cap alerts from the one increment that crosses it (the upsert serialises them)."""
+    soft = agent.monthly_budget_usd
+    if not soft or not (before < soft <= after):
+        return
+    alert = Alert(
+        kind="budget",
+        dedup_key=f"budget-soft:{agent.pk}:{month}",
+        title=f"{agent.name} reached its monthly budget ({soft} USD) in {month}",
+        body=f"Spend this month: {after:.2f} USD. Hard cap: {agent.budget_hard_cap_usd or 'none'}.",
+        agent=agent,
+        recipients=tuple(e for e in (agent.owner.email,) if e),
+    )
+    transaction.on_commit(lambda: notify(alert))
+
+
+def hard_cap_reached(*, agent: Agent, spend_usd: Decimal, now: datetime) -> BudgetBreach | None:
+    """Record that ``agent`` reached its hard cap this month and apply the configured action, once:
+    returns the new breach for the one caller that recorded it, None for everyone after. Must run
+    inside the caller's transaction (the kill switch and the breach commit together)."""
+    _day, month = period_keys(now)
+    with connection.cursor() as cursor:
+        # Twenty requests past the cap at once: one insert wins, the rest see the conflict.
+        cursor.execute(
+            f"INSERT INTO {BudgetBreach._meta.db_table} (agent_id, month, action, hard_cap_usd, spend_usd, reached_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (agent_id, month) DO NOTHING RETURNING id",
+            [agent.pk, month, agent.budget_hard_cap_action, agent.budget_hard_cap_usd, spend_usd, now],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    breach = BudgetBreach.objects.get(pk=row[0])
+    reason = (
+        f"{agent.slug} reached its hard monthly cap of {agent.budget_hard_cap_usd} USD in {month} "
+        f"(spend {spend_usd:.2f} USD): {breach.get_action_display().lower()}"
+    )
+    if agent.budget_hard_cap_action == BudgetAction.KILL_SWITCH:
+        from .services import agent_controls_update
+
+        automatic_change_announce(agent=agent, kind="budget_action", reason=reason)
+        if Agent.objects.filter(pk=agent.pk, side_effects_enabled=True).exists():
+            agent_controls_update(agent_id=agent.pk, actor=None, reason=reason, side_effects_enabled=False)
+        for hook in hard_cap_kill_switch_hooks:
+            hook(agent, reason)
+    alert = Alert(
+        kind="budget",
+        dedup_key=f"budget-hard:{agent.pk}:{month}",
+        title=f"{agent.name} reached its hard monthly cap",
+        body=reason,
+        severity="critical",
+        agent=agent,
+        recipients=tuple(e for e in (agent.owner.email,) if e),
+    )
+    transaction.on_commit(lambda: notify(alert))
+    return breach
+
+
+def budget_state(*, agent: Agent, month_usd: Decimal, now: datetime) -> dict:
+    """The budget as the agent and people see it (controls API, agent card): caps, spend this month,
+    and whether the hard cap is reached with the action the gate applies, so the agent can degrade."""
+    hard = agent.budget_hard_cap_usd
+    reached = bool(hard) and month_usd >= hard
+    return {
+        "month": period_keys(now)[1],
+        "spend_month_usd": str(month_usd.quantize(Decimal("0.01"))),
+        "soft_cap_usd": str(agent.monthly_budget_usd) if agent.monthly_budget_usd else None,
+        "hard_cap_usd": str(hard) if hard else None,
+        "hard_cap_reached": reached,
+        "hard_cap_action": agent.budget_hard_cap_action if hard else None,
+        "day_cost_ceiling_usd": str(agent.budget_day_cost_usd) if agent.budget_day_cost_usd else None,
+        "day_step_ceiling": agent.budget_day_steps or None,
+        "session_cost_ceiling_usd": str(agent.budget_session_cost_usd) if agent.budget_session_cost_usd else None,
+        "session_step_ceiling": agent.budget_session_steps or None,
+    }
+
+
+def budget_month_spend(*, agent: Agent, now: datetime | None = None) -> Decimal:
+    return _month_spend(agent, period_keys(now or timezone.now())[1])
+
+
+def has_caps(agent: Agent) -> bool:
+    """Whether any cap or ceiling of ``agent`` makes the gate's charge decide something."""
+    return bool(
+        agent.budget_hard_cap_usd
+        or agent.budget_day_cost_usd
+        or agent.budget_day_steps
+        or agent.budget_session_cost_usd
+        or agent.budget_session_steps
+    )
