@@ -35,6 +35,7 @@ from registry.models import Tool
 from telemetry.redaction import REDACTED
 
 from .choices import ActionStatus, DecisionSource
+from .context import context_from_snapshot
 from .language import parameters_coerce
 from .services import Outcome, policy_outcome
 
@@ -161,11 +162,11 @@ class _Replayer:
     def _context(self, values: dict, context_text: str | None) -> tuple[int, ...]:
         if not self.context_fields:
             return ()
-        context = json.loads(context_text) if context_text else {}
+        # As the gate recorded it, typed back (numbers are stored as exact strings).
+        context = context_from_snapshot({"context": json.loads(context_text)}) if context_text else {}
         for name in self.context_fields:
-            short = name.removeprefix("context.")
-            if short in context:
-                values[name] = context[short]
+            if name in context:
+                values[name] = context[name]
         return tuple(
             n for n, names in self.reads.items() if any(x in self.context_fields and x not in values for x in names)
         )

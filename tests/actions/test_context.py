@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from actions.context import RequestContext, context_compute, context_from_snapshot
 from actions.language import PolicySyntaxError, rules_parse
+from actions.models import ActionRequest
 from actions.services import ActionInputError, action_request_submit, policy_version_create
 from registry.budgets import spend_charge
 from registry.models import Agent
@@ -233,7 +234,6 @@ def test_the_snapshot_holds_the_context_the_decision_used(agent, gated):
     ],
 )
 def test_bad_context_input_is_refused_and_stores_nothing(agent, gated, extra, field):
-    from actions.models import ActionRequest
 
     with pytest.raises(ActionInputError) as exc:
         ask(agent, "bad", **extra)
@@ -252,3 +252,23 @@ def test_the_api_takes_session_on_behalf_of_and_cost(agent, agent_client, gated)
     assert (first.status_code, first.json()["status"]) == (201, "allowed")
     assert second.json()["decision"]["reason"] == "20 steps"
     assert (bad.status_code, bad.json()["errors"][0]["field"]) == (400, "cost_usd")
+
+
+def test_a_backtest_replays_the_context_the_gate_recorded(agent, gated):
+    """Helper 1's backtest reads ``decision_snapshot["context"]``: numbers come back as numbers."""
+    from actions.backtest import policy_backtest
+    from actions.language import fields_parse
+
+    gated("allow")
+    now = timezone.now()
+    ask(agent, "a", now=now)
+    spend_charge(agent=agent, cost_usd=Decimal("10"), session_id=None, now=now)
+    ask(agent, "b", now=now)
+    fields = fields_parse("note: string optional")
+    rules = rules_parse('deny "ten a day" if context.spend_today_usd >= 10\nallow', fields)
+    tool = ActionRequest.objects.get(idempotency_key="a").tool
+    result = policy_backtest(
+        tool=tool, fields=fields, rules=rules, start=now - timedelta(hours=1), end=timezone.now() + timedelta(hours=1)
+    )
+    assert result.transitions == {("allow", "deny"): 1}
+    assert result.context_lacking == {}
