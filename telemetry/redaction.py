@@ -7,6 +7,7 @@ optional spaces or dashes) is masked to its last four digits, wherever it appear
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -19,7 +20,10 @@ _CARD_CANDIDATE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
 _NORMALISE = re.compile(r"[^a-z0-9]")
 
 
+@functools.lru_cache(maxsize=4096)
 def _norm(key: str) -> str:
+    # Cached: the same few attribute names recur in every span of every export (OTLP ingest
+    # normalised each key of each span, a regex substitution apiece); bounded for hostile keys.
     return _NORMALISE.sub("", key.lower())
 
 
