@@ -296,6 +296,81 @@ def _agent_spans_ingest(agent: Agent, records: list[mapping.SpanRecord], result:
             if run.status == "invalid":
                 detail = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in run.errors)[:300]
                 result.messages.append(f"run {run.run_id} not made: {detail}")
+    _late_spans_fold(agent, kept, made_for={item["trace_id"] for item in items})
+
+
+_FOLDED_FIELDS = ("input_tokens", "output_tokens", "cost_usd", "tool_calls", "tools_used")
+
+
+def _late_spans_fold(agent: Agent, records: list[mapping.SpanRecord], *, made_for: set[str]) -> int:
+    """Rule: spans that arrive after their run was made (a child exported after its root, as a
+    batch processor may do) count in that run: its tool calls, tools used, tokens and cost are
+    made again from every stored span of the trace, and a tool the version does not grant is a
+    violation as on any run. Returns the number of runs updated.
+
+    Race: two exports of the same trace at once; the run rows are locked, so the second one
+    recomputes from the spans both stored."""
+    from .models import Run
+
+    late = {r.trace_id for r in records} - made_for
+    if not late:
+        return 0
+    runs = list(
+        Run.objects.select_for_update(of=("self",))
+        .filter(agent_id=agent.pk, trace_id__in=late, metadata__source="otlp")
+        .select_related("version")
+    )
+    if not runs:
+        return 0
+    stored = _stored_spans(
+        agent, {run.trace_id for run in runs}, min(run.started_at for run in runs) - timedelta(minutes=1)
+    )
+    updated = 0
+    for run in runs:
+        item = _run_item_of(run, [s for s in stored if s.trace_id == run.trace_id])
+        if item is None or all(getattr(run, f) == item[f] for f in _FOLDED_FIELDS):
+            continue
+        Run.objects.filter(pk=run.pk).update(**{f: item[f] for f in _FOLDED_FIELDS})
+        updated += 1
+        _late_tools_check(agent, run, item["tools_used"])
+    return updated
+
+
+def _run_item_of(run, spans: list[mapping.SpanRecord]) -> dict | None:
+    """The summary ``spans`` (one trace, as stored) make for ``run``: its root is the run root
+    whose item carries the run's id."""
+    by_id = {s.span_id: s for s in spans}
+    children: dict[str, list[mapping.SpanRecord]] = defaultdict(list)
+    for span in spans:
+        if span.parent_span_id:
+            children[span.parent_span_id].append(span)
+    for root in (s for s in spans if mapping.is_run_root(s, by_id)):
+        descendants, frontier = [], [root.span_id]
+        while frontier:
+            below = [child for span_id in frontier for child in children.get(span_id, ())]
+            descendants.extend(below)
+            frontier = [child.span_id for child in below]
+        item = mapping.run_item(root, descendants)
+        if item["run_id"] == run.run_id or (root.trace_id == run.trace_id and root.start == run.started_at):
+            return item
+    return None
+
+
+def _late_tools_check(agent: Agent, run, tools_used: list[str]) -> None:
+    from telemetry.choices import ViolationKind
+
+    from .services import violation_record_once
+
+    version = run.version
+    if version is None:
+        return
+    ungranted = sorted(set(tools_used) - set(version.grants.values_list("tool__name", flat=True)))
+    if ungranted:
+        violation_record_once(
+            agent=agent, version=version, kind=ViolationKind.UNGRANTED_TOOL, key=version.label,
+            detail=f"Tool(s) {', '.join(ungranted)[:300]} used; not granted to version {version.label}.",
+            source=run.run_id,
+        )  # fmt: skip
 
 
 def _run_items(agent: Agent, records: list[mapping.SpanRecord]) -> list[dict]:

@@ -234,3 +234,42 @@ def test_the_shadow_attribute_marks_a_shadow_run(client, agent, agent_key, deplo
     body = recorded(root_attributes={otlp_mapping.Q_SHADOW: value}).SerializeToString()
     assert _post(client, body, agent_key).status_code == 200
     assert Run.objects.get(agent=agent).shadow is shadow
+
+
+def _split(message, late):
+    """Two exports of one recorded loop: the spans ``late(span)`` refuses first, then the rest."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    exports = []
+    for wanted in (False, True):
+        part = ExportTraceServiceRequest()
+        part.CopyFrom(message)
+        for resource_spans in part.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                keep = [span for span in scope_spans.spans if late(span) == wanted]
+                del scope_spans.spans[:]
+                scope_spans.spans.extend(keep)
+        exports.append(part.SerializeToString())
+    return exports
+
+
+def test_child_spans_arriving_after_their_root_update_the_run(client, agent, agent_key, deployed_version):
+    """Issue 16, loose end: a batch processor may export a run's root before some of its children;
+    the late tool and chat spans count in the run (tool calls, tools, tokens, cost, violations)."""
+    message = recorded(tools=("tickets.read", "payments.refund"))
+    early, late = _split(message, lambda span: span.name.startswith("chat") or "payments.refund" in span.name)
+    assert _post(client, early, agent_key).status_code == 200
+    run = Run.objects.get(agent=agent)
+    assert (run.tool_calls, run.tools_used, run.input_tokens) == (1, ["tickets.read"], 0)
+    assert not ComplianceViolation.objects.filter(kind=ViolationKind.UNGRANTED_TOOL).exists()
+
+    assert _post(client, late, agent_key).status_code == 200
+    run.refresh_from_db()
+    assert run.tool_calls == 2 and sorted(run.tools_used) == ["payments.refund", "tickets.read"]
+    assert (run.input_tokens, run.output_tokens, str(run.cost_usd)) == (320, 80, "0.004000")
+    violation = ComplianceViolation.objects.get(agent=agent, kind=ViolationKind.UNGRANTED_TOOL)
+    assert "payments.refund" in violation.detail
+    assert Run.objects.filter(agent=agent).count() == 1
+    assert Span.objects.filter(agent_id=agent.pk, trace_id=run.trace_id).count() == len(
+        message.resource_spans[0].scope_spans[0].spans
+    )
