@@ -162,3 +162,46 @@ def test_a_revoked_discovery_key_is_401(client, board_user, discovery_key):
         HTTP_AUTHORIZATION=f"Bearer {discovery_key}",
     )  # fmt: skip
     assert response.status_code == 401
+
+
+def test_the_admin_shows_discoveries_and_keys_read_only_and_blocks_only_through_the_service(client, discovery_key):
+    """Issue 16, loose end: the Django admin lists the queue and the keys; nothing is added,
+    edited or deleted there (a superuser included), the hashed secret is never shown, and the
+    block and revoke actions go through the audited services."""
+    from django.contrib.auth import get_user_model
+
+    from telemetry.models import DiscoveryKey
+
+    root = get_user_model().objects.create_superuser("root", "root@example.test", "pw-root-123456")
+    _export(client, discovery_key, agent_name="shadow-bot")
+    entry = Discovery.objects.get(kind="agent", name="shadow-bot")
+    key = DiscoveryKey.objects.get()
+    client.force_login(root)
+    for name, obj in (("discovery", entry), ("discoverykey", key)):
+        assert client.get(reverse(f"admin:telemetry_{name}_changelist")).status_code == 200
+        page = client.get(reverse(f"admin:telemetry_{name}_change", args=[obj.pk]))
+        assert page.status_code == 200 and not page.context["adminform"].form.fields, "every field read-only"
+        assert client.get(reverse(f"admin:telemetry_{name}_add")).status_code == 403
+        assert client.post(reverse(f"admin:telemetry_{name}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        key.hashed_key not in client.get(reverse("admin:telemetry_discoverykey_change", args=[key.pk])).content.decode()
+    )
+    posted = client.post(reverse("admin:telemetry_discovery_change", args=[entry.pk]), {"state": "promoted"})
+    assert posted.status_code == 403
+    entry.refresh_from_db()
+    assert entry.state == "unreviewed"
+
+    changelist = reverse("admin:telemetry_discovery_changelist")
+    client.post(changelist, {"action": "block_selected", "_selected_action": [entry.pk]})
+    entry.refresh_from_db()
+    assert (entry.state, entry.reviewed_by) == ("blocked", root)
+    assert LogEntry.objects.get_for_object(entry).filter(actor=root).exists()
+    client.post(changelist, {"action": "block_selected", "_selected_action": [entry.pk]})  # already blocked: refused
+    entry.refresh_from_db()
+    assert entry.state == "blocked"
+
+    client.post(
+        reverse("admin:telemetry_discoverykey_changelist"), {"action": "revoke_selected", "_selected_action": [key.pk]}
+    )
+    key.refresh_from_db()
+    assert key.revoked and key.revoked_at is not None
