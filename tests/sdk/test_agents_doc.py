@@ -23,6 +23,7 @@ MINE = {
     "agents-sdk-gate",
     "agents-sdk-webhook",
     "agents-sdk-otel",
+    "agents-otlp",
 }
 
 
@@ -116,6 +117,13 @@ def test_every_rest_and_sdk_example_runs_as_written(live_server, tmp_path, monke
 
     deployed = AgentVersion.objects.get(agent=agent, state="deployed")
     assert run("agents-sdk-otel").split() == [deployed.bundle_digest]
+
+    # OTLP: the official exporter's spans make a run with its model call and tool call.
+    traced = Run.objects.get(agent=agent, trace_id=run("agents-otlp").strip())
+    assert (traced.tool_calls, traced.tools_used, traced.input_tokens, traced.output_tokens) == (
+        1, ["tickets.read"], 900, 120,
+    )  # fmt: skip
+    assert traced.version == deployed and traced.bundle_digest == deployed.bundle_digest
 
     # Webhook receivers: a signed delivery accepted, then refused as a replay; a forged one refused.
     secret = webhook_secret_new()
