@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.urls import reverse
 
+from actions.selectors import GateFigures, NearMiss
 from registry.models import Agent
 
 from .maturity import Maturity
@@ -62,7 +63,7 @@ def _agents_table(p: Portfolio, link) -> Table:
             Column("Escalation %", "pct"),
             Column("Human intervention %", "pct"),
             Column("Containment %", "pct"),
-            Column("Policy blocks", "int"),
+            Column("Policy blocks (self-reported)", "int"),
             Column("Avg handle time (s)", "num"),
             Column("Model cost (USD)", "usd"),
             Column("Infra + ops (USD)", "usd"),
@@ -234,6 +235,59 @@ def _budget_table(burns: list[BudgetBurn], link) -> Table:
 # --- one agent -----------------------------------------------------------------------------
 
 
+def gate_tables(
+    p: Portfolio, figures: dict[int, GateFigures], register: list[NearMiss], actions: int, queue_depth: int, link
+) -> list[Table]:
+    """The gate's own record beside the agents' self-reports (issue 18, item 6): per agent, the
+    automatic blocks, the approval-required rate and the time waiting for people; and the
+    near-miss register (denials on tier 3-4 tools, per 1,000 action requests, by rule)."""
+    gate = Table(
+        "gate",
+        f"The action gate's own decisions (approval queue now: {queue_depth} waiting)",
+        [
+            Column("Agent"),
+            Column("Action requests", "int"),
+            Column("Gate blocks", "int"),
+            Column("Approval required", "int"),
+            Column("Approval required %", "pct"),
+            Column("Mean wait for a human (min)", "num"),
+            Column("Policy blocks (self-reported)", "int"),
+        ],
+        note="Gate blocks: denied by a rule, a grant, the kill switch or a budget cap (not by a person). "
+        "Self-reported blocks are what the agents count in their run summaries.",
+        empty="No action requests in this period.",
+    )
+    for r in p.rois:
+        f = figures.get(r.agent.pk)
+        if f is None:
+            continue
+        gate.rows.append(
+            [
+                link(r.agent),
+                f.actions,
+                f.gate_blocks,
+                f.approval_required,
+                f.approval_required_pct,
+                f.mean_wait_minutes,
+                r.metrics.policy_blocks,
+            ]
+        )
+    near = Table(
+        "near-misses",
+        f"Near-miss register: gate denials on tier 3-4 tools ({actions} action requests)",
+        [
+            Column("Tool"),
+            Column("Tier", "int"),
+            Column("Rule or reason"),
+            Column("Denials", "int"),
+            Column("Per 1,000 actions", "num"),
+        ],
+        [[n.tool, n.tier, n.rule, n.count, n.per_thousand] for n in register],
+        empty="No denials on tier 3-4 tools in this period.",
+    )
+    return [gate, near]
+
+
 def agent_tables(roi: Roi, periods: list[tuple[Period, Roi]], versions: list[dict]) -> list[Table]:
     return [_summary_table(roi), _periods_table(periods), _versions_table(versions)]
 
@@ -250,7 +304,7 @@ def _summary_table(roi: Roi) -> Table:
             ["Escalation rate %", m.escalation_rate_pct],
             ["Human intervention rate %", m.intervention_rate_pct],
             ["Containment %", m.containment_pct],
-            ["Policy blocks", m.policy_blocks],
+            ["Policy blocks (self-reported by the agent)", m.policy_blocks],
             ["Average handle time (s)", m.aht_seconds],
             ["Latency p50 (ms)", m.latency_pct_ms(50)],
             ["Latency p95 (ms)", m.latency_pct_ms(95)],

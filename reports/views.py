@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from actions.selectors import approval_queue_depth, gate_figures_by_agent, near_miss_register
 from registry import reviews
 from registry.choices import AgentStatus, ReviewStatus
 from registry.models import Review
@@ -71,7 +72,7 @@ def portfolio(request):
     # Every visible live agent is among the portfolio's (already loaded).
     burns = selectors.budget_burns(now=timezone.now(), agents=p.agents)
     alerts = selectors.budget_alerts_current(user=request.user, today=timezone.localdate())
-    tables = report_tables.portfolio_tables(p, burns)
+    tables = report_tables.portfolio_tables(p, burns) + _gate_tables(p, start, end)
     response = _export(request, tables, "portfolio")
     if response:
         return response
@@ -89,6 +90,20 @@ def portfolio(request):
             "end": end - timedelta(days=1),
         },
     )
+
+
+def _gate_tables(p, start: date, end: date) -> list:
+    """The action gate's own blocks and the near-miss register for the portfolio's agents."""
+    agent_ids = [r.agent.pk for r in p.rois]
+    since, until = _day_start(start), _day_start(end)
+    figures = gate_figures_by_agent(start=since, end=until, agent_ids=agent_ids)
+    register, actions = near_miss_register(start=since, end=until, agent_ids=agent_ids)
+    depth = approval_queue_depth(agent_ids=agent_ids)
+    return report_tables.gate_tables(p, figures, register, actions, depth, report_tables.agent_linker())
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 # --- one agent -----------------------------------------------------------------------------

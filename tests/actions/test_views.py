@@ -182,3 +182,14 @@ def test_the_seeded_demo_is_idempotent(db):
         "support1",
         "support2",
     ]
+    # Issue 18, item 6: the demo's gate decisions reach the portfolio (the refused negative refund is
+    # a near miss on a tier-3 tool; the pending refund counts as approval-required).
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    board = Client()
+    board.force_login(get_user_model().objects.get(username="board"))
+    page = board.get("/reports/").text
+    assert 'data-testid="table-near-misses"' in page
+    assert "A refund amount must be positive." in page
+    assert "approval queue now: 1 waiting" in page

@@ -139,7 +139,9 @@ def test_the_owner_records_a_build_cost_and_bad_input_changes_nothing(with_data,
     assert AgentInvestment.objects.get(agent=agent).build_cost_usd == Decimal("9000")
 
 
-PORTFOLIO_TABLES = ["agents", "top-savings", "top-cost", "below-thresholds", "incident-cost", "trend", "budget"]
+PORTFOLIO_TABLES = [
+    "agents", "top-savings", "top-cost", "below-thresholds", "incident-cost", "trend", "budget", "gate", "near-misses",
+]  # fmt: skip
 
 
 def test_every_portfolio_table_exports_as_csv(with_data, client, executive_user):
