@@ -5,6 +5,7 @@ embedded server (``config/embedded_postgres.py``). ``make test`` checks both ser
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 from config import embedded_postgres
@@ -37,3 +38,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # tests run inside a transaction, which the replica's own connection could not see.
 DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
 REPORT_READS_DATABASE = None
+# Uploaded documents (compliance) go to a directory of this run, never into var/media.
+MEDIA_ROOT = os.environ.setdefault("QUORUM_MEDIA_ROOT", tempfile.mkdtemp(prefix="quorum-test-media-"))

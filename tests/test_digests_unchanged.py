@@ -64,7 +64,9 @@ DEMO_PAYLOAD_HASHES: dict[tuple[str, str], str] = {
     ("it-helpdesk", "tool_grant"): "94c8ccaa2d5ae5303624d455e1416f42b982359ddc729e85c7ae2cb05d47f216",
     ("knowledge-search", "tier_change"): "8f344bc2b5a6755ce47401b9c52bd64208bfabc2b7f85e035785b6403de15b5f",
     ("order-status", "tier_change"): "6b981b0bbcf38cea89a3f4a48b010f99e1498eccbbff9191e6e94718a8cc02af",
+    ("refund-assistant", "impact_assessment"): "e53344b318e4255c1f653b0635ba19c381e6cb688a8d2c6ae18dd9ec7a5b102c",
     ("sales-leads", "tool_grant"): "5ea15133e6429c5cebb4c0ad8afd8a58bc5a4b4f7ab8a43cb29f4d688580fec6",
+    ("support-triage", "impact_assessment"): "a55b47464bcac1a9dbb2478770d8977b003e0f678d15ea16d299aa850b9f67e3",
     ("support-triage", "runtime_action"): "dbbb5a1142e96c9e58d2a1f8821315ae7a8fb714f412be9a3b6f848be586f6c7",
 }
 
@@ -99,6 +101,10 @@ def _pinned(payload: dict) -> dict:
             pinned[key] = 1
     if "action_request" in pinned:
         pinned["action_request"] = PINNED_UUID
+    # An impact assessment's request names its row and a date a year from the seeding day.
+    if "assessment_id" in pinned:
+        pinned["assessment_id"] = 1
+        pinned["valid_until"] = "2000-01-01"
     return pinned
 
 
@@ -116,7 +122,8 @@ def test_it_keeps_the_demo_bundle_digests(demo):
 
 
 def test_it_keeps_the_demo_payload_hashes(demo):
-    requests = list(ApprovalRequest.objects.select_related("agent").order_by("agent__slug", "kind"))
+    # Two requests of one kind for one agent (a FRIA and a DPIA): the later one is the one kept.
+    requests = list(ApprovalRequest.objects.select_related("agent").order_by("agent__slug", "kind", "pk"))
     found = {(r.agent.slug, r.kind): payload_hash_compute(_pinned(r.payload)) for r in requests}
     assert found == DEMO_PAYLOAD_HASHES
     for req in requests:
