@@ -36,6 +36,7 @@ urlpatterns = [
     path("evals/", include("evals.urls")),
     path("reports/", include("reports.urls")),
     path("rollouts/", include("rollouts.urls")),
+    path("monitors/", include("monitors.urls")),
     path("audit/", include("trail.urls")),
     path("compliance/", include("compliance.urls")),
     path("", include("telemetry.urls")),

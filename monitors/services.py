@@ -11,14 +11,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from registry.audit import acting_as
 from registry.channels import Alert, notify
+from registry.permissions import user_can_edit_agent
 
 from . import burn, selectors
-from .choices import LEVEL_RANK, Comparator, Level, NoData
+from .choices import LEVEL_RANK, Comparator, Level, NoData, Scope
 from .models import SLO, Monitor, MonitorCondition
 
 SLIS = ("availability", "latency")
@@ -168,3 +171,56 @@ def evaluate_all(*, now: datetime | None = None) -> dict[str, int]:
     for monitor in monitors.prefetch_related("conditions"):
         counts["monitors"] += monitor_evaluate(monitor=monitor, now=now) != Level.OK
     return counts
+
+
+# --- defining SLOs and monitors -------------------------------------------------------------------
+
+
+def may_define_for(user, agent) -> bool:
+    """Rule: the governance board and operators (``monitors.add_monitor``) define monitors and SLOs
+    for any agent, a team or the portfolio; an agent's owner (who may edit it) for that agent."""
+    if user.has_perm("monitors.add_monitor"):
+        return True
+    return agent is not None and user_can_edit_agent(user, agent)
+
+
+def monitor_create(
+    *, actor, name: str, scope: str, agent=None, team=None, no_data: str, conditions: list[dict]
+) -> Monitor:
+    """Create a monitor with its conditions (one to four, all must hold). Refused with a
+    ValidationError (nothing saved) when the actor may not define it (``may_define_for``: a team or
+    portfolio monitor needs ``monitors.add_monitor``) or a condition is incomplete."""
+    if scope != Scope.AGENT and not actor.has_perm("monitors.add_monitor"):
+        raise ValidationError({"scope": "Only the governance board and operators define team or portfolio monitors."})
+    if scope == Scope.AGENT and not may_define_for(actor, agent):
+        raise ValidationError({"agent": "You may define monitors only for agents you own."})
+    if not 1 <= len(conditions) <= 4:
+        raise ValidationError("A monitor has one to four conditions.")
+    with transaction.atomic(), acting_as(actor):
+        monitor = Monitor(
+            name=name,
+            scope=scope,
+            agent=agent if scope == Scope.AGENT else None,
+            team=team if scope == Scope.TEAM else None,
+            no_data=no_data,
+            created_by=actor,
+        )
+        monitor.full_clean()
+        monitor.save()
+        for fields in conditions:
+            condition = MonitorCondition(monitor=monitor, **fields)
+            condition.full_clean()
+            condition.save()
+    return monitor
+
+
+def slo_create(*, actor, agent, **fields) -> SLO:
+    """Create an agent's SLO (one per agent and channel). Refused (nothing saved) when the actor may
+    not define it or the targets are out of range."""
+    if not may_define_for(actor, agent):
+        raise ValidationError({"agent": "You may define SLOs only for agents you own."})
+    slo = SLO(agent=agent, **fields)
+    slo.full_clean()
+    with transaction.atomic(), acting_as(actor):
+        slo.save()
+    return slo

@@ -28,12 +28,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .channel_models import AlertChannel, AlertPreference, AlertRecord, Notification
+from .audit import acting_as
+from .channel_models import PAGERDUTY_EVENTS_URL, AlertChannel, AlertPreference, AlertRecord, Notification
 from .choices import NotificationEvent, NotificationStatus
+from .webhook_signing import webhook_secret_new
 
 if TYPE_CHECKING:
     from .models import Agent, Team
@@ -147,3 +151,62 @@ def recipients_wanting(*, kind: str, emails: tuple[str, ...] | list[str]) -> lis
         )
     )
     return [e for e in wanted if e not in muted]
+
+
+# Alert kinds Quorum raises (a channel or a person filters on them); other apps may add their own.
+ALERT_KINDS = {
+    "approval_request": "Approval requests",
+    "approval_outcome": "Outcomes of my requests",
+    "budget": "Budget alerts",
+    "review": "Reviews due",
+    "drift": "Drift alerts",
+    "slo_burn": "SLO burn-rate alerts",
+    "monitor": "Monitors",
+    "rollout": "Rollouts",
+}
+
+
+def alert_preferences_set(*, user, email_by_kind: dict[str, bool]) -> None:
+    """Rule: a person chooses, per alert kind, whether it reaches them by e-mail (no row: it does).
+    Only known kinds; the team channels are not affected (they are the team's choice)."""
+    unknown = set(email_by_kind) - set(ALERT_KINDS)
+    if unknown:
+        raise ValidationError(f"Unknown alert kinds: {', '.join(sorted(unknown))}.")
+    with transaction.atomic(), acting_as(user):
+        for kind, wanted in email_by_kind.items():
+            AlertPreference.objects.update_or_create(user=user, kind=kind, defaults={"email": wanted})
+
+
+def alert_channel_create(*, actor, **fields) -> AlertChannel:
+    """Rule: a channel's URL passes the outbound guard (no internal address); a signed webhook gets a
+    fresh Standard Webhooks secret when none is given; a PagerDuty routing key is the integration's
+    32-character key; an e-mail channel lists valid addresses. Bad input raises ValidationError keyed
+    by field and saves nothing."""
+    channel = AlertChannel(**fields)
+    if channel.kind == "webhook" and not channel.secret:
+        channel.secret = webhook_secret_new()
+    if channel.kind == "pagerduty" and not channel.url:
+        channel.url = PAGERDUTY_EVENTS_URL
+    errors: dict[str, str] = {}
+    if channel.kind == "pagerduty" and len(channel.secret.strip()) != 32:
+        errors["secret"] = "A PagerDuty routing (integration) key has 32 characters."
+    if channel.kind == "email":
+        bad = [e for e in channel.email_list() if not _valid_email(e)]
+        if bad or not channel.email_list():
+            errors["emails"] = "List valid e-mail addresses, separated by commas."
+    elif not channel.url:
+        errors["url"] = "This channel needs the URL to post to."
+    if errors:
+        raise ValidationError(errors)
+    channel.full_clean()  # the outbound guard on the URL, the field limits
+    with transaction.atomic(), acting_as(actor):
+        channel.save()
+    return channel
+
+
+def _valid_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True

@@ -97,6 +97,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         ("Incidents", "incidents:incident_list"),
         ("Rollouts", "rollouts:index"),
         ("Evals", "evals:index"),
+        ("Monitors", "monitors:index"),
         ("Reports", "reports:portfolio"),
         ("Discovery", "telemetry:discovery_list"),
         ("Audit", "trail:explorer"),

@@ -1,0 +1,134 @@
+"""Monitors pages: parse, call a service, render. Rules live in ``services`` and ``registry.channels``."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from registry.channel_models import AlertChannel, AlertPreference
+from registry.channels import ALERT_KINDS, alert_channel_create, alert_preferences_set
+from registry.models import Agent
+from registry.selectors import agents_visible_to
+
+from . import services
+from .forms import AlertChannelForm, MonitorForm, PreferencesForm, SLOForm
+from .models import SLO, Monitor
+
+
+def _definable_agents(user):
+    """The agents this user may define monitors and SLOs for (``services.may_define_for``)."""
+    visible = agents_visible_to(user)
+    if user.has_perm("monitors.add_monitor"):
+        return visible
+    return Agent.objects.filter(pk__in=[a.pk for a in visible if services.may_define_for(user, a)])
+
+
+def _errors_to_form(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def index(request):
+    """SLOs of the agents the user sees, and the monitors watching them, the teams or the portfolio."""
+    visible = agents_visible_to(request.user).values("pk")
+    slos = SLO.objects.filter(agent__in=visible).select_related("agent").order_by("agent__name", "channel")
+    monitors = (
+        Monitor.objects.filter(Q(agent__in=visible) | Q(agent__isnull=True))
+        .select_related("agent", "team")
+        .prefetch_related("conditions")
+    )
+    context = {
+        "slos": slos,
+        "monitors": monitors,
+        "can_define": request.user.has_perm("monitors.add_monitor") or _definable_agents(request.user).exists(),
+        "can_channels": request.user.has_perm("registry.add_alertchannel"),
+    }
+    return render(request, "monitors/index.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def monitor_new(request):
+    agents = _definable_agents(request.user)
+    if not request.user.has_perm("monitors.add_monitor") and not agents.exists():
+        raise PermissionDenied("Only agent owners, operators and the governance board define monitors.")
+    form = MonitorForm(request.POST or None, agents=agents)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.monitor_create(
+                actor=request.user,
+                name=data["name"],
+                scope=data["scope"],
+                agent=data.get("agent"),
+                team=data.get("team"),
+                no_data=data["no_data"],
+                conditions=form.conditions(),
+            )
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, "Monitor saved: it is evaluated every minute.")
+            return redirect("monitors:index")
+    return render(
+        request, "monitors/form.html", {"form": form, "title": "New monitor"}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def slo_new(request):
+    agents = _definable_agents(request.user)
+    if not agents.exists():
+        raise PermissionDenied("Only agent owners, operators and the governance board define SLOs.")
+    form = SLOForm(request.POST or None, agents=agents)
+    if request.method == "POST" and form.is_valid():
+        fields = {k: v for k, v in form.cleaned_data.items() if k != "agent"}
+        try:
+            services.slo_create(actor=request.user, agent=form.cleaned_data["agent"], **fields)
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, "SLO saved: its burn rates are evaluated every minute.")
+            return redirect("monitors:index")
+    return render(request, "monitors/form.html", {"form": form, "title": "New SLO"}, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def channels(request):
+    """Alert channels: the board (``registry.add_alertchannel``) adds them; secrets are never shown."""
+    if not request.user.has_perm("registry.add_alertchannel"):
+        raise PermissionDenied("Only the governance board manages alert channels.")
+    form = AlertChannelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            alert_channel_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, "Channel saved.")
+            return redirect("monitors:channels")
+    context = {"form": form, "channels": AlertChannel.objects.select_related("team")}
+    return render(request, "monitors/channels.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request):
+    """My alerts: which kinds reach me by e-mail."""
+    current = dict(AlertPreference.objects.filter(user=request.user).values_list("kind", "email"))
+    form = PreferencesForm(request.POST or None, current=current)
+    if request.method == "POST" and form.is_valid():
+        alert_preferences_set(user=request.user, email_by_kind={k: form.cleaned_data[k] for k in ALERT_KINDS})
+        messages.success(request, "Your alert preferences are saved.")
+        return redirect("monitors:preferences")
+    return render(request, "monitors/preferences.html", {"form": form})
