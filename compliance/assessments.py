@@ -162,9 +162,12 @@ def _apply(request, actor) -> None:
         raise ApplyBlocked(f"This assessment is {assessment.get_status_display().lower()}.")
     if assessment.answers_sha256 != p["answers_sha256"] or canonical_sha256(assessment.answers) != p["answers_sha256"]:
         raise ApplyBlocked("The assessment's answers differ from the ones approved.")
-    ImpactAssessment.objects.filter(
+    # Row by row, not update(): each status change reaches the audit log (and so the chain).
+    for earlier in ImpactAssessment.objects.select_for_update().filter(
         agent_id=assessment.agent_id, kind=assessment.kind, status=AssessmentStatus.APPROVED
-    ).update(status=AssessmentStatus.SUPERSEDED)
+    ):
+        earlier.status = AssessmentStatus.SUPERSEDED
+        earlier.save(update_fields=["status"])
     assessment.status = AssessmentStatus.APPROVED
     assessment.approved_at = timezone.now()
     assessment.save(update_fields=["status", "approved_at"])
@@ -175,9 +178,11 @@ def _apply(request, actor) -> None:
 
 def _on_abandon(request) -> None:
     """Denied, withdrawn or expired: that version is not approved, ever (write a new one)."""
-    ImpactAssessment.objects.filter(request=request, status=AssessmentStatus.PENDING).update(
-        status=AssessmentStatus.REJECTED
-    )
+    for assessment in ImpactAssessment.objects.select_for_update().filter(
+        request=request, status=AssessmentStatus.PENDING
+    ):
+        assessment.status = AssessmentStatus.REJECTED
+        assessment.save(update_fields=["status"])  # audited, like every status change
 
 
 def _diff(request) -> list[DiffRow]:

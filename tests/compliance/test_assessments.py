@@ -280,3 +280,18 @@ def test_every_role_reaches_every_compliance_page(client, agent, owner_user, rol
     }
     got = {url: client.get(url).status_code for url in pages}
     assert got == pages
+
+
+def test_every_status_change_is_in_the_audit_log(agent, owner_user, approvers):
+    from auditlog.models import LogEntry
+
+    v1 = _approve(
+        assessments.assessment_submit(agent=agent, kind="dpia", answers=DPIA, valid_until=_later(), author=owner_user),
+        *approvers,
+    )
+    _approve(
+        assessments.assessment_submit(agent=agent, kind="dpia", answers=DPIA, valid_until=_later(), author=owner_user),
+        *approvers,
+    )
+    statuses = [e.changes_dict.get("status") for e in LogEntry.objects.get_for_object(v1).order_by("timestamp")]
+    assert ["pending", "approved"] in statuses and ["approved", "superseded"] in statuses
