@@ -1,26 +1,43 @@
 """The OpenTelemetry span processor stamps the agent's version digest on every span, taken from
-the controls of a live Quorum (the deployed version) or given."""
+Quorum's controls (the deployed version) or given.
+
+Quorum answers in process here (the real application through ``httpx.WSGITransport``, inside the
+test's transaction): no live server, so no database flush and re-seed for a check that needs one
+GET. The SDK's acceptance items run against the live server in the other modules."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.actions.conftest import grant_deployed
+from tests.factories import ToolFactory
 
-@pytest.mark.django_db(transaction=True)
-def test_every_span_carries_the_deployed_versions_digest(live_server, agent, agent_key, gate_ready):
+
+@pytest.mark.django_db
+def test_every_span_carries_the_deployed_versions_digest(agent, agent_key):
+    import httpx
+    from django.core.signals import request_finished, request_started
+    from django.core.wsgi import get_wsgi_application
+    from django.db import close_old_connections
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from quorum_sdk import QuorumClient
     from quorum_sdk.otel import BUNDLE_DIGEST_ATTRIBUTE, VERSION_LABEL_ATTRIBUTE, VersionDigestSpanProcessor
 
-    from registry.models import AgentVersion
-
-    deployed = AgentVersion.objects.get(agent=agent, state="deployed")
+    deployed = grant_deployed(agent, ToolFactory(name="payments.refund", action_tier=3))
     exported = InMemorySpanExporter()
     provider = TracerProvider()
-    with QuorumClient(live_server.url, agent_key) as client:
-        provider.add_span_processor(VersionDigestSpanProcessor(client=client))
+    transport = httpx.WSGITransport(app=get_wsgi_application())
+    # As Django's test client does: a request must not close the connection holding the test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        with QuorumClient("http://testserver", agent_key, transport=transport) as client:
+            provider.add_span_processor(VersionDigestSpanProcessor(client=client))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     provider.add_span_processor(SimpleSpanProcessor(exported))
     tracer = provider.get_tracer("agent")
     with tracer.start_as_current_span("invoke_agent support"), tracer.start_as_current_span("execute_tool refund"):
