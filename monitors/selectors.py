@@ -115,6 +115,13 @@ def condition_value(monitor: Monitor, metric: str, *, start: datetime, end: date
     return (Decimal(100) * totals["part"] / totals["runs"]).quantize(Decimal("0.01"))
 
 
+def slos_for_agents(agent_ids: list[int]) -> list[SLO]:
+    """The active SLOs of these agents, worst first (the portfolio's SLO table): one query."""
+    rank = {Level.ALERT: 0, Level.WARNING: 1, Level.OK: 2}
+    slos = SLO.objects.filter(agent_id__in=agent_ids, is_active=True).select_related("agent")
+    return sorted(slos, key=lambda s: (rank.get(s.level, 3), s.agent.name, s.channel))
+
+
 def slos_of(agent) -> list[SLO]:
     return list(SLO.objects.filter(agent=agent, is_active=True))
 

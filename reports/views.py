@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from actions.selectors import approval_queue_depth, gate_figures_by_agent, near_miss_register
+from monitors.selectors import slos_for_agents
 from registry import reviews
 from registry.choices import AgentStatus, ReviewStatus
 from registry.models import Review
@@ -86,6 +87,7 @@ def portfolio(request):
             "tables": _by_key(tables),
             "charts": report_charts.portfolio_charts(p),
             "alerts": alerts,
+            "slos": slos_for_agents([a.pk for a in p.agents]),
             "start": start,
             "end": end - timedelta(days=1),
         },

@@ -50,3 +50,11 @@ def test_card_and_home_answer_every_role(demo, client):
         assert client.get(reverse("home")).status_code == 200, username
         card = client.get(reverse("registry:agent_detail", kwargs={"slug": demo.slug}))
         assert card.status_code in (200, 404), username  # 404: an agent the role may not see
+
+
+def test_the_portfolio_shows_each_slo_and_its_budget(demo, client):
+    client.force_login(get_user_model().objects.get(username="executive"))
+    html = client.get(reverse("reports:portfolio")).content.decode()
+    section = html[html.index('data-testid="portfolio-slos"') :]
+    section = section[: section.index("</section>")]
+    assert demo.name in section and "100.0 %" in section
