@@ -24,6 +24,8 @@ A comparison with an optional field the request left out is false.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -417,12 +419,18 @@ class _Missing:
 MISSING = _Missing()
 
 
+@functools.lru_cache(maxsize=4096)
+def _decimal(text: str) -> Decimal:
+    """A number literal as Decimal, parsed once per distinct text (the gate's hot loop)."""
+    return Decimal(text)
+
+
 def _value(node: list, values: dict) -> Any:
     tag = node[0]
     if tag == "f":
         return values.get(node[1], MISSING)
     if tag == "n":
-        return Decimal(node[1])
+        return _decimal(node[1])
     if tag in ("s", "b"):
         return node[1]
     if tag == "l":
@@ -431,12 +439,12 @@ def _value(node: list, values: dict) -> Any:
 
 
 _COMPARE = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -465,6 +473,117 @@ def evaluate(tree: list, values: dict) -> bool:
     if tag == "b":
         return bool(tree[1])
     raise ValueError(f"not a condition node: {tag}")
+
+
+# --- compiled evaluation (the gate's hot path) --------------------------------------------------
+# The same semantics as :func:`evaluate`, as nested closures built once per rule text: the tree of a
+# rule is a pure function of its text, so a process keeps one compiled predicate per distinct text
+# however often the policy row is read (policy versions are immutable, drafts parse to new texts).
+
+
+def _getter(node: list) -> tuple[bool, Any]:
+    """(is_field, field name or constant value) for an operand node."""
+    tag = node[0]
+    if tag == "f":
+        return True, node[1]
+    if tag == "n":
+        return False, _decimal(node[1])
+    if tag in ("s", "b"):
+        return False, node[1]
+    if tag == "l":
+        return False, tuple(_getter(item)[1] for item in node[1])
+    inner = compile_condition(node)
+    return False, inner  # a sub-condition as an operand: never compared (the checker refuses it)
+
+
+def _compile_cmp(tree: list) -> Any:
+    op = _COMPARE[tree[1]]
+    left_field, left = _getter(tree[2])
+    right_field, right = _getter(tree[3])
+    if left_field and not right_field:
+        if right is None:
+            return lambda values: False
+
+        def field_vs_literal(values: dict) -> bool:
+            a = values.get(left)
+            return a is not None and op(a, right)
+
+        return field_vs_literal
+    if left_field and right_field:
+
+        def field_vs_field(values: dict) -> bool:
+            a, b = values.get(left), values.get(right)
+            return a is not None and b is not None and op(a, b)
+
+        return field_vs_field
+    if right_field:
+
+        def literal_vs_field(values: dict) -> bool:
+            b = values.get(right)
+            return b is not None and op(left, b)
+
+        return literal_vs_field
+    constant = op(left, right)
+    return lambda values: constant
+
+
+def _compile_in(tree: list) -> Any:
+    negate = tree[0] == "nin"
+    is_field, left = _getter(tree[1])
+    _list_field, items = _getter(tree[2])
+    if not is_field:
+        constant = (left not in items) if negate else (left in items)
+        return lambda values: constant
+
+    def member(values: dict) -> bool:
+        a = values.get(left)
+        if a is None:
+            return False
+        return (a not in items) if negate else (a in items)
+
+    return member
+
+
+def compile_condition(tree: list) -> Any:
+    """A checked condition tree as a predicate ``values -> bool`` (same answers as :func:`evaluate`)."""
+    tag = tree[0]
+    if tag in ("and", "or"):
+        left, right = compile_condition(tree[1]), compile_condition(tree[2])
+        if tag == "and":
+            return lambda values: left(values) and right(values)
+        return lambda values: left(values) or right(values)
+    if tag == "not":
+        inner = compile_condition(tree[1])
+        return lambda values: not inner(values)
+    if tag == "cmp":
+        return _compile_cmp(tree)
+    if tag in ("in", "nin"):
+        return _compile_in(tree)
+    if tag == "f":
+        name = tree[1]
+        return lambda values: values.get(name) is True
+    if tag == "b":
+        constant = bool(tree[1])
+        return lambda values: constant
+    raise ValueError(f"not a condition node: {tag}")
+
+
+_COMPILED: dict[str, Any] = {}
+MAX_COMPILED = 20_000
+
+
+def rule_predicate(rule: dict) -> Any:
+    """The compiled condition of a parsed rule, cached per rule text (bounded: past the bound the
+    cache is cleared, never wrong)."""
+    text = rule.get("text")
+    fn = _COMPILED.get(text) if text is not None else None
+    if fn is None:
+        fn = compile_condition(rule["tree"])
+        if text is not None:
+            if len(_COMPILED) >= MAX_COMPILED:
+                _COMPILED.clear()
+            _COMPILED[text] = fn
+    return fn
 
 
 # --- fields document ----------------------------------------------------------------------------

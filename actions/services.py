@@ -63,9 +63,9 @@ from .language import (
     OUTCOME_APPROVAL,
     OUTCOME_DENY,
     PolicySyntaxError,
-    evaluate,
     fields_parse,
     parameters_coerce,
+    rule_predicate,
     rules_parse,
 )
 from .models import ActionPolicyVersion, ActionRequest, AgentGateSettings
@@ -305,7 +305,7 @@ def policy_outcome(*, tool: Tool, rules: list[dict], values: dict) -> Outcome:
     """What the rules say (first match wins), else the tool's tier default. Pure: the part of a
     decision that a policy change moves, so a proposed policy is compared on the same code."""
     for rule in rules:
-        if not evaluate(rule["tree"], values):
+        if not rule_predicate(rule)(values):  # compiled once per rule text: evaluate()'s answers
             continue
         if rule["outcome"] == OUTCOME_ALLOW:
             return Outcome(ActionStatus.ALLOWED, DecisionSource.POLICY_RULE, rule=rule)
