@@ -8,6 +8,7 @@ warning's own alert is resolved."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -24,6 +25,7 @@ from . import burn, selectors
 from .choices import LEVEL_RANK, Comparator, Level, NoData, Scope
 from .models import SLO, Monitor, MonitorCondition
 
+log = logging.getLogger(__name__)
 SLIS = ("availability", "latency")
 SEVERITY = {Level.WARNING: "warning", Level.ALERT: "critical"}
 
@@ -166,11 +168,21 @@ def evaluate_all(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     counts = {"slos": 0, "monitors": 0}
     for slo in SLO.objects.filter(is_active=True).select_related("agent", "agent__owner"):
-        counts["slos"] += slo_evaluate(slo=slo, now=now) != Level.OK
+        counts["slos"] += _isolated(slo_evaluate, slo=slo, now=now) not in (Level.OK, None)
     monitors = Monitor.objects.filter(is_active=True).select_related("agent", "agent__owner", "team")
     for monitor in monitors.prefetch_related("conditions"):
-        counts["monitors"] += monitor_evaluate(monitor=monitor, now=now) != Level.OK
+        counts["monitors"] += _isolated(monitor_evaluate, monitor=monitor, now=now) not in (Level.OK, None)
     return counts
+
+
+def _isolated(evaluate, **kwargs) -> str | None:
+    # One SLO or monitor that cannot be evaluated (a bug, a row deleted meanwhile) is logged and
+    # skipped: it must not silence every other alert until someone notices.
+    try:
+        return evaluate(**kwargs)
+    except Exception:
+        log.exception("monitors: evaluating %s failed", kwargs)
+        return None
 
 
 # --- defining SLOs and monitors -------------------------------------------------------------------

@@ -162,3 +162,21 @@ def test_the_beat_pass_is_idempotent(agent, deliveries):
     assert deliveries(evaluate_all, now=NOW) == {"slos": 0, "monitors": 1}
     assert deliveries(evaluate_all, now=NOW) == {"slos": 0, "monitors": 1}
     assert Notification.objects.count() == 1 and len(mail.outbox) == 1
+
+
+def test_one_monitor_failing_to_evaluate_does_not_silence_the_others(agent, deliveries, monkeypatch):
+    from monitors import selectors
+
+    broken = _monitor("broken", agent=agent, conditions=[(Metric.RUNS, "above", 5, None, 0)])
+    _monitor("fine", agent=agent, conditions=[(Metric.ESCALATION_RATE, "above", 5, None, 2)])
+    fill(agent, minutes=5, escalations=10)
+    real = selectors.condition_value
+
+    def flaky(monitor, metric, **kw):
+        if monitor.pk == broken.pk:
+            raise RuntimeError("boom")
+        return real(monitor, metric, **kw)
+
+    monkeypatch.setattr(selectors, "condition_value", flaky)
+    assert deliveries(evaluate_all, now=NOW) == {"slos": 0, "monitors": 1}
+    assert Monitor.objects.get(name="fine").level == "alert"
