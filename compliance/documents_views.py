@@ -22,37 +22,37 @@ def _agent(request, slug: str):
     return get_object_or_404(agents_visible_to(request.user), slug=slug)
 
 
+def _document_add(request, agent, form) -> AgentDocument | None:
+    """The form's document added through the rule, or None with the rule's refusal on the form."""
+    data = form.cleaned_data
+    try:
+        return rules.document_add(
+            agent=agent,
+            kind=data["kind"],
+            title=data["title"],
+            owner=data["owner"],
+            review_due=data["review_due"],
+            user=request.user,
+            upload=data.get("file"),
+            url=data.get("url") or "",
+            note=data.get("note") or "",
+        )
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return None
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def agent_documents(request, slug: str):
     agent = _agent(request, slug)
-    can_edit = user_can_edit_agent(request.user, agent)
     form = None
-    status = 200
-    if can_edit:
+    if user_can_edit_agent(request.user, agent):
         form = DocumentForm(request.POST or None, request.FILES or None, initial={"owner": agent.owner_id})
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                doc = rules.document_add(
-                    agent=agent,
-                    kind=data["kind"],
-                    title=data["title"],
-                    owner=data["owner"],
-                    review_due=data["review_due"],
-                    user=request.user,
-                    upload=data.get("file"),
-                    url=data.get("url") or "",
-                    note=data.get("note") or "",
-                )
-            except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                messages.success(request, f"{doc.get_kind_display()} version {doc.version} added.")
-                return redirect("compliance:agent_documents", slug=agent.slug)
-        if form.errors:
-            status = 400
+        if request.method == "POST" and form.is_valid() and (doc := _document_add(request, agent, form)):
+            messages.success(request, f"{doc.get_kind_display()} version {doc.version} added.")
+            return redirect("compliance:agent_documents", slug=agent.slug)
     elif request.method == "POST":
         raise PermissionDenied("You may not add documents to this agent.")
     context = {
@@ -62,7 +62,7 @@ def agent_documents(request, slug: str):
         "form": form,
         "failure_modes": rules.RUNBOOK_FAILURE_MODES,
     }
-    return render(request, "compliance/documents.html", context, status=status)
+    return render(request, "compliance/documents.html", context, status=400 if form and form.errors else 200)
 
 
 @login_required

@@ -203,6 +203,8 @@ def test_the_pages_write_and_show_an_assessment(client, agent, owner_user, audit
     a = ImpactAssessment.objects.get()
     assert response.status_code == 302 and response.url == a.get_absolute_url()
     assert client.get(reverse("compliance:assessment_create", args=[agent.slug, "nope"])).status_code == 404
+    request_page = client.get(reverse("approvals:request_detail", args=[a.request_id]))
+    assert request_page.status_code == 200 and "Approved FRIA" in request_page.content.decode()
     client.force_login(auditor_user)
     assert client.get(a.get_absolute_url()).status_code == 200
     assert client.get(reverse("compliance:agent_assessments", args=[agent.slug])).status_code == 200

@@ -229,3 +229,22 @@ def test_the_agent_page_says_what_the_gate_misses(client, agent, owner_user):
     client.force_login(owner_user)
     page = client.get(agent.get_absolute_url()).content.decode()
     assert 'data-testid="documents-missing"' in page and "missing agent card" in page
+
+
+def test_the_agent_card_section_costs_a_fixed_number_of_queries(rf, agent, owner_user):
+    """Every agent page asks both gates; each is one query whatever the number of documents."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compliance.documents_panels import documents_agent_section
+
+    agent.risk_tier = 1
+    for kind in TIER_2:
+        for _ in range(3):
+            _add(agent, owner_user, kind)
+    request = rf.get("/")
+    request.user = owner_user
+    with CaptureQueriesContext(connection) as queries:
+        section = documents_agent_section(request, agent)
+    assert "missing privacy sign-off" in section["missing"]
+    assert len(queries) == 3  # documents, current FRIA, last approved FRIA
