@@ -230,3 +230,11 @@ def test_the_beat_schedule_exists():
     from django_celery_beat.models import PeriodicTask
 
     assert PeriodicTask.objects.filter(task="rollouts.tasks.rollout_plans_tick", enabled=True).exists()
+
+
+def test_the_beat_task_ticks_every_active_plan(agent, versions, owner_user, approvers):
+    from rollouts.tasks import rollout_plans_tick
+
+    plan = _approved_plan(agent, owner_user, approvers)
+    assert rollout_plans_tick() == 1  # one active plan evaluated (it waits: no runs yet)
+    assert plan.gate_checks.get(stage_index=0).verdict == "wait"
