@@ -5,6 +5,7 @@ from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from .channel_models import AlertChannel, AlertRecord, Notification
 from .governance import governed_field_names
 from .models import (
     Agent,
@@ -211,3 +212,31 @@ class PersonAdmin(DjangoUserAdmin):
             ),
         )
         return format_html('<ul data-testid="rights-history">{}</ul>', rows) if rows else "No entries yet."
+
+
+# --- alert channels (registry.channels) ---------------------------------------------------------
+
+
+@admin.register(AlertChannel)
+class AlertChannelAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "team", "min_severity", "is_active"]
+    list_filter = ["kind", "is_active"]
+    # The secret (signing secret, PagerDuty routing key) is written once, never shown back; channels
+    # are added on Monitors → Alert channels (registry.channels.alert_channel_create fills defaults).
+    exclude = ["secret"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AlertRecord)
+class AlertRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["title", "kind", "severity", "agent", "opened_at", "resolved_at"]
+    list_filter = ["kind", "severity"]
+    search_fields = ["dedup_key", "title"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["alert", "channel", "event", "status", "attempts", "sent_at", "last_error"]
+    list_filter = ["status", "event"]

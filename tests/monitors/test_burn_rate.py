@@ -105,3 +105,22 @@ def test_latency_sli_burns_on_slow_runs_and_escalation_pages(slo, deliveries):
     fill(slo.agent, minutes=60, slow=90)
     assert deliveries(slo_evaluate, slo=slo, now=NOW) == "alert"
     assert _open_keys() == {f"slo:{slo.pk}:latency:alert"}
+
+
+def test_a_channel_slo_reads_only_that_channels_runs(slo, deliveries):
+    """An SLO on one channel counts that channel's raw runs (rollups do not split by channel): chat
+    failing for the last hour pages the chat SLO; the agent-wide SLO (no rollups here) stays OK."""
+    from tests.reports.factories import make_run
+
+    chat = SLO.objects.create(agent=slo.agent, channel="chat", availability_target=Decimal("99.5"))
+    for i in range(60):
+        for channel, status in (("chat", "error" if i % 5 == 0 else "ok"), ("email", "ok")):
+            run = make_run(
+                slo.agent, started_at=NOW - timedelta(minutes=60) + timedelta(minutes=i), status=status, save=False
+            )
+            run.channel = channel
+            run.save()
+    assert deliveries(slo_evaluate, slo=chat, now=NOW) == "alert"  # 20 % of chat runs: 40×
+    assert deliveries(slo_evaluate, slo=slo, now=NOW) == "ok"
+    chat.refresh_from_db()
+    assert chat.status["availability"]["burn"]["fast"]["long"] == 40.0
