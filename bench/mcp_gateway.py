@@ -4,10 +4,11 @@ What the gateway adds to an allowed tool call, on loopback: the sample upstream 
 (``quorum_mcp.sample_upstream``) over streamable HTTP, and ``quorum-mcp`` in front of it over
 streamable HTTP, asking a real Quorum (gunicorn, production-like settings, its own fresh database)
 before every call. One MCP client session to each; each round times ``--calls`` calls of
-``payments.refund`` for 10 USD (allowed by the seeded policy), alternating direct and through the
-gateway call by call, so both sides see the same machine. The figure is the median over rounds
-of p50(through the gateway) − p50(direct), in ms; goal ≤ 5 ms. Options: ``--calls N`` (100),
-``--rounds R`` (5), ``--workers W`` (2)."""
+``payments.refund`` for 10 USD (allowed by the seeded policy), taking turns call by call with a
+third kind, the gate's own ask from this process (what the gateway sends before each call), so all
+three see the same machine. The figure is the median over rounds of p50(through the gateway) −
+p50(direct), in ms; goal ≤ 5 ms. A second row subtracts the gate's own ask: what the gateway
+itself adds. Options: ``--calls N`` (100), ``--rounds R`` (5), ``--workers W`` (2)."""
 
 from __future__ import annotations
 
