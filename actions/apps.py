@@ -26,6 +26,12 @@ class ActionsConfig(AppConfig):
 
         register_kind(ACTION_POLICY_CHANGE_KIND)
         governed_fields_register(*GOVERNED)
+        # Setting, replacing or stopping a shadow policy is a two-person request too (issue 18).
+        from .shadow import ACTION_POLICY_SHADOW_KIND
+        from .shadow import GOVERNED as SHADOW_GOVERNED
+
+        register_kind(ACTION_POLICY_SHADOW_KIND)
+        governed_fields_register(*SHADOW_GOVERNED)
         # MCP tool definitions pinned in a version change only through a two-person request (issue 17).
         from .tool_pins import GOVERNED as PIN_GOVERNED
         from .tool_pins import TOOL_PIN_KIND

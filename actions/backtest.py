@@ -37,19 +37,20 @@ from telemetry.redaction import REDACTED
 from .choices import ActionStatus, DecisionSource
 from .context import context_from_snapshot
 from .language import parameters_coerce
+from .models import ActionPolicyVersion
 from .services import Outcome, policy_outcome
 
 CHUNK = 10_000
 MAX_EXAMPLES = 3
 MAX_CACHE = 500_000  # distinct parameter tuples kept evaluated (bounded memory on huge periods)
-GATE_SOURCES = {DecisionSource.KILL_SWITCH}
+GATE_SOURCES = {DecisionSource.KILL_SWITCH, DecisionSource.BUDGET}
 # A pending request later decided by people or by expiry was "pending" when the gate decided.
 LATER_SOURCES = {DecisionSource.PEOPLE, DecisionSource.EXPIRY}
 
 SQL = """
 SELECT id::text, agent_id, parameters::text, parameters_purged_at IS NOT NULL, status, source, rule_number,
        rule_text, required_approvals, approver_role, decision_snapshot -> 'outcome' ->> 'status',
-       decision_snapshot -> 'outcome' ->> 'source', (decision_snapshot -> 'context')::text
+       decision_snapshot -> 'outcome' ->> 'source', (decision_snapshot -> 'context')::text, policy_version_id
 FROM actions_actionrequest
 WHERE tool_id = %s AND created_at >= %s AND created_at < %s
 """
@@ -133,22 +134,40 @@ class _Replayer:
         self.tool, self.fields, self.rules = tool, fields, rules
         self.reads = {rule["number"]: _fields_read(rule["tree"], set()) for rule in rules}
         self.context_fields = {name for names in self.reads.values() for name in names if name not in fields}
+        read = {name for names in self.reads.values() for name in names if name in fields}
+        self.read_fields = {name: fields[name] for name in sorted(read)}
+        # Requests recorded under a version declaring the draft's very fields passed these fields'
+        # checks at the gate: only the fields the draft reads decide, so the replay evaluates once
+        # per distinct tuple of those (an order id unique per request does not defeat the cache).
+        self.same_fields = set(
+            ActionPolicyVersion.objects.filter(tool=tool, fields=fields).values_list("pk", flat=True)
+        )
         self.cache: dict[tuple[str, str | None], tuple] = {}
         self.redacted: Counter = Counter()
         self.lacking: Counter = Counter()
 
-    def decide(self, params_text: str, context_text: str | None) -> tuple | None:
+    def decide(self, params_text: str, context_text: str | None, version_id) -> tuple | None:
         """(words, rule label, redacted names, lacking rule numbers) or None when the draft's
         fields refuse the parameters."""
-        key = (params_text, context_text if self.context_fields else None)
+        context_key = context_text if self.context_fields else None
+        if version_id in self.same_fields:
+            params = json.loads(params_text)
+            redacted = tuple(name for name, value in params.items() if value == REDACTED)
+            key = (tuple(params.get(name) for name in self.read_fields), redacted, context_key)
+            fields = self.read_fields
+        else:
+            key, params, fields = (params_text, context_key), None, self.fields
         hit = self.cache.get(key)
         if hit is not None or key in self.cache:
             return hit
-        params = json.loads(params_text)
-        redacted = tuple(name for name, value in params.items() if value == REDACTED)
+        if params is None:
+            params = json.loads(params_text)
+            redacted = tuple(name for name, value in params.items() if value == REDACTED)
+        else:
+            params = {name: params[name] for name in fields if name in params}
         for name in redacted:
-            del params[name]
-        values, errors = parameters_coerce(self.fields, params)
+            params.pop(name, None)
+        values, errors = parameters_coerce(fields, params)
         if any(e.code != "required" or e.field not in redacted for e in errors):
             answer = None
         else:
@@ -215,7 +234,7 @@ def _replay_row(row, result: BacktestResult, replayer: _Replayer, recorded_cache
     if purged:
         result.purged += 1
         return
-    answer = replayer.decide(params_text, row[12])
+    answer = replayer.decide(params_text, row[12], row[13])
     if answer is None:
         result.refused += 1
         if len(result.refused_examples) < MAX_EXAMPLES and (example_agents is None or agent_id in example_agents):

@@ -129,3 +129,10 @@ class BacktestForm(forms.Form):
                     for message in messages:
                         self.add_error(name if name in self.fields else None, message)
         return data
+
+
+class ShadowForm(forms.Form):
+    """Rules to run in shadow beside the policy in force (proposed as a two-person request)."""
+
+    rules_source = PolicyForm.base_fields["rules_source"]
+    note = PolicyForm.base_fields["note"]

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from registry.outbound import validate_outbound_url
 from registry.webhook_signing import WEBHOOK_SECRET_PREFIX, webhook_secret_standard_form  # noqa: F401 (re-exported)
@@ -172,4 +173,78 @@ class ActionRequest(models.Model):
 
 auditlog.register(ActionPolicyVersion)
 auditlog.register(AgentGateSettings, exclude_fields=["webhook_secret", "updated_at"])
+
+
+class PolicyShadow(models.Model):
+    """Draft rules running *in shadow* beside a tool's policy in force (issue 18): every request
+    the active version decides is also evaluated by these rules, and what they would have decided
+    is recorded (:class:`ShadowDecision`), never applied.
+
+    The rules are read over the fields of ``base_version`` (the version in force when the shadow
+    was set), so the shadow sees exactly the values the active version decided on. Set, replaced
+    and stopped only by an applied two-person request (``action_policy_shadow``); promoted to the
+    version in force by an ``action_policy_change`` request with its rules. At most one shadow per
+    tool runs at a time; an ended one stays, with its decisions, for the record."""
+
+    tool = models.ForeignKey("registry.Tool", on_delete=models.PROTECT, related_name="policy_shadows")
+    base_version = models.ForeignKey(ActionPolicyVersion, on_delete=models.PROTECT, related_name="shadows")
+    rules_source = models.TextField("rules", max_length=60_000)
+    rules = models.JSONField(default=list, help_text="Parsed (and type-checked) over the base version's fields.")
+    note = models.CharField(max_length=500, blank=True)
+    change_request = models.ForeignKey(
+        "approvals.ApprovalRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tool"], condition=Q(ended_at__isnull=True), name="actions_shadow_one_running_per_tool"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | ~Q(end_reason=""), name="actions_shadow_ended_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool.name} shadow #{self.pk}"
+
+
+class ShadowDecision(models.Model):
+    """What a shadow's rules would have decided for one action request (never applied), beside
+    whether that agrees with the real decision at the gate."""
+
+    action = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="shadow_decisions")
+    shadow = models.ForeignKey(PolicyShadow, on_delete=models.PROTECT, related_name="decisions")
+    # What the shadow would have decided.
+    status = models.CharField(max_length=10, choices=ActionStatus.choices)
+    source = models.CharField(max_length=15, choices=DecisionSource.choices)
+    rule_number = models.PositiveSmallIntegerField(null=True, blank=True)
+    required_approvals = models.PositiveSmallIntegerField(null=True, blank=True)
+    approver_role = models.CharField(max_length=150, blank=True)
+    # What the gate decided, frozen here (the request's own status moves on when people decide).
+    active_status = models.CharField(max_length=10, choices=ActionStatus.choices)
+    active_rule_number = models.PositiveSmallIntegerField(null=True, blank=True)
+    agreed = models.BooleanField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["action", "shadow"], name="actions_shadow_decision_once"),
+            models.CheckConstraint(condition=Q(status__in=ActionStatus.values), name="actions_shadow_status_valid"),
+        ]
+        indexes = [models.Index(fields=["shadow", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"shadow #{self.shadow_id} on {self.action_id}: {self.status}"
+
+
 auditlog.register(ActionRequest, exclude_fields=["webhook_attempts", "webhook_last_error"])
+auditlog.register(PolicyShadow)

@@ -29,6 +29,7 @@ from .models import ActionPolicyVersion, ActionRequest
 from .policy_analysis import ERROR
 from .selectors import policy_findings
 from .services import policy_current, policy_outcome, policy_validate, policy_version_create
+from .shadow import shadow_end_promoted
 
 ACTION_POLICY_CHANGE = "action_policy_change"
 PAYLOAD_KEYS = {"tool", "fields_source", "rules_source", "redact_fields", "retention_days", "note", "base_number"}
@@ -95,7 +96,7 @@ def _apply(request, actor):
             f"{tool.name}'s policy changed meanwhile (proposed over v{p['base_number']}, v{current.number} in force); "
             "propose again over the version in force."
         )
-    policy_version_create(
+    version = policy_version_create(
         tool=tool,
         fields_source=p["fields_source"],
         rules_source=p["rules_source"],
@@ -104,6 +105,8 @@ def _apply(request, actor):
         note=p["note"] or f"Approval request #{request.pk}.",
         actor=request.requester,
     )
+    # A shadow running these very rules was just promoted: it ends (issue 18).
+    shadow_end_promoted(tool=tool, rules_source=p["rules_source"], version_number=version.number)
 
 
 def _decision_words(outcome) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from registry.models import Agent, Tool, ToolGrant
 from registry.selectors import agents_visible_to
 
 from .choices import BLOCK_SOURCES, ActionStatus, DecisionSource
-from .models import ActionPolicyVersion, ActionRequest
+from .models import ActionPolicyVersion, ActionRequest, PolicyShadow, ShadowDecision
 from .policy_analysis import Finding, policy_text_analyse
 from .services import action_effective_status, policy_current
 
@@ -285,3 +286,64 @@ def near_miss_register(*, start: datetime, end: datetime, agent_ids: list[int]) 
         for (tool, tier, rule), n in sorted(merged.items(), key=lambda item: (-item[1], item[0]))
     ]
     return register, total
+SHADOW_TABLE_SQL = """
+SELECT (created_at AT TIME ZONE 'UTC')::date, active_status, active_rule_number, status, rule_number,
+       required_approvals, count(*), (array_agg(action_id::text ORDER BY created_at DESC))[1:%s]
+FROM actions_shadowdecision
+WHERE shadow_id = %s AND NOT agreed AND created_at >= %s
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY 1 DESC, 7 DESC
+"""
+
+
+def shadow_running(*, tool: Tool) -> PolicyShadow | None:
+    return (
+        PolicyShadow.objects.filter(tool=tool, ended_at__isnull=True)
+        .select_related("base_version", "started_by", "change_request")
+        .first()
+    )
+
+
+def shadow_disagreements(*, shadow: PolicyShadow, days: int = 14, examples: int = 3, user=None) -> dict:
+    """The disagreement table of a shadow over the last ``days`` days (UTC): per day, per (gate's
+    decision and rule → shadow's decision and rule), the count and the latest examples; the
+    totals; and the same counts by rule over the whole window. Counts cover every agent; with
+    ``user``, examples only from the agents they may see. Three queries."""
+    since = timezone.now() - timedelta(days=days)
+    totals = ShadowDecision.objects.filter(shadow=shadow, created_at__gte=since).aggregate(
+        evaluated=Count("pk"), disagreed=Count("pk", filter=Q(agreed=False))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(SHADOW_TABLE_SQL, [examples, shadow.pk, since])
+        raw = cursor.fetchall()
+    rows = [
+        {
+            "day": day,
+            "active_status": active_status,
+            "active_rule": active_rule,
+            "status": status,
+            "rule": rule,
+            "approvals": approvals,
+            "count": count,
+            "examples": ids,
+        }
+        for day, active_status, active_rule, status, rule, approvals, count, ids in raw
+    ]
+    if user is not None:
+        shown = {i for row in rows for i in row["examples"]}
+        visible = {str(pk) for pk in action_requests_visible_to(user).filter(pk__in=shown).values_list("pk", flat=True)}
+        for row in rows:
+            row["examples"] = [i for i in row["examples"] if i in visible]
+    by_rule: dict[tuple, int] = {}
+    for row in rows:
+        key = (row["active_rule"], row["rule"], row["active_status"], row["status"])
+        by_rule[key] = by_rule.get(key, 0) + row["count"]
+    return {
+        **totals,
+        "days": days,
+        "rows": rows,
+        "by_rule": [
+            {"active_rule": k[0], "rule": k[1], "active_status": k[2], "status": k[3], "count": n}
+            for k, n in sorted(by_rule.items(), key=lambda item: -item[1])
+        ],
+    }

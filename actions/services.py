@@ -581,6 +581,11 @@ def action_request_submit(
         if existing is None:
             raise
         return SubmitResult(_replay(existing, fingerprint), created=False)
+    # Issue 18: a running shadow policy records what it would have decided on the same values
+    # (never applied; its failures are its own). Imported here: shadow builds on this module.
+    from .shadow import shadow_evaluate
+
+    shadow_evaluate(action=action, tool=tool, values=values)
     return SubmitResult(action, created=True)
 
 

@@ -24,11 +24,19 @@ from registry.selectors import agents_visible_to
 
 from .backtest import policy_backtest
 from .choices import ActionStatus
-from .forms import BacktestForm, PolicyForm, WebhookForm
+from .forms import BacktestForm, PolicyForm, ShadowForm, WebhookForm
 from .models import AgentGateSettings
 from .policy_change import ACTION_POLICY_CHANGE
-from .selectors import action_requests_visible_to, policies_overview, policy_findings, policy_versions
+from .selectors import (
+    action_requests_visible_to,
+    policies_overview,
+    policy_findings,
+    policy_versions,
+    shadow_disagreements,
+    shadow_running,
+)
 from .services import action_effective_status, gate_settings_update
+from .shadow import ACTION_POLICY_SHADOW
 
 EDIT_PERM = "actions.add_actionpolicyversion"
 VIEW_PERM = "actions.view_actionpolicyversion"
@@ -80,14 +88,100 @@ def policy_detail(request, tool: str):
         shown = next((v for v in versions if str(v.number) == wanted), None)
         if shown is None:
             raise Http404("No such policy version.")
+    shadow = shadow_running(tool=tool)
     context = {
         "tool": tool,
         "versions": versions,
         "shown": shown,
         "current": versions[0] if versions else None,
         "can_edit": request.user.has_perm(EDIT_PERM),
+        "shadow": shadow,
+        "shadow_table": shadow_disagreements(shadow=shadow, user=request.user) if shadow else None,
     }
     return render(request, "actions/policy_detail.html", context)
+
+
+def _propose(request, tool: Tool, kind: str, payload: dict, justification: str, form=None):
+    """Start the two-person request; on success redirect to it, else put the errors on ``form``
+    (or in a message) and return None."""
+    try:
+        change = change_request_create(
+            agent=None, kind=kind, payload=payload, requester=request.user, justification=justification
+        )
+    except ValidationError as exc:
+        for name, msgs in exc.message_dict.items():
+            for message in msgs:
+                if form is not None:
+                    form.add_error(name if name in form.fields else None, message)
+                else:
+                    messages.error(request, message)
+        return None
+    except ApprovalError as exc:
+        if form is not None:
+            form.add_error(None, exc.message)
+        else:
+            messages.error(request, exc.message)
+        return None
+    messages.success(request, f"Proposed as request #{change.pk}; nothing changes until two approvers agree.")
+    return redirect(change)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def shadow_propose(request, tool: str):
+    """Propose rules to run in shadow beside the policy in force."""
+    if not request.user.has_perm(EDIT_PERM):
+        raise PermissionDenied("Only the governance board proposes a shadow policy.")
+    tool = get_object_or_404(Tool, name=tool)
+    current = policy_versions(tool=tool).first()
+    running = shadow_running(tool=tool)
+    initial = {"rules_source": running.rules_source if running else (current.rules_source if current else "")}
+    form = ShadowForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        payload = {"tool": tool.name, "rules_source": data["rules_source"], "note": data["note"]}
+        done = _propose(request, tool, ACTION_POLICY_SHADOW, payload, data["note"], form=form)
+        if done is not None:
+            return done
+    status = 400 if form.errors else 200
+    context = {"form": form, "tool": tool, "current": current, "running": running}
+    return render(request, "actions/shadow_form.html", context, status=status)
+
+
+@login_required
+@require_POST
+def shadow_promote(request, tool: str):
+    """Propose the running shadow's rules as the next version (the two-person policy change)."""
+    if not request.user.has_perm(EDIT_PERM):
+        raise PermissionDenied("Only the governance board proposes a policy.")
+    tool = get_object_or_404(Tool, name=tool)
+    shadow = shadow_running(tool=tool)
+    current = policy_versions(tool=tool).first()
+    if shadow is None or current is None:
+        messages.error(request, f"{tool.name} has no shadow running.")
+        return redirect("actions:policy_detail", tool=tool.name)
+    payload = {
+        "tool": tool.name,
+        "fields_source": current.fields_source,
+        "rules_source": shadow.rules_source,
+        "redact_fields": current.redact_fields,
+        "retention_days": current.retention_days,
+        "note": f"Promote shadow #{shadow.pk}: {shadow.note}"[:500],
+    }
+    done = _propose(request, tool, ACTION_POLICY_CHANGE, payload, f"Promote {tool.name} shadow #{shadow.pk}.")
+    return done or redirect("actions:policy_detail", tool=tool.name)
+
+
+@login_required
+@require_POST
+def shadow_stop(request, tool: str):
+    """Propose stopping the running shadow (its decisions stay)."""
+    if not request.user.has_perm(EDIT_PERM):
+        raise PermissionDenied("Only the governance board stops a shadow policy.")
+    tool = get_object_or_404(Tool, name=tool)
+    payload = {"tool": tool.name, "stop": True, "note": "Stop the shadow."}
+    done = _propose(request, tool, ACTION_POLICY_SHADOW, payload, f"Stop {tool.name}'s shadow policy.")
+    return done or redirect("actions:policy_detail", tool=tool.name)
 
 
 @login_required
