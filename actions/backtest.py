@@ -11,8 +11,8 @@ The rules, and why:
 * **Context as recorded.** A draft rule reading a field the parameters do not hold is fed from
   the context the gate recorded with the decision (``decision_snapshot["context"]``, when the
   gate records one); a request without it counts against that rule as "context lacking".
-* **Only the policy's part moves.** The kill switch and the grant (its constraints and rates) come
-  before the rules and no policy edit changes them: those requests stay as decided, counted
+* **Only the policy's part moves.** The kill switch, the grant (its constraints and rates) and a
+  budget cap's action override the rules and no policy edit changes them: those requests stay as decided, counted
   apart. Everything else is compared on what the gate decided at the time (a request people
   later approved was *pending* at the gate) against :func:`actions.services.policy_outcome` on
   the draft — the gate's own evaluator, pure.

@@ -286,6 +286,8 @@ def near_miss_register(*, start: datetime, end: datetime, agent_ids: list[int]) 
         for (tool, tier, rule), n in sorted(merged.items(), key=lambda item: (-item[1], item[0]))
     ]
     return register, total
+
+
 SHADOW_TABLE_SQL = """
 SELECT (created_at AT TIME ZONE 'UTC')::date, active_status, active_rule_number, status, rule_number,
        required_approvals, count(*), (array_agg(action_id::text ORDER BY created_at DESC))[1:%s]
