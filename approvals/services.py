@@ -541,6 +541,15 @@ def apply_snapshot(req: ApprovalRequest) -> dict:
     }
 
 
+def apply_gates_preview(req: ApprovalRequest) -> list[str]:
+    """What the apply gates would object to if this pending request were approved now (missing
+    documents, no passing eval run, ...): shown on its page so approvers and the requester know
+    what it will wait for. Read-only: the gates answer again, for real, when it is applied."""
+    if req.status != RequestStatus.PENDING:
+        return []
+    return [str(objection) for gate in apply_gates if (objection := gate(req))]
+
+
 def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
     """Apply an approved request (row already locked by the caller) if nothing holds it back.
     Exactly once: the status moves to applied in this same transaction."""

@@ -122,6 +122,7 @@ def request_context(request, req: ApprovalRequest, *, decision_form=None, tick_e
             req.policy_snapshot, req.agent.owner_team.name if req.agent_id else "the owning team"
         ),
         "error": error,
+        "gates_preview": services.apply_gates_preview(req),
     }
 
 

@@ -248,3 +248,28 @@ def test_the_agent_card_section_costs_a_fixed_number_of_queries(rf, agent, owner
         section = documents_agent_section(request, agent)
     assert "missing privacy sign-off" in section["missing"]
     assert len(queries) == 3  # documents, current FRIA, last approved FRIA
+
+
+def test_a_pending_release_request_page_says_which_documents_it_will_wait_for(
+    client, agent, owner_user, only_compliance_gates
+):
+    version = AgentVersionFactory(agent=agent, label="9.1")
+    req = request_create(
+        agent=agent,
+        kind="new_version",
+        payload={"version": version.label},
+        requester=owner_user,
+        justification="Next",
+        policy={"checklist": []},
+    )
+    _add(agent, owner_user, DocumentKind.AGENT_CARD)
+    client.force_login(owner_user)
+    page = client.get(reverse("approvals:request_detail", args=[req.pk])).content.decode()
+    assert 'data-testid="gates-preview"' in page
+    assert "missing runbook (failure modes and recovery), architecture and data-flow diagram, golden set" in page
+    for kind in TIER_2[1:]:
+        _add(agent, owner_user, kind)
+    assert (
+        'data-testid="gates-preview"'
+        not in client.get(reverse("approvals:request_detail", args=[req.pk])).content.decode()
+    )
