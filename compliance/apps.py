@@ -12,6 +12,7 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         self._ready_intake_documents_assessments()
+        self._ready_evidence_serious_drills()
 
     def _ready_intake_documents_assessments(self) -> None:
         """Intake funnel, the documentation and FRIA gates, the impact-assessment kind, the card section."""
@@ -37,3 +38,26 @@ class ComplianceConfig(AppConfig):
         # An assessment's approval moves only through its request (no form, API or admin writes it).
         governed_fields_register(GovernedField(ImpactAssessment, "status", IMPACT_ASSESSMENT, on_create=False))
         demo_seeders.register(seed_intake_documents, order=90)
+
+    def _ready_evidence_serious_drills(self) -> None:
+        """Framework mapping, the serious-incident clock, the evidence freeze and drills."""
+        from incidents.extensions import incident_sections
+        from registry.extensions import NavItem, before_automatic_change, demo_seeders, home_panels, nav_items
+        from reports.extensions import evidence_pack_files
+        from telemetry.extensions import controls_extras
+
+        from .demo_evidence import seed_evidence_demo
+        from .drills import drill_controls_extra
+        from .evidence import evidence_pack_mapping
+        from .serious import evidence_freeze_before_change
+        from .serious_panels import serious_home_panel, serious_incident_section
+
+        # Art. 73(6): freeze the evidence before Quorum changes an agent in a serious incident.
+        before_automatic_change.register(evidence_freeze_before_change, order=10)
+        home_panels.register(serious_home_panel, order=45)
+        incident_sections.register(serious_incident_section, order=10)
+        controls_extras.register(drill_controls_extra, order=60)
+        evidence_pack_files.register(evidence_pack_mapping, order=10)
+        nav_items.register(NavItem("Drills", "compliance:drill_list", perm="incidents.view_incident"), order=55)
+        nav_items.register(NavItem("Frameworks", "compliance:mapping", perm="registry.view_auditentry"), order=85)
+        demo_seeders.register(seed_evidence_demo, order=95)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 
 from registry.models import Agent, Team
 
@@ -243,3 +244,139 @@ class ImpactAssessment(models.Model):
 auditlog.register(Intake, exclude_fields=["updated_at"])
 auditlog.register(AgentDocument)
 auditlog.register(ImpactAssessment, exclude_fields=["answers"])
+
+
+# --- framework evidence, serious incidents, drills ---------------------------------------
+
+
+class SeriousKind(models.TextChoices):
+    """Kinds of serious incident (EU AI Act Art. 3(49), Art. 73(2)-(4)); each has its own clock."""
+
+    WIDESPREAD = "widespread", "Widespread infringement or critical infrastructure disruption (Art. 73(3))"
+    DEATH = "death", "Death of a person (Art. 73(4))"
+    OTHER = "other", "Other serious incident: health, fundamental rights, property or environment (Art. 73(2))"
+
+
+class ReportStage(models.TextChoices):
+    INITIAL = "initial", "Initial report"
+    COMPLETE = "complete", "Complete report"
+
+
+class DrillMode(models.TextChoices):
+    LIVE = "live", "Live (non-production agent)"
+    DRY_RUN = "dry_run", "Dry run"
+
+
+class DrillStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+
+
+class SeriousIncident(models.Model):
+    """An incident classified as a serious incident under EU AI Act Art. 73, with its kind.
+
+    The report is due ``days`` after ``aware_at`` (Art. 73(2)-(4), :mod:`compliance.serious`);
+    ``due_at`` is stored so the home page and the escalation task filter on it."""
+
+    incident = models.OneToOneField("incidents.Incident", on_delete=models.PROTECT, related_name="serious")
+    kind = models.CharField(max_length=24, choices=SeriousKind.choices)
+    aware_at = models.DateTimeField(help_text="When the provider or deployer became aware of the serious incident.")
+    due_at = models.DateTimeField()
+    rationale = models.TextField(max_length=4000)
+    classified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    classified_at = models.DateTimeField(default=timezone.now)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=SeriousKind.values), name="compliance_serious_kind_valid"),
+            models.CheckConstraint(condition=Q(due_at__gt=F("aware_at")), name="compliance_serious_due_after_aware"),
+            models.CheckConstraint(condition=~Q(rationale=""), name="compliance_serious_rationale_required"),
+        ]
+        indexes = [models.Index(fields=["due_at"])]
+
+    def __str__(self) -> str:
+        return f"Serious incident ({self.get_kind_display()}) on incident {self.incident_id}"
+
+
+class SeriousReport(models.Model):
+    """A report to the market surveillance authority (Art. 73), initial or complete, as sent:
+    its content frozen with its SHA-256 (also on the audit chain)."""
+
+    serious = models.ForeignKey(SeriousIncident, on_delete=models.PROTECT, related_name="reports")
+    stage = models.CharField(max_length=10, choices=ReportStage.choices)
+    content = models.JSONField()
+    content_sha256 = models.CharField(max_length=64)
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["serious", "stage"], name="compliance_seriousreport_one_per_stage"),
+            models.CheckConstraint(condition=Q(stage__in=ReportStage.values), name="compliance_seriousreport_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()} of serious incident {self.serious_id}"
+
+
+class EvidenceFreeze(models.Model):
+    """The evidence of an agent in a serious incident, frozen before Quorum changed the agent on
+    its own (Art. 73(6)): version, controls, last runs and traces, and their SHA-256, which is
+    also on the audit chain (entry ``audit_seq``)."""
+
+    agent = models.ForeignKey("registry.Agent", on_delete=models.PROTECT, related_name="evidence_freezes")
+    serious = models.ForeignKey(SeriousIncident, on_delete=models.PROTECT, related_name="freezes")
+    change_kind = models.CharField(max_length=40)
+    reason = models.TextField(max_length=2000)
+    snapshot = models.JSONField()
+    snapshot_sha256 = models.CharField(max_length=64)
+    audit_seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Evidence of agent {self.agent_id} frozen before {self.change_kind}"
+
+
+class KillSwitchDrill(models.Model):
+    """A kill-switch drill: pulled at ``pulled_at``; the first controls poll after it that
+    showed side effects off (``controls_off_seen_at``) and the agent's last side-effecting action
+    (``last_side_effect_at``) are measured. Evidence for Art. 14 and NIST MANAGE 2.4."""
+
+    agent = models.ForeignKey("registry.Agent", on_delete=models.PROTECT, related_name="drills")
+    mode = models.CharField(max_length=8, choices=DrillMode.choices)
+    status = models.CharField(max_length=10, choices=DrillStatus.choices, default=DrillStatus.RUNNING)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    pulled_at = models.DateTimeField(default=timezone.now)
+    controls_off_seen_at = models.DateTimeField(null=True, blank=True)
+    last_side_effect_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ms_to_controls_off = models.PositiveBigIntegerField(null=True, blank=True)
+    ms_to_last_side_effect = models.PositiveBigIntegerField(null=True, blank=True)
+    restore_request = models.ForeignKey(
+        "approvals.ApprovalRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(max_length=2000, blank=True)
+
+    class Meta:
+        ordering = ["-pulled_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent"], condition=Q(status="running"), name="compliance_drill_one_running_per_agent"
+            ),
+            models.CheckConstraint(condition=Q(mode__in=DrillMode.values), name="compliance_drill_mode_valid"),
+            models.CheckConstraint(condition=Q(status__in=DrillStatus.values), name="compliance_drill_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="running") | Q(finished_at__isnull=False), name="compliance_drill_finished_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} drill on agent {self.agent_id}"
+
+
+auditlog.register(SeriousIncident)
+auditlog.register(KillSwitchDrill)

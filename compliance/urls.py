@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import assessments_views, documents_views, intake_views
+from . import assessments_views, documents_views, drill_views, evidence_views, intake_views, serious_views
 
 app_name = "compliance"
 
@@ -25,4 +25,19 @@ urlpatterns = [
         name="assessment_create",
     ),
     path("assessments/<int:pk>/", assessments_views.assessment_detail, name="assessment_detail"),
+    # Framework mapping with live evidence (compliance/evidence.py)
+    path("frameworks/", evidence_views.portfolio_mapping, name="mapping"),
+    path("frameworks/agents/<slug:slug>/", evidence_views.agent_mapping, name="agent_mapping"),
+    path("frameworks/soa/", evidence_views.soa, name="soa"),
+    path("frameworks/soa.csv", evidence_views.soa, {"fmt": "csv"}, name="soa_csv"),
+    # Serious incidents, Art. 73 (compliance/serious.py)
+    path("serious/<int:pk>/", serious_views.serious_detail, name="serious_detail"),
+    path("serious/<int:pk>/classify/", serious_views.serious_classify, name="serious_classify"),
+    path("serious/<int:pk>/reports/<str:stage>.<str:fmt>", serious_views.serious_report, name="serious_report"),
+    path("serious/<int:pk>/reports/<str:stage>/submit/", serious_views.serious_submit, name="serious_submit"),
+    # Kill-switch drills (compliance/drills.py)
+    path("drills/", drill_views.drill_list, name="drill_list"),
+    path("drills/start/", drill_views.drill_start, name="drill_start"),
+    path("drills/<int:pk>/", drill_views.drill_detail, name="drill_detail"),
+    path("drills/<int:pk>/finish/", drill_views.drill_finish, name="drill_finish"),
 ]

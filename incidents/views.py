@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from approvals.exceptions import ApprovalError
 from approvals.services import change_request_create
+from registry.extensions import page_sections_collect
 from registry.governance import FLEET_REENABLE
 from registry.models import GlobalControls
 from registry.permissions import user_can_operate_agent
@@ -18,6 +19,7 @@ from registry.selectors import agents_visible_to
 
 from . import services
 from .choices import ALLOWED_TRANSITIONS, IncidentStatus
+from .extensions import incident_sections
 from .filtersets import ActionItemFilterSet, IncidentFilterSet
 from .forms import (
     ActionItemForm,
@@ -158,6 +160,7 @@ def _detail_context(request, incident, **extra):
 def incident_detail(request, pk: int):
     incident = _get_incident(request, pk)
     context = _detail_context(request, incident, replay=incident_replay(incident), link_form=LinkRunsForm())
+    context["sections"] = page_sections_collect(incident_sections, request, incident)
     return render(request, "incidents/incident_detail.html", context)
 
 

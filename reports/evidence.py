@@ -11,6 +11,8 @@ One ZIP for one agent (or the whole portfolio) and a period, that an auditor ver
   checkpoint before the first entry in scope to the signed checkpoint after the last one. Entries
   in scope are written in full, the others as stubs (``seq``, ``prev_hash``, ``content_hash``), so
   the links can be checked without disclosing other agents' records.
+* files the apps above add through ``reports.extensions.evidence_pack_files`` (the compliance
+  workbench's ``compliance/framework_mapping.json``).
 * ``manifest.json`` (every file's SHA-256 and size, the scope, the public key) and
   ``manifest.sig`` (Ed25519 over the manifest's bytes, the key of ``registry/audit_signing.py``).
 
@@ -39,6 +41,8 @@ from registry import audit_signing
 from registry.audit_chain import GENESIS_HASH, chain_rows, checkpoint_sign
 from registry.canonical import canonical_json
 from registry.models import Agent, AgentVersion, AuditCheckpoint, AuditEntry, AuditPrune, Review
+
+from .extensions import evidence_pack_files
 
 FORMAT = "quorum-evidence/v1"
 BATCH = 2000
@@ -216,6 +220,9 @@ def evidence_export(
             zipped.write_lines("agents.jsonl", _rows(Agent.objects.all()))
         for name, queryset in _records(agent, since, until).items():
             zipped.write_lines(name, _rows(queryset))
+        for contribute in evidence_pack_files:
+            for name, text in contribute(agent, since, until).items():
+                zipped.write_text(name, text)
         linked = zipped.write_lines("audit/chain.jsonl", _chain_lines(before, after, agent, since, until))
         proof = {
             "checkpoint_before": _checkpoint_json(before) if before else None,

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from incidents.services import incident_open_or_link
 from registry.channels import Alert, notify
+from registry.extensions import automatic_change_announce
 from registry.models import Agent
 from registry.permissions import user_can_edit_agent
 from registry.services import agent_controls_update
@@ -413,7 +414,7 @@ def _drift_record(*, agent: Agent, policy, verdict: DriftVerdict, now) -> list:
                 drift_alert_notify(alert=alert, agent=agent)
         if new_alerts:
             incident_id = _drift_incident(agent=agent, alerts=new_alerts)
-            action = _drift_action(agent=agent, action=policy.action)
+            action = _drift_action(agent=agent, action=policy.action, alerts=new_alerts)
             DriftAlert.objects.filter(pk__in=[a.pk for a in new_alerts]).update(
                 incident_id=incident_id, action_taken=action
             )
@@ -473,15 +474,20 @@ def _drift_incident(*, agent: Agent, alerts: list) -> int | None:
     return incident.pk
 
 
-def _drift_action(*, agent: Agent, action: str) -> str:
+def _drift_action(*, agent: Agent, action: str, alerts: list) -> str:
+    # An automatic change: announced first (inside the drift transaction) so the evidence of an
+    # agent in a serious incident is frozen before Quorum alters it (registry.extensions).
     current = Agent.objects.get(pk=agent.pk)
+    reason = "Drift check: " + "; ".join(a.summary for a in alerts)[:500]
     if action == DriftAction.CANARY_ROLLBACK:
         if current.canary_share_pct != 0:
-            agent_controls_update(agent_id=agent.pk, canary_share_pct=Decimal("0"), actor=None)
+            automatic_change_announce(agent=current, kind="canary_rollback", reason=reason)
+            agent_controls_update(agent_id=agent.pk, canary_share_pct=Decimal("0"), actor=None, reason=reason)
         return action
     if action == DriftAction.KILL_SWITCH:
         if current.side_effects_enabled:
-            agent_controls_update(agent_id=agent.pk, side_effects_enabled=False, actor=None)
+            automatic_change_announce(agent=current, kind="kill_switch", reason=reason)
+            agent_controls_update(agent_id=agent.pk, side_effects_enabled=False, actor=None, reason=reason)
         return action
     return DriftAction.NONE
 

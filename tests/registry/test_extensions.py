@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from approvals.extensions import apply_gates, request_created_hooks
-from registry.extensions import ExtensionPoint, agent_card_sections, demo_seeders, home_panels, nav_items
+from incidents.extensions import incident_sections
+from registry.extensions import (
+    ExtensionPoint,
+    agent_card_sections,
+    before_automatic_change,
+    demo_seeders,
+    home_panels,
+    nav_items,
+)
+from reports.extensions import evidence_pack_files
 from telemetry.extensions import controls_extras
 
 
@@ -56,6 +65,7 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "evals.panels.evals_home_panel",
         "rollouts.panels.home_panel",
         "monitors.panels.home_panel",
+        "compliance.serious_panels.serious_home_panel",
         "incidents.panels.home_panel",
         "reports.panels.reports_home_panel",
         "compliance.intake_panels.intake_home_panel",
@@ -84,10 +94,14 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         "seed_reports",
         "seed_monitors",
         "seed_intake_documents",
+        "seed_evidence_demo",
     ]
     assert [f.__name__ for f in apply_gates] == ["apply_gate_eval", "learning_gate", "documentation_gate", "fria_gate"]
     assert [f.__name__ for f in request_created_hooks] == ["request_created_eval_hook"]
-    assert [f.__name__ for f in controls_extras] == ["controls_extra"]
+    assert [f.__name__ for f in controls_extras] == ["controls_extra", "budget_controls_extra", "drill_controls_extra"]
+    assert [f.__name__ for f in before_automatic_change] == ["evidence_freeze_before_change"]
+    assert [f.__name__ for f in incident_sections] == ["serious_incident_section"]
+    assert [f.__name__ for f in evidence_pack_files] == ["evidence_pack_mapping"]
     assert [(i.label, i.url_name) for i in nav_items] == [
         ("Home", "home"),
         ("Agents", "registry:agent_list"),
@@ -96,10 +110,12 @@ def test_the_apps_fill_every_extension_point_in_a_fixed_order():
         ("Actions", "actions:index"),
         ("Incidents", "incidents:incident_list"),
         ("Rollouts", "rollouts:index"),
+        ("Drills", "compliance:drill_list"),
         ("Evals", "evals:index"),
         ("Monitors", "monitors:index"),
         ("Reports", "reports:portfolio"),
         ("Discovery", "telemetry:discovery_list"),
         ("Audit", "trail:explorer"),
+        ("Frameworks", "compliance:mapping"),
         ("Intake", "compliance:intake_list"),
     ]
