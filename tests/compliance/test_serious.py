@@ -135,7 +135,11 @@ def test_reports_are_drafted_from_incident_timeline_and_linked_runs_exported_and
     assert SeriousReport.objects.filter(serious=serious).count() == 2
 
 
-def test_an_overdue_report_escalates_once_through_notify(incident, operator_user, board_user):
+def test_an_overdue_report_escalates_once_through_notify(
+    incident, operator_user, board_user, django_capture_on_commit_callbacks
+):
+    from config.celery import app
+
     serious = services.serious_classify(
         incident_id=incident.pk,
         kind=SeriousKind.WIDESPREAD,
@@ -144,10 +148,18 @@ def test_an_overdue_report_escalates_once_through_notify(incident, operator_user
         actor=operator_user,
     )
     assert services.serious_clock(serious).overdue
-    assert services.serious_overdue_escalate() == 1
-    assert services.serious_overdue_escalate() == 0
-    assert len(mail.outbox) == 1 and "Overdue" in mail.outbox[0].subject
-    assert board_user.email in mail.outbox[0].to and operator_user.email in mail.outbox[0].to
+    previous, app.conf.task_always_eager = app.conf.task_always_eager, True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.serious_overdue_escalate() == 1
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.serious_overdue_escalate() == 0
+    finally:
+        app.conf.task_always_eager = previous
+    # One alert, delivered once to each person (the second pass sent nothing).
+    assert mail.outbox and all("Overdue" in m.subject for m in mail.outbox)
+    sent_to = [address for m in mail.outbox for address in m.to]
+    assert board_user.email in sent_to and operator_user.email in sent_to and len(sent_to) == len(set(sent_to))
 
 
 def test_no_freeze_for_an_agent_without_a_serious_incident(agent, incident):
