@@ -238,3 +238,21 @@ def test_the_beat_task_ticks_every_active_plan(agent, versions, owner_user, appr
     plan = _approved_plan(agent, owner_user, approvers)
     assert rollout_plans_tick() == 1  # one active plan evaluated (it waits: no runs yet)
     assert plan.gate_checks.get(stage_index=0).verdict == "wait"
+
+
+def test_the_request_form_offers_the_plan_and_creates_the_request(client, agent, versions, owner_user):
+    from approvals.models import ApprovalRequest
+
+    url = f"/approvals/new/{agent.slug}/rollout_plan/"
+    client.force_login(owner_user)
+    page = client.get(url, {"version": "1.1", "preset": "canary_48h"})
+    assert page.status_code == 200 and "Canary: 5 % for 48 hours" in page.content.decode()
+    form = {"version": "1.1", "preset": "canary_48h", "on_failure": "rollback", "success_tolerance_pp": "2",
+            "p95_slo_ms": "8000", "justification": "Roll out."}  # fmt: skip
+    bad = client.post(url, {**form, "success_tolerance_pp": "-1"})
+    assert bad.status_code == 400 and "success" in bad.content.decode().lower()
+    assert not ApprovalRequest.objects.filter(kind="rollout_plan").exists()
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    req = ApprovalRequest.objects.get(kind="rollout_plan")
+    assert req.payload["stages"] == [{"share_pct": "5", "min_hours": 48}] and req.payload["on_failure"] == "rollback"
