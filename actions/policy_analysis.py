@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .language import OUTCOME_ALLOW, fields_parse, rules_parse
+from .language import CONTEXT_FIELDS, CONTEXT_PREFIX, OUTCOME_ALLOW, fields_parse, rules_parse
 
 ERROR = "error"
 WARNING = "warning"
@@ -345,7 +345,8 @@ def policy_analyse(
     """Every finding for parsed ``rules`` over ``fields``, in line order. ``fired_texts``: the
     texts of the rules that decided a request in the last 30 days (None: not checked);
     ``live_texts``: the rule texts of the version in force (only those can have fired)."""
-    algebra = _Algebra(fields)
+    # The request's context (``context.<name>``) is typed like the fields: modelled the same way.
+    algebra = _Algebra({**fields, **{CONTEXT_PREFIX + name: spec for name, spec in CONTEXT_FIELDS.items()}})
     findings: list[Finding] = []
     earlier: list[tuple[dict, list[dict]]] = []  # (rule, its boxes) for the modelled earlier rules
     modelled: list[tuple[dict, list[dict]]] = []
@@ -360,7 +361,7 @@ def policy_analyse(
         if finding is not None:
             findings.append(finding)
         elif rule["outcome"] == OUTCOME_ALLOW:
-            findings.extend(_money_findings(algebra, rule, boxes, earlier))
+            findings.extend(_money_findings(algebra, fields, rule, boxes, earlier))
         earlier.append((rule, boxes))
     findings.extend(_enum_findings(fields, modelled, rules, _fields_lines(fields_source)))
     if fired_texts is not None:
@@ -418,7 +419,8 @@ def _same(algebra: _Algebra, boxes: list[dict], earlier: list, prior: dict) -> b
     return not rest
 
 
-def _money_findings(algebra: _Algebra, rule: dict, boxes: list[dict], earlier: list) -> list[Finding]:
+def _money_findings(algebra: _Algebra, fields: dict, rule: dict, boxes: list[dict], earlier: list) -> list[Finding]:
+    """Money fields are the declared parameters' (the context's spend is the agent's, not the action's)."""
     if any(prior is None for prior, _ in earlier):
         return []
     rest = boxes
@@ -426,7 +428,7 @@ def _money_findings(algebra: _Algebra, rule: dict, boxes: list[dict], earlier: l
         for cut in prior_boxes:
             rest = algebra.subtract(rest, cut)
     findings = []
-    for name, spec in algebra.fields.items():
+    for name, spec in fields.items():
         if not _is_money(name, spec):
             continue
         if any(box.get(name, algebra.universe(name)).unbounded_above() for box in rest):

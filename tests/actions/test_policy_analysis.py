@@ -62,6 +62,15 @@ DEFECTIVE = {
         'deny "urgent" if urgent\nallow if not urgent and amount_usd < 5\nallow if amount_usd < 3',
         [(ERROR, "unreachable", 3, 10)],
     ),
+    "context never true": (
+        'deny "night" if context.hour < 6 and context.hour > 20\nallow if amount_usd < 1',
+        [(ERROR, "never_true", 1, 17)],
+    ),
+    "context shadowed": (
+        "deny \"weekend\" if context.weekday in ['sat', 'sun']\ndeny \"sunday\" if context.weekday == 'sun'\n"
+        "allow if amount_usd < 1",
+        [(ERROR, "unreachable", 2, 18)],
+    ),
     "allows any amount": (
         "allow if tier in ['standard', 'pro', 'enterprise']",
         [(WARNING, "allows_any_amount", 1, 10)],
