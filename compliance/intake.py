@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -237,15 +237,16 @@ def intake_convert(*, intake_id: int, agent_form, user) -> Agent:
 
 
 def intake_funnel() -> dict:
-    """Counts for the portfolio: proposed, scored, at or above the threshold, became agents."""
-    counts = Intake.objects.aggregate(
+    """Counts for the portfolio: proposed, awaiting a score, scored, at or above the threshold
+    (including those that became agents), below it, became agents, withdrawn. One query."""
+    total = F("score_scope") + F("score_volume") + F("score_failure") + F("score_data") + F("score_metric")
+    scored = Q(status__in=[IntakeStatus.SCORED, IntakeStatus.CONVERTED])
+    return Intake.objects.annotate(core=total).aggregate(
         proposed=Count("pk", filter=~Q(status=IntakeStatus.WITHDRAWN)),
         awaiting=Count("pk", filter=Q(status=IntakeStatus.SUBMITTED)),
-        scored=Count("pk", filter=Q(status__in=[IntakeStatus.SCORED, IntakeStatus.CONVERTED])),
+        scored=Count("pk", filter=scored),
+        go=Count("pk", filter=scored & Q(core__gte=GO_THRESHOLD)),
+        below=Count("pk", filter=scored & Q(core__lt=GO_THRESHOLD)),
         converted=Count("pk", filter=Q(status=IntakeStatus.CONVERTED)),
         withdrawn=Count("pk", filter=Q(status=IntakeStatus.WITHDRAWN)),
     )
-    scored = Intake.objects.filter(status=IntakeStatus.SCORED).only(*Intake.SCORE_FIELDS)
-    counts["go"] = counts["converted"] + sum(1 for i in scored if (i.core_total or 0) >= GO_THRESHOLD)
-    counts["below"] = counts["scored"] - counts["go"]
-    return counts
