@@ -18,17 +18,22 @@ from .latency import empty_histogram
 class Run(models.Model):
     """One run of an agent, as the agent reported it (after redaction).
 
-    ``run_id`` is chosen by the agent and unique per agent: it is the idempotency key,
-    so a replayed report stores nothing new. Runs are kept even when they break a
-    governance rule (the violation is recorded separately)."""
+    ``run_id`` is chosen by the agent: with ``started_at`` it is the idempotency key, so a
+    replayed report stores nothing new. The table is partitioned by month of ``started_at``
+    (``telemetry/run_partitions.py`` says why the key includes it); its primary key in the
+    database is ``(id, started_at)``, ``id`` alone stays unique (one identity sequence). Runs
+    are kept even when they break a governance rule (the violation is recorded separately)."""
 
-    agent = models.ForeignKey("registry.Agent", on_delete=models.PROTECT, related_name="runs")
+    # No single-column FK indexes: (agent, started_at) and (version, started_at) serve those
+    # lookups (index review for the partitioned table, telemetry/run_partitions.py).
+    agent = models.ForeignKey("registry.Agent", on_delete=models.PROTECT, related_name="runs", db_index=False)
     version = models.ForeignKey(
         "registry.AgentVersion",
         on_delete=models.PROTECT,
         related_name="runs",
         null=True,
         blank=True,
+        db_index=False,
         help_text="The registered version the run was matched to, if any.",
     )
     run_id = models.CharField(max_length=128)
@@ -62,7 +67,9 @@ class Run(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["agent", "run_id"], name="telemetry_run_unique_run_id_per_agent"),
+            models.UniqueConstraint(
+                fields=["agent", "run_id", "started_at"], name="telemetry_run_unique_run_per_agent_start"
+            ),
             models.CheckConstraint(
                 condition=Q(ended_at__gte=models.F("started_at")),
                 name="telemetry_run_ended_after_start",

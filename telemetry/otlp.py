@@ -33,6 +33,7 @@ from . import otlp_mapping as mapping
 from .extensions import held_agent_ids
 from .partitions import PartitionedTable, partitions_drop_before, partitions_ensure
 from .redaction import deny_list, mask_card_numbers, redact
+from .run_partitions import run_partitions_maintain
 from .services import ItemResult, runs_ingest
 
 SPANS = PartitionedTable("telemetry_span", period="day")
@@ -499,8 +500,11 @@ def spans_purge_before(when: datetime) -> int:
 
 def spans_maintain(*, now: datetime | None = None) -> dict:
     """The hourly beat task: partitions for the next ``TELEMETRY_SPAN_PARTITIONS_AHEAD_DAYS`` days
-    exist, and spans older than ``TELEMETRY_SPAN_RETENTION_DAYS`` are gone."""
+    exist, and spans older than ``TELEMETRY_SPAN_RETENTION_DAYS`` are gone. The runs' monthly
+    partitions are made ahead here too (``run_partitions_maintain``; their retention is the
+    trail's nightly purge)."""
     now = now or timezone.now()
     created = partitions_ensure(SPANS, now, now + timedelta(days=settings.TELEMETRY_SPAN_PARTITIONS_AHEAD_DAYS))
     dropped = spans_purge_before(now - timedelta(days=settings.TELEMETRY_SPAN_RETENTION_DAYS))
-    return {"created": len(created), "dropped": dropped}
+    run_months = run_partitions_maintain(now=now)
+    return {"created": len(created), "dropped": dropped, "run_partitions_created": len(run_months)}

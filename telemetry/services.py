@@ -21,6 +21,7 @@ from . import rollups
 from .choices import ViolationKind
 from .models import ComplianceViolation, RollupState, Run
 from .redaction import deny_list, redact
+from .run_partitions import run_partition_drop_one
 from .schemas import RunIn, run_validate
 
 # A version counts as approved once it passed approval, even after it was superseded.
@@ -159,9 +160,11 @@ def runs_ingest(*, agent: Agent, items: list, received_at: datetime | None = Non
     """Store run summaries reported by ``agent``; answer per item.
 
     Rules: each item is validated on its own (an invalid one never blocks the others); a run
-    naming another agent is refused; a run id already stored for this agent — or repeated
-    earlier in the same batch — is a ``duplicate`` and stores nothing (``INSERT … ON CONFLICT
-    DO NOTHING``, so two replays racing on two connections still make one row); metadata is
+    naming another agent is refused; a run id already stored for this agent with the same start
+    time (a replay; the key includes ``started_at`` because runs are partitioned by it,
+    ``telemetry/run_partitions.py``) — or repeated earlier in the same batch — is a ``duplicate``
+    and stores nothing (``INSERT … ON CONFLICT DO NOTHING``, so two replays racing on two
+    connections still make one row); metadata is
     redacted before storage; governance findings on the new runs become compliance
     violations, deduplicated per agent, version key, kind and hour. The run is always kept."""
     received_at = received_at or timezone.now()
@@ -295,7 +298,7 @@ def _insert_runs(agent_id: int, rows: list[tuple], received_at: datetime) -> set
         sql = (
             f"INSERT INTO {table} ({cols}) SELECT %s, {', '.join('t.' + c for c in _RUN_COLUMNS)}, %s "  # noqa: S608
             f"FROM json_to_recordset(%s::json) AS t({columns}) "
-            "ON CONFLICT (agent_id, run_id) DO NOTHING RETURNING run_id"
+            "ON CONFLICT (agent_id, run_id, started_at) DO NOTHING RETURNING run_id"
         )
         document = json.dumps([dict(zip(_RUN_COLUMNS, row, strict=True)) for row in rows], default=_json_default)
         cursor.execute(sql, [agent_id, received_at, document])
@@ -427,8 +430,15 @@ def runs_purge_before(*, before: datetime, exclude_agent_ids: Collection[int] = 
     """Delete one batch of runs started before ``before``, except the runs of the agents in
     ``exclude_agent_ids`` (under legal hold); returns how many went (0: nothing is due). One
     short transaction per batch, by primary key, so ingest never waits on a long lock; the
-    caller repeats. Rollups keep the hours and days they summed. Kept behind this function so
-    a partitioned run table can drop whole months instead."""
+    caller repeats. Rollups keep the hours and days they summed.
+
+    Whole months go first: a monthly partition that ends by ``before`` and holds no held agent's
+    run is dropped (instant; its run count is returned); only then are the remaining runs — the
+    month straddling ``before``, a held month's other agents, the default partition — deleted in
+    batches (``telemetry/run_partitions.py``)."""
+    dropped = run_partition_drop_one(before=before, exclude_agent_ids=exclude_agent_ids)
+    if dropped:
+        return dropped
     due = Run.objects.filter(started_at__lt=before)
     if exclude_agent_ids:
         due = due.exclude(agent_id__in=list(exclude_agent_ids))
