@@ -33,10 +33,5 @@ ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; tests only.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
-# A second alias on the same test database, for the replica router's test
-# (tests/reports/test_replica_router.py). Off unless a test sets REPORT_READS_DATABASE = "replica":
-# tests run inside a transaction, which the replica's own connection could not see.
-DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
-REPORT_READS_DATABASE = None
 # Uploaded documents (compliance) go to a directory of this run, never into var/media.
 MEDIA_ROOT = os.environ.setdefault("QUORUM_MEDIA_ROOT", tempfile.mkdtemp(prefix="quorum-test-media-"))

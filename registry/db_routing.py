@@ -57,6 +57,11 @@ def reads_from_replica(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def primary_in_transaction() -> bool:
+    """Is this thread inside a transaction on the primary? (Then reads stay there.)"""
+    return connections[DEFAULT_DB_ALIAS].in_atomic_block
+
+
 def read_connection(model):
     """The connection a raw-SQL read of ``model`` should use: the router's answer."""
     return connections[router.db_for_read(model)]
@@ -69,7 +74,7 @@ class ReportReplicaRouter:
         replica = report_reads_alias()
         if replica is None:
             return None
-        if _REPORT_READS.get() and not connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        if _REPORT_READS.get() and not primary_in_transaction():
             return replica
         # Outside a report read, even an object that came from the replica reads its relations
         # from the primary.

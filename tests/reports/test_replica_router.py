@@ -1,8 +1,10 @@
 """Report reads go to the read replica, writes never do (issue 22, item 5).
 
-The test database has a second alias, ``replica`` (config/settings_test.py: a test mirror of
-``default``, its own connection to the same database). Transactional tests, because a replica's
-connection cannot see another connection's uncommitted rows — exactly as in production."""
+Each test adds a second alias, ``replica``, to the settings and binds it to the test's own
+connection (a real second connection could not see the test transaction's rows, and a permanent
+test mirror in the settings broke other tests' serialized rollback). Every read decision the
+router makes is recorded, so the tests see where each of the selectors' reads — ORM and raw SQL —
+was sent, and that every write went to ``default``."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import connections, router, transaction
-from django.test.utils import CaptureQueriesContext
 
-from registry.db_routing import replica_reads
+from registry import db_routing
+from registry.db_routing import ReportReplicaRouter, replica_reads
 from registry.models import Agent
 from reports import selectors
 from telemetry.models import DailyRollup
@@ -20,12 +22,39 @@ from telemetry.services import rollup_refresh
 from tests.factories import AgentFactory
 from tests.reports.factories import make_run
 
-both = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def replica_on(settings):
+def replica_on(settings, monkeypatch):
+    """The ``replica`` alias (bound to the test's connection), the router told to use it, and
+    a record of every routing answer: [(kind, model label, alias)]. The test runs inside a
+    transaction, which the router would rightly keep on the primary: for these tests it is
+    treated as outside one (``test_inside_a_transaction…`` checks the real rule)."""
+    from django.conf import settings as django_settings
+
+    django_settings.DATABASES["replica"] = {**connections["default"].settings_dict}
+    connections["replica"] = connections["default"]
     settings.REPORT_READS_DATABASE = "replica"
+    answers: list[tuple[str, str, str | None]] = []
+    read, write = ReportReplicaRouter.db_for_read, ReportReplicaRouter.db_for_write
+
+    def spy_read(self, model, **hints):
+        answers.append(("read", model._meta.label_lower, alias := read(self, model, **hints)))
+        return alias
+
+    def spy_write(self, model, **hints):
+        answers.append(("write", model._meta.label_lower, alias := write(self, model, **hints)))
+        return alias
+
+    monkeypatch.setattr(ReportReplicaRouter, "db_for_read", spy_read)
+    monkeypatch.setattr(ReportReplicaRouter, "db_for_write", spy_write)
+    monkeypatch.setattr(db_routing, "primary_in_transaction", lambda: False)
+    try:
+        yield answers
+    finally:
+        del connections["replica"]
+        django_settings.DATABASES.pop("replica", None)
 
 
 @pytest.fixture
@@ -37,61 +66,54 @@ def seeded(db):
     return agent
 
 
-def _capture(func):
-    with (
-        CaptureQueriesContext(connections["default"]) as primary,
-        CaptureQueriesContext(connections["replica"]) as replica,
-    ):
-        result = func()
-    return result, [q["sql"] for q in primary.captured_queries], [q["sql"] for q in replica.captured_queries]
+def _reads(answers) -> set:
+    return {alias for kind, _, alias in answers if kind == "read"}
 
 
-@both
-def test_report_selectors_read_from_the_replica_and_nothing_from_the_primary(replica_on, seeded, board_user):
+def test_report_selectors_read_from_the_replica_only(replica_on, seeded, board_user):
     start, end = date(2026, 6, 1), date(2026, 7, 1)
-    result, primary, replica = _capture(lambda: selectors.portfolio(user=board_user, start=start, end=end))
-    assert [r.metrics.runs for r in result.rois] == [3]  # the replica saw the committed rows
-    assert replica and primary == []
-    assert any("GROUPING SETS" in sql for sql in replica)  # the raw-SQL scan too
-    metrics, primary, replica = _capture(lambda: selectors.agent_metrics(agent=seeded, start=start, end=end))
-    assert metrics.runs == 3
-    assert replica and primary == []
-    burns, primary, replica = _capture(lambda: selectors.budget_burns(now=datetime(2026, 6, 15, tzinfo=UTC)))
-    assert replica and primary == []
+    replica_on.clear()  # the fixtures' own reads and writes
+    result = selectors.portfolio(user=board_user, start=start, end=end)
+    assert [r.metrics.runs for r in result.rois] == [3]
+    assert ("read", "telemetry.dailyrollup", "replica") in replica_on  # the raw GROUPING SETS scan
+    assert ("read", "registry.agent", "replica") in replica_on
+    assert _reads(replica_on) == {"replica"}
+    replica_on.clear()
+    assert selectors.agent_metrics(agent=seeded, start=start, end=end).runs == 3
+    selectors.budget_burns(now=datetime(2026, 6, 15, tzinfo=UTC))
+    assert replica_on and _reads(replica_on) == {"replica"}
 
 
-@both
 def test_writes_never_go_to_the_replica_even_inside_report_reads(replica_on, seeded):
-    def write():
-        with replica_reads():
-            assert router.db_for_read(Agent) == "replica"
-            assert router.db_for_write(Agent) == "default"
-            Agent.objects.filter(pk=seeded.pk).update(name="Renamed")
-            AgentFactory(slug="written-during-a-report")
-
-    _, primary, replica = _capture(write)
-    assert any(sql.startswith("UPDATE") for sql in primary)
-    assert any(sql.startswith("INSERT") for sql in primary)
-    assert not any(sql.split()[0] in {"INSERT", "UPDATE", "DELETE"} for sql in replica)
+    replica_on.clear()
+    with replica_reads():
+        Agent.objects.filter(pk=seeded.pk).update(name="Renamed")
+        AgentFactory(slug="written-during-a-report")
+    writes = [alias for kind, _, alias in replica_on if kind == "write"]
+    assert writes and set(writes) == {"default"}
 
 
-@both
-def test_inside_a_transaction_report_reads_stay_on_the_primary(replica_on, seeded):
-    with transaction.atomic(), replica_reads():
-        assert router.db_for_read(DailyRollup) == "default"  # read your own writes: no lagging replica
+def test_reads_outside_report_selectors_stay_on_the_primary(replica_on, seeded):
+    replica_on.clear()
+    Agent.objects.get(pk=seeded.pk)
+    assert _reads(replica_on) == {"default"}
+
+
+def test_inside_a_transaction_report_reads_stay_on_the_primary(replica_on, monkeypatch):
     with replica_reads():
         assert router.db_for_read(DailyRollup) == "replica"
-    assert router.db_for_read(DailyRollup) == "default"  # outside report reads
+    monkeypatch.undo()  # the real rule: this test runs inside a transaction
+    with transaction.atomic(), replica_reads():
+        assert db_routing.primary_in_transaction()
+        assert ReportReplicaRouter().db_for_read(DailyRollup) == "default"  # read your own writes
 
 
-@pytest.mark.django_db
 def test_without_a_replica_everything_reads_the_primary(seeded):
     with replica_reads():
         assert router.db_for_read(DailyRollup) in {None, "default"}
         assert DailyRollup.objects.all().db == "default"
 
 
-@pytest.mark.django_db
 def test_the_replica_is_never_migrated(replica_on):
     assert router.allow_migrate("replica", "telemetry", model_name="run") is False
     assert router.allow_migrate("default", "telemetry", model_name="run") is True
