@@ -71,16 +71,18 @@ with connection.cursor() as cur:
                 copy.write_row([row[f.attname] for f in fields])
 with connection.cursor() as cur:
     cur.execute("ANALYZE")
-print("RESULT", FiveMinuteRollup.objects.count(), round(time.perf_counter() - t, 1))
+print("RESULT", FiveMinuteRollup.objects.count(), round(time.perf_counter() - t, 1), end.isoformat())
 """
 
 PASS = r"""
-import time
+import sys, time
+from datetime import datetime
 import django
 django.setup()
 from monitors.services import evaluate_all
+now = datetime.fromisoformat(sys.argv[1])  # the seed's clock: every pass sees the same windows
 t = time.perf_counter()
-counts = evaluate_all()
+counts = evaluate_all(now=now)
 print("RESULT", time.perf_counter() - t, counts["slos"], counts["monitors"])
 """
 
@@ -96,9 +98,9 @@ print("RESULT", len(keys), Notification.objects.count())
 def main(args: list[str] | None = None) -> dict:
     opts = harness.options("monitors", args, agents=300, rounds=3)
     with harness.Stack("monitors", serve=False) as stack:
-        rows, copy_s = stack.python(SEED, str(opts.agents), timeout=3600)
+        rows, copy_s, now = stack.python(SEED, str(opts.agents), timeout=3600)
         print(f"seeded {int(rows):,} five-minute rows for {opts.agents:,} agents: COPY {copy_s}s")
-        _, slos, monitors = stack.python(PASS)  # the first pass opens the burning agents' alerts
+        _, slos, monitors = stack.python(PASS, now)  # the first pass opens the burning agents' alerts
         open_alerts, sent = stack.python(CHECK)
         burning = len(range(0, opts.agents, 25))
         print(
@@ -106,7 +108,7 @@ def main(args: list[str] | None = None) -> dict:
         )
         row = harness.measure(
             f"monitors: evaluate_all, {opts.agents:,} agents (SLO + monitor each, 3 portfolio monitors)",
-            lambda: float(stack.python(PASS)[0]),
+            lambda: float(stack.python(PASS, now)[0]),
             unit="s",
             rounds=opts.rounds,
             goal=("<=", 30.0 * opts.agents / 300),

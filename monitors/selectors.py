@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from evals.choices import RunSource
@@ -36,21 +37,43 @@ def fast_bucket_count(threshold_ms: int) -> int:
     return sum(1 for edge in EDGES_MS if edge <= threshold_ms)
 
 
+def _fast_runs_sql(threshold_ms: int) -> RawSQL:
+    """Runs of a rollup row under the threshold: the sum of its first latency-histogram buckets,
+    added up in the database so a pass never ships the histograms (the bucket count is an int
+    computed here, never input)."""
+    fast = fast_bucket_count(threshold_ms)
+    terms = [f"COALESCE((latency_hist->>{i})::bigint, 0)" for i in range(fast)] or ["0"]
+    return RawSQL("(" + " + ".join(terms) + ")", [])  # noqa: S611 - integers from fast_bucket_count only
+
+
 def slo_buckets(slo: SLO, *, start: datetime, end: datetime) -> list[Bucket]:
     """The SLO's five-minute buckets in [start, end): from the five-minute rollups for the whole
-    agent, from the raw runs (one agent, a few days, indexed by agent and start) for one channel,
-    since the rollups do not split by channel."""
+    agent (summed over versions in the database), from the raw runs (one agent, a few days, indexed
+    by agent and start) for one channel, since the rollups do not split by channel."""
     if slo.channel:
         return _channel_buckets(slo, start=start, end=end)
-    fast = fast_bucket_count(slo.latency_threshold_ms)
-    rows = FiveMinuteRollup.objects.filter(agent_id=slo.agent_id, bucket_start__gte=start, bucket_start__lt=end)
-    by_start: dict[datetime, list[int]] = {}
-    for bucket_start, runs, bad, hist in rows.values_list("bucket_start", "runs", "errored_or_failed", "latency_hist"):
-        acc = by_start.setdefault(bucket_start, [0, 0, 0])
-        acc[0] += runs
-        acc[1] += bad
-        acc[2] += runs - sum(hist[:fast])
-    return [Bucket(s, r, u, sl) for s, (r, u, sl) in sorted(by_start.items())]
+    rows = (
+        FiveMinuteRollup.objects.filter(agent_id=slo.agent_id, bucket_start__gte=start, bucket_start__lt=end)
+        .values("bucket_start")
+        .annotate(n=Sum("runs"), bad=Sum("errored_or_failed"), fast=Sum(_fast_runs_sql(slo.latency_threshold_ms)))
+        .order_by("bucket_start")
+    )
+    # PostgreSQL sums bigints as numeric: back to int, so burn rates are plain float arithmetic.
+    return [Bucket(r["bucket_start"], int(r["n"]), int(r["bad"]), int(r["n"] - r["fast"])) for r in rows]
+
+
+def slo_period_total(slo: SLO, *, start: datetime, end: datetime) -> Bucket:
+    """The SLO's whole period [start, end) as one bucket (runs, unavailable, slow): one aggregate."""
+    if slo.channel:
+        buckets = _channel_buckets(slo, start=start, end=end)
+        return Bucket(
+            start, sum(b.runs for b in buckets), sum(b.unavailable for b in buckets), sum(b.slow for b in buckets)
+        )
+    totals = FiveMinuteRollup.objects.filter(
+        agent_id=slo.agent_id, bucket_start__gte=start, bucket_start__lt=end
+    ).aggregate(n=Sum("runs"), bad=Sum("errored_or_failed"), fast=Sum(_fast_runs_sql(slo.latency_threshold_ms)))
+    runs = int(totals["n"] or 0)
+    return Bucket(start, runs, int(totals["bad"] or 0), runs - int(totals["fast"] or 0))
 
 
 def _channel_buckets(slo: SLO, *, start: datetime, end: datetime) -> list[Bucket]:

@@ -51,16 +51,17 @@ def slo_evaluate(*, slo: SLO, now: datetime | None = None) -> str:
     over the SLO's period for the card."""
     end = burn.window_end(now or timezone.now())
     period_start = end - timedelta(days=slo.period_days)
-    buckets = selectors.slo_buckets(slo, start=min(period_start, end - burn.LONGEST), end=end)
+    buckets = selectors.slo_buckets(slo, start=end - burn.LONGEST, end=end)
+    period = [selectors.slo_period_total(slo, start=period_start, end=end)]
     status, worst = {}, Level.OK
     targets = {"availability": slo.availability_target, "latency": slo.latency_target}
     for sli in SLIS:
         level, rates = burn.evaluate_sli(buckets, end=end, sli=sli, target=targets[sli])
-        left = burn.budget_left_pct(buckets, start=period_start, end=end, sli=sli, target=targets[sli])
+        left = burn.budget_left_pct(period, start=period_start, end=end, sli=sli, target=targets[sli])
         status[sli] = {"level": level, "burn": rates, "budget_left_pct": left}
         worst = max(worst, level, key=LEVEL_RANK.get)
         _raise_or_clear(key=f"slo:{slo.pk}:{sli}", level=level, make_alert=_slo_alert(slo, sli, status[sli]))
-    status["runs"] = sum(b.runs for b in buckets if b.start >= period_start)
+    status["runs"] = period[0].runs
     SLO.objects.filter(pk=slo.pk).update(level=worst, status=status, evaluated_at=timezone.now())
     return worst
 

@@ -82,7 +82,9 @@ def test_the_soft_cap_alerts_once(agent, tools, django_capture_on_commit_callbac
         ask(agent, "a", cost_usd="4.99")
         ask(agent, "b", cost_usd="0.01")
         ask(agent, "c", cost_usd="3")
-    assert [m.subject for m in mail.outbox] == [f"{agent.name} reached its monthly budget (5.00 USD) in {month()}"]
+    # The e-mail channel's subject (registry.channel_delivery): "[Quorum] [<severity>] <title>".
+    expected = f"[Quorum] [Warning] {agent.name} reached its monthly budget (5.00 USD) in {month()}"
+    assert [m.subject for m in mail.outbox] == [expected]
 
 
 def month():
@@ -128,7 +130,7 @@ def test_hard_cap_deny_side_effects_spares_read_only_tools(agent, tools, django_
     assert read.status == "allowed"
     assert budget_month_spend(agent=agent) == Decimal("14.99")
     assert BudgetBreach.objects.get(agent=agent).action == "deny_side_effects"
-    assert [m.subject for m in mail.outbox] == [f"{agent.name} reached its hard monthly cap"]
+    assert [m.subject for m in mail.outbox] == [f"[Quorum] [Critical] {agent.name} reached its hard monthly cap"]
 
 
 def test_hard_cap_require_approval_sends_every_action_to_people(agent, tools):
