@@ -210,3 +210,25 @@ def test_the_home_page_shows_the_intake_funnel(client, owner_user, board_user):
     assert (funnel["proposed"], funnel["awaiting"], funnel["scored"], funnel["go"], funnel["below"]) == (3, 1, 2, 1, 1)
     client.force_login(owner_user)
     assert 'data-testid="home-intake"' in client.get(reverse("home")).content.decode()
+
+
+def test_a_bad_agent_form_on_conversion_is_a_400_and_registers_nothing(client, owner_user, board_user, team):
+    intake = rules.intake_score(intake_id=_intake(owner_user, team=team).pk, scorer=board_user, scores=WORKED_EXAMPLE)
+    client.force_login(owner_user)
+    response = client.post(reverse("compliance:intake_convert", args=[intake.pk]), {"slug": "Not a slug!", "name": ""})
+    assert response.status_code == 400 and 'data-field="slug"' in response.content.decode()
+    intake.refresh_from_db()
+    assert intake.status == IntakeStatus.SCORED and not Agent.objects.exists()
+
+
+def test_the_proposer_withdraws_and_no_one_else_can(client, owner_user, other_owner_user, board_user):
+    intake = _intake(owner_user)
+    with pytest.raises(PermissionDenied):
+        rules.intake_withdraw(intake_id=intake.pk, user=other_owner_user)
+    client.force_login(owner_user)
+    assert client.post(reverse("compliance:intake_withdraw", args=[intake.pk])).status_code == 302
+    intake.refresh_from_db()
+    assert intake.status == IntakeStatus.WITHDRAWN
+    with pytest.raises(rules.IntakeRefused):
+        rules.intake_score(intake_id=intake.pk, scorer=board_user, scores=WORKED_EXAMPLE)
+    assert client.post(reverse("compliance:intake_withdraw", args=[intake.pk])).status_code == 409
