@@ -37,6 +37,7 @@ def _page(request, *, agent, status: int = 200):
         "statuses": statuses,
         "counts": status_counts(statuses),
         "labels": STATUS_LABELS,
+        "agents": agents_visible_to(request.user).exclude(status="retired").order_by("name") if agent is None else [],
     }
     return render(request, "compliance/mapping.html", context, status=400 if form.is_bound and form.errors else status)
 
