@@ -151,3 +151,11 @@ def test_a_bad_shadow_window_falls_back_with_a_message(client, agent, versions, 
     response = client.get(reverse("rollouts:agent", args=[agent.slug]), {"days": days})
     assert response.status_code == 200
     assert "Showing 14 days." in response.content.decode()
+
+
+def test_reports_link_to_the_rollouts_and_the_lift(client, agent, versions, executive_user):
+    client.force_login(executive_user)
+    portfolio = client.get(reverse("reports:portfolio")).content.decode()
+    assert f'href="{reverse("rollouts:index")}"' in portfolio
+    roi = client.get(reverse("reports:agent_roi", args=[agent.slug])).content.decode()
+    assert f'href="{reverse("rollouts:lift", args=[agent.slug])}"' in roi
