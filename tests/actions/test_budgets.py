@@ -226,3 +226,26 @@ def test_twenty_concurrent_requests_overspend_at_most_one_and_pull_the_switch_on
     assert body["side_effects_enabled"] is False
     assert body["budget"]["hard_cap_reached"] is True
     assert body["budget"]["hard_cap_action"] == "kill_switch"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"budget_hard_cap_usd": "-1"}, "budget_hard_cap_usd"),
+        ({"budget_hard_cap_usd": "lots"}, "budget_hard_cap_usd"),
+        ({"budget_hard_cap_action": "explode"}, "budget_hard_cap_action"),
+        ({"budget_session_steps": "2.5"}, "budget_session_steps"),
+        ({"budget_day_steps": -3}, "budget_day_steps"),
+    ],
+)
+def test_a_bad_cap_is_refused_naming_the_field_and_changes_nothing(agent, owner_user, payload, field):
+    from django.core.exceptions import ValidationError
+
+    from approvals.models import ApprovalRequest
+    from approvals.services import request_create
+    from registry.governance import SCOPE_CHANGE
+
+    with pytest.raises(ValidationError) as exc:
+        request_create(agent=agent, kind=SCOPE_CHANGE, payload=payload, requester=owner_user, justification="x")
+    assert field in exc.value.message_dict
+    assert not ApprovalRequest.objects.exists()
