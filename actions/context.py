@@ -4,7 +4,8 @@ Declared (names and types) in :data:`actions.language.CONTEXT_FIELDS`, where the
 knows them; computed here once per request in **one query** (the agent row annotated with
 subqueries: spend counters, this tool's recent actions, the on-behalf-of user's roles, and what
 apps above contribute through :data:`context_expressions`, e.g. incidents' "active incident"),
-the clock facts in Python. The values go into the same ``values`` dict as the parameters, keyed
+the clock facts in Python. The gate reads these annotations with its policy query (one round trip for policy, fleet
+switch and context). The values go into the same ``values`` dict as the parameters, keyed
 ``context.<name>``, so a shadow policy or a backtest evaluates them on the same code; the
 decision stores them (JSON form) in ``decision_snapshot["context"]`` and
 :func:`context_from_snapshot` reads them back.
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Expression, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, Expression, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from registry import roles as role_names
@@ -41,11 +42,11 @@ ZERO = Decimal("0")
 
 @dataclass(frozen=True)
 class ContextExpression:
-    """A boolean context field an app above contributes as an ORM expression over the agent row
-    (``OuterRef("pk")`` is the agent), so it joins the one context query."""
+    """A boolean context field an app above contributes as an ORM expression for the agent of the
+    given id (``expression(agent_id)``), so it joins the one context query."""
 
     name: str
-    expression: Callable[[], Expression]
+    expression: Callable[[int], Expression]
 
 
 context_expressions: ExtensionPoint[ContextExpression] = ExtensionPoint("action-gate context")
@@ -60,16 +61,18 @@ class RequestContext:
     canary: bool = False
 
 
-def _counter(period: str, key: str | None, column: str):
+def _counter(agent_id: int, period: str, key: str | None, column: str):
     if key is None:
         return Value(None, output_field=SpendCounter._meta.get_field(column))
-    rows = SpendCounter.objects.filter(agent=OuterRef("pk"), period=period, key=key)
+    rows = SpendCounter.objects.filter(agent_id=agent_id, period=period, key=key)
     return Subquery(rows.values(column)[:1])
 
 
-def _tool_actions_since(tool: Tool, since: datetime):
+def _tool_actions_since(agent_id: int, tool_ref, since: datetime):
     rows = (
-        ActionRequest.objects.filter(agent=OuterRef("pk"), tool=tool, status__in=COUNTED_STATUSES, created_at__gt=since)
+        ActionRequest.objects.filter(
+            agent_id=agent_id, tool_id=tool_ref, status__in=COUNTED_STATUSES, created_at__gt=since
+        )
         .order_by()
         .values("agent")
         .annotate(n=Count("pk"))
@@ -87,25 +90,31 @@ def _is_approver(on_behalf_of: str | None):
     return Exists(users)
 
 
-def context_compute(*, agent: Agent, tool: Tool, request: RequestContext, now: datetime) -> dict:
-    """The context values (``{"context.<name>": value}``, numbers as ``Decimal``) for one request:
-    one query whatever the number of fields."""
+def context_annotations(*, agent_id: int, tool_ref, request: RequestContext, now: datetime) -> dict:
+    """The context's database facts as annotations (names ``ctx_*``) for any one-row query: the
+    gate adds them to its policy query (``tool_ref`` = ``OuterRef("tool_id")``), so policy, fleet
+    switch and context are one round trip; :func:`context_compute` puts them on the agent row."""
     day, month = period_keys(now)
     session = request.session_id or None
     annotations = {
-        "c_month": _counter(SpendPeriod.MONTH, month, "cost_usd"),
-        "c_day": _counter(SpendPeriod.DAY, day, "cost_usd"),
-        "c_day_steps": _counter(SpendPeriod.DAY, day, "steps"),
-        "c_session_cost": _counter(SpendPeriod.SESSION, session, "cost_usd"),
-        "c_session_steps": _counter(SpendPeriod.SESSION, session, "steps"),
-        "c_hour_actions": _tool_actions_since(tool, now - timedelta(hours=1)),
-        "c_day_actions": _tool_actions_since(tool, now - timedelta(days=1)),
-        "c_obo_approver": _is_approver(request.on_behalf_of),
+        "ctx_month": _counter(agent_id, SpendPeriod.MONTH, month, "cost_usd"),
+        "ctx_day": _counter(agent_id, SpendPeriod.DAY, day, "cost_usd"),
+        "ctx_day_steps": _counter(agent_id, SpendPeriod.DAY, day, "steps"),
+        "ctx_session_cost": _counter(agent_id, SpendPeriod.SESSION, session, "cost_usd"),
+        "ctx_session_steps": _counter(agent_id, SpendPeriod.SESSION, session, "steps"),
+        "ctx_hour_actions": _tool_actions_since(agent_id, tool_ref, now - timedelta(hours=1)),
+        "ctx_day_actions": _tool_actions_since(agent_id, tool_ref, now - timedelta(days=1)),
+        "ctx_obo_approver": _is_approver(request.on_behalf_of),
     }
-    contributed = {item.name: f"x_{item.name}" for item in context_expressions}
     for item in context_expressions:
-        annotations[contributed[item.name]] = item.expression()
-    row = Agent.objects.filter(pk=agent.pk).annotate(**annotations).values(*annotations).get()
+        annotations[f"ctx_x_{item.name}"] = item.expression(agent_id)
+    return annotations
+
+
+def context_values(*, agent: Agent, row: dict, request: RequestContext, now: datetime) -> dict:
+    """The context values (``{"context.<name>": value}``, numbers as ``Decimal``) from the agent,
+    the clock and ``row`` (the annotations of :func:`context_annotations`, read back)."""
+    session = request.session_id or None
     local = now.astimezone(budget_zone())
     values = {
         "agent_tier": Decimal(int(agent.risk_tier)),
@@ -117,18 +126,26 @@ def context_compute(*, agent: Agent, tool: Tool, request: RequestContext, now: d
         "minute_of_day": Decimal(local.hour * 60 + local.minute),
         "weekday": _WEEKDAYS[local.weekday()],
         "on_behalf_of": request.on_behalf_of or None,
-        "on_behalf_of_is_approver": bool(row["c_obo_approver"]),
-        "spend_today_usd": row["c_day"] or ZERO,
-        "spend_month_usd": row["c_month"] or ZERO,
-        "steps_today": Decimal(row["c_day_steps"] or 0),
-        "tool_actions_last_hour": Decimal(row["c_hour_actions"]),
-        "tool_actions_last_day": Decimal(row["c_day_actions"]),
-        "session_step": Decimal((row["c_session_steps"] or 0) + 1) if session else None,
-        "session_cost_usd": (row["c_session_cost"] or ZERO) if session else None,
+        "on_behalf_of_is_approver": bool(row["ctx_obo_approver"]),
+        "spend_today_usd": row["ctx_day"] or ZERO,
+        "spend_month_usd": row["ctx_month"] or ZERO,
+        "steps_today": Decimal(row["ctx_day_steps"] or 0),
+        "tool_actions_last_hour": Decimal(row["ctx_hour_actions"]),
+        "tool_actions_last_day": Decimal(row["ctx_day_actions"]),
+        "session_step": Decimal((row["ctx_session_steps"] or 0) + 1) if session else None,
+        "session_cost_usd": (row["ctx_session_cost"] or ZERO) if session else None,
     }
-    for name, column in contributed.items():
-        values[name] = bool(row[column])
+    for item in context_expressions:
+        values[item.name] = bool(row[f"ctx_x_{item.name}"])
     return {CONTEXT_PREFIX + name: value for name, value in values.items()}
+
+
+def context_compute(*, agent: Agent, tool: Tool, request: RequestContext, now: datetime) -> dict:
+    """The context values for one request in one query of its own (the gate reads them with its
+    policy query instead, when the tool has a policy)."""
+    annotations = context_annotations(agent_id=agent.pk, tool_ref=tool.pk, request=request, now=now)
+    row = Agent.objects.filter(pk=agent.pk).annotate(**annotations).values(*annotations).get()
+    return context_values(agent=agent, row=row, request=request, now=now)
 
 
 def context_as_json(values: dict) -> dict:

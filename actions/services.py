@@ -38,7 +38,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from approvals.choices import RequestStatus, Verdict
@@ -57,7 +57,7 @@ from telemetry.redaction import REDACTED, redact_with_keys
 
 from .budgets import at_hard_cap, budget_outcome, cost_parse, hard_cap_hit
 from .choices import ActionStatus, DecisionSource
-from .context import context_as_json, context_compute, request_context_parse
+from .context import context_annotations, context_as_json, context_compute, context_values, request_context_parse
 from .language import (
     OUTCOME_ALLOW,
     OUTCOME_APPROVAL,
@@ -427,15 +427,20 @@ def _change_request_check(agent: Agent, raw) -> tuple[ApprovalRequest | None, li
     return req, []
 
 
-def _tool_and_policy(tool_name, errors: list[dict]) -> tuple[Tool | None, ActionPolicyVersion | None]:
-    """The named tool and its policy in force (either may be None); a bad name adds its error."""
+def _tool_and_policy(
+    tool_name, errors: list[dict], context: dict | None = None
+) -> tuple[Tool | None, ActionPolicyVersion | None]:
+    """The named tool and its policy in force (either may be None); a bad name adds its error.
+    ``context``: annotations (``actions.context.context_annotations``) read in the same query."""
     if not isinstance(tool_name, str) or not tool_name.strip():
         errors.append(_error("required", "tool", "tool: name the tool, e.g. payments.refund."))
         return None, None
-    # One query for the tool and its policy in force (the hot path of every request).
+    # One query for the tool, its policy in force, the fleet switch and the request's context (the
+    # hot path of every request).
     policy = (
         ActionPolicyVersion.objects.select_related("tool")
         .annotate(fleet_enabled=Subquery(GlobalControls.objects.filter(pk=1).values("side_effects_enabled")))
+        .annotate(**(context or {}))
         .filter(tool__name=tool_name.strip())
         .order_by("-number")
         .first()
@@ -491,13 +496,15 @@ def action_request_submit(
     ``dry_run`` a preview of the answer with nothing stored. Raises :class:`ActionInputError`
     (nothing stored) or :class:`ActionConflict` (key reused for another action)."""
     errors: list[dict] = []
-    tool, policy = _tool_and_policy(tool_name, errors)
+    now = now or timezone.now()
+    request_context, context_errors = request_context_parse(session_id=session_id, on_behalf_of=on_behalf_of)
+    annotations = context_annotations(agent_id=agent.pk, tool_ref=OuterRef("tool_id"), request=request_context, now=now)
+    tool, policy = _tool_and_policy(tool_name, errors, annotations)
     parameters = _parameters_checked(parameters, errors)
     if not dry_run:
         errors.extend(_idempotency_key_errors(idempotency_key))
     change_request, cr_errors = _change_request_check(agent, change_request_id)
     errors.extend(cr_errors)
-    request_context, context_errors = request_context_parse(session_id=session_id, on_behalf_of=on_behalf_of)
     cost, cost_errors = cost_parse(cost_usd)
     errors.extend(context_errors + cost_errors)
     if tool is None:
@@ -516,15 +523,16 @@ def action_request_submit(
     stored_parameters = parameters_redact(parameters, policy)
     link = change_request.pk if change_request else None
     fingerprint = canonical_sha256({"tool": tool.name, "parameters": stored_parameters, "change_request": link})
-    now = now or timezone.now()
     canary = gate.version is not None and gate.version.pk == agent.canary_version_id
     request_context = replace(request_context, canary=canary)
+    if policy is not None:  # read with the policy
+        row = {name: getattr(policy, name) for name in annotations}
+        context = context_values(agent=agent, row=row, request=request_context, now=now)
+    else:
+        context = context_compute(agent=agent, tool=tool, request=request_context, now=now)
     # The context rides in the same dict as the parameters (keys "context.<name>"): the rules, a
     # shadow policy and a backtest read one dict.
-    values = {
-        **(values if policy is not None else parameters),
-        **context_compute(agent=agent, tool=tool, request=request_context, now=now),
-    }
+    values = {**(values if policy is not None else parameters), **context}
     outcome = action_decide(agent=agent, tool=tool, policy=policy, values=values, gate=gate)
     outcome = budget_outcome(agent=agent, tool=tool, values=values, outcome=outcome)
     if outcome.needs_change_request and change_request is None:

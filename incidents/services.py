@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -781,10 +781,10 @@ def incidents_purge_closed_before(
     return len(ids)
 
 
-def active_incident_expression():
-    """Whether the agent (``OuterRef("pk")``) has an open or mitigated incident: the action gate's
+def active_incident_expression(agent_id: int):
+    """Whether the agent has an open or mitigated incident: the action gate's
     ``context.active_incident``, one subquery of its context query."""
-    return Exists(Incident.objects.filter(agent=OuterRef("pk"), status__in=ACTIVE_STATUSES))
+    return Exists(Incident.objects.filter(agent_id=agent_id, status__in=ACTIVE_STATUSES))
 
 
 def hard_cap_incident_open(agent: Agent, reason: str) -> None:

@@ -91,6 +91,23 @@ def test_context_is_one_query(agent, gated):
     assert values["context.active_incident"] is False
 
 
+def test_the_gate_reads_the_context_with_its_policy_query(agent, gated):
+    """Policy, fleet switch and context: one query. The whole auto-allowed decision (inside the
+    test's transaction): policy, grant, savepoint, budget charge, insert, chain head, chain entry,
+    release."""
+    gated("allow if context.spend_today_usd < 100 and context.session_step < 20")
+    ask(agent, "warm", session_id="s")
+    fresh = Agent.objects.get(pk=agent.pk)
+    with CaptureQueriesContext(connection) as queries:
+        action = action_request_submit(
+            agent=fresh, tool_name="tickets.reply", parameters={}, idempotency_key="b", session_id="s", cost_usd="1"
+        ).action
+    assert action.status == "allowed"
+    assert action.decision_snapshot["context"]["session_step"] == "2"
+    assert len(queries) == 8, [q["sql"][:80] for q in queries]
+    assert not any('FROM "registry_agent"' in q["sql"] for q in queries)
+
+
 # --- each field in a rule -----------------------------------------------------------------------
 
 
