@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from registry.audit import acting_as
-from registry.channels import Alert, notify
+from registry.channels import Alert, notify, open_dedup_keys
 from registry.permissions import user_can_edit_agent
 
 from . import burn, selectors
@@ -34,16 +34,18 @@ def _agent_url(agent) -> str:
     return reverse("registry:agent_detail", kwargs={"slug": agent.slug})
 
 
-def _raise_or_clear(*, key: str, level: str, make_alert) -> None:
-    """Open the alert of ``level`` (if warning or alert) and resolve the other levels' alerts."""
+def _raise_or_clear(*, key: str, level: str, make_alert, open_keys: set[str] | None = None) -> None:
+    """Open the alert of ``level`` (if warning or alert) and resolve the other levels' alerts.
+    With ``open_keys`` (the alerts open at the start of the pass) only changes reach ``notify``: a
+    healthy condition with nothing open costs no query, a firing one already open none either."""
     for other in (Level.WARNING, Level.ALERT):
-        if other != level:
+        if other != level and (open_keys is None or f"{key}:{other}" in open_keys):
             notify(Alert(kind="", dedup_key=f"{key}:{other}", title="", resolved=True))
-    if level in SEVERITY:
+    if level in SEVERITY and (open_keys is None or f"{key}:{level}" not in open_keys):
         notify(make_alert(f"{key}:{level}", SEVERITY[level]))
 
 
-def slo_evaluate(*, slo: SLO, now: datetime | None = None) -> str:
+def slo_evaluate(*, slo: SLO, now: datetime | None = None, open_keys: set[str] | None = None) -> str:
     """Rule: each SLI's level is the most serious multi-window burn-rate rule firing
     (``monitors/burn.py``: 1 h and 5 min at 14.4×, 6 h and 30 min at 6× alert; 3 days and 6 h at
     1× warns); the SLO's level is the worse SLI's. An alert is raised per SLI at its level and
@@ -60,7 +62,8 @@ def slo_evaluate(*, slo: SLO, now: datetime | None = None) -> str:
         left = burn.budget_left_pct(period, start=period_start, end=end, sli=sli, target=targets[sli])
         status[sli] = {"level": level, "burn": rates, "budget_left_pct": left}
         worst = max(worst, level, key=LEVEL_RANK.get)
-        _raise_or_clear(key=f"slo:{slo.pk}:{sli}", level=level, make_alert=_slo_alert(slo, sli, status[sli]))
+        make_alert = _slo_alert(slo, sli, status[sli])
+        _raise_or_clear(key=f"slo:{slo.pk}:{sli}", level=level, make_alert=make_alert, open_keys=open_keys)
     status["runs"] = period[0].runs
     SLO.objects.filter(pk=slo.pk).update(level=worst, status=status, evaluated_at=timezone.now())
     return worst
@@ -120,7 +123,7 @@ def monitor_level(levels: list[str], *, no_data: str, previous: str) -> str:
     return min(resolved, key=LEVEL_RANK.get)
 
 
-def monitor_evaluate(*, monitor: Monitor, now: datetime | None = None) -> str:
+def monitor_evaluate(*, monitor: Monitor, now: datetime | None = None, open_keys: set[str] | None = None) -> str:
     """Evaluate every condition over its window (ending at the last complete five-minute bucket),
     combine them (:func:`monitor_level`), store the values and raise or clear the alert."""
     end = burn.window_end(now or timezone.now())
@@ -134,7 +137,8 @@ def monitor_evaluate(*, monitor: Monitor, now: datetime | None = None) -> str:
         values.append({"condition": condition.pk, "value": None if value is None else str(value), "level": level})
     level = monitor_level(levels, no_data=monitor.no_data, previous=monitor.level)
     with transaction.atomic():
-        _raise_or_clear(key=f"monitor:{monitor.pk}", level=level, make_alert=_monitor_alert(monitor, values))
+        make_alert = _monitor_alert(monitor, values)
+        _raise_or_clear(key=f"monitor:{monitor.pk}", level=level, make_alert=make_alert, open_keys=open_keys)
         Monitor.objects.filter(pk=monitor.pk).update(level=level, last_values=values, evaluated_at=timezone.now())
     return level
 
@@ -168,11 +172,15 @@ def evaluate_all(*, now: datetime | None = None) -> dict[str, int]:
     others' alerts). Returns how many are at warning or alert."""
     now = now or timezone.now()
     counts = {"slos": 0, "monitors": 0}
+    # The alerts open now, read once: only a change of level costs a notify (and its lock).
+    open_slo, open_monitor = open_dedup_keys("slo:"), open_dedup_keys("monitor:")
     for slo in SLO.objects.filter(is_active=True).select_related("agent", "agent__owner"):
-        counts["slos"] += _isolated(slo_evaluate, slo=slo, now=now) not in (Level.OK, None)
+        level = _isolated(slo_evaluate, slo=slo, now=now, open_keys=open_slo)
+        counts["slos"] += level not in (Level.OK, None)
     monitors = Monitor.objects.filter(is_active=True).select_related("agent", "agent__owner", "team")
     for monitor in monitors.prefetch_related("conditions"):
-        counts["monitors"] += _isolated(monitor_evaluate, monitor=monitor, now=now) not in (Level.OK, None)
+        level = _isolated(monitor_evaluate, monitor=monitor, now=now, open_keys=open_monitor)
+        counts["monitors"] += level not in (Level.OK, None)
     return counts
 
 

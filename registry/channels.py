@@ -210,3 +210,13 @@ def _valid_email(value: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def open_dedup_keys(prefix: str) -> set[str]:
+    """The keys of the alerts open now whose key starts with ``prefix`` (one query): an evaluator
+    that checks many conditions asks once, then calls :func:`notify` only where something changes."""
+    return set(
+        AlertRecord.objects.filter(resolved_at__isnull=True, dedup_key__startswith=prefix).values_list(
+            "dedup_key", flat=True
+        )
+    )
