@@ -119,8 +119,9 @@ def run_partitions_maintain(*, now: datetime | None = None) -> list[str]:
 
 def run_partition_drop_one(*, before: datetime, exclude_agent_ids: Collection[int] = (), table: str = RUNS.name) -> int:
     """Drop the oldest monthly partition that ends at or before ``before`` and holds no run of
-    a held agent; return how many runs it held (0: none is due). A held month is skipped — its
-    other runs go by batched ``DELETE`` in ``runs_purge_before``."""
+    a held agent (and any empty ones before it); return how many runs it held (0: none is
+    due). A held month is skipped — its other runs go by batched ``DELETE`` in
+    ``runs_purge_before``."""
     held = list(exclude_agent_ids)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"quorum.partitions:{table}"])
@@ -136,7 +137,9 @@ def run_partition_drop_one(*, before: datetime, exclude_agent_ids: Collection[in
             cursor.execute(f"SELECT count(*) FROM {name}")  # noqa: S608 - name read from pg_inherits
             count = cursor.fetchone()[0]
             cursor.execute(f"DROP TABLE {name}")
-            return max(count, 1)  # an empty month still counts as work done, so the caller goes on
+            if count:
+                return count
+            # An empty month goes too, and the next one is looked at: counts stay exact.
     return 0
 
 

@@ -73,7 +73,7 @@ def test_a_replay_is_still_one_row(agent):
 
 
 def test_retention_drops_a_whole_month(agent):
-    run_partitions_ensure(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    run_partitions_ensure(datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))  # February empty
     for i in range(3):
         _ingest(agent, f"march-{i}", datetime(2026, 3, 5 + i, tzinfo=UTC))
     _ingest(agent, "april", datetime(2026, 4, 2, tzinfo=UTC))
@@ -81,6 +81,7 @@ def test_retention_drops_a_whole_month(agent):
     assert runs_purge_before(before=datetime(2026, 4, 1, tzinfo=UTC)) == 3
     names = [name for name, _ in partitions_list(RUNS)]
     assert "telemetry_run_p202603" not in names and "telemetry_run_p202604" in names
+    assert "telemetry_run_p202602" not in names  # the empty month went too, without counting
     assert list(Run.objects.values_list("run_id", flat=True)) == ["april"]
     assert runs_purge_before(before=datetime(2026, 4, 1, tzinfo=UTC)) == 0
 
