@@ -151,3 +151,23 @@ def test_an_internal_address_is_refused_by_the_outbound_guard(notify, settings):
     assert slack.calls == []
     n = Notification.objects.get()
     assert n.status == NotificationStatus.REFUSED and "internal" in n.last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_retries_a_failing_receiver_with_backoff(celery_worker_process):
+    """GIVEN a Slack receiver answering 503 twice, WHEN an alert is raised (committed, no eager mode)
+    THEN the real worker's task retries with backoff until the third call is accepted."""
+    import time
+
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    with ServiceReceiver(slack_check, fail_first=2) as slack:
+        AlertChannel.objects.create(name="s", kind="slack", url=slack.base + "/services/x")
+        assert channels.notify(_alert()) == 1  # autocommit: queued at once
+        deadline = time.monotonic() + 60
+        while Notification.objects.get().status != NotificationStatus.SENT and time.monotonic() < deadline:
+            time.sleep(0.2)
+    n = Notification.objects.get()
+    assert [c[-1] for c in slack.calls] == [503, 503, 200]
+    assert (n.status, n.attempts) == (NotificationStatus.SENT, 3)
