@@ -291,3 +291,15 @@ def test_a_backtest_replays_the_context_the_gate_recorded(agent, gated):
     )
     assert result.transitions == {("allow", "deny"): 1}
     assert result.context_lacking == {}
+
+
+def test_canary_traffic_and_steps_today(agent, gated):
+    from registry.models import ToolGrant
+    from tests.factories import AgentVersionFactory
+
+    policy = gated('deny "not on the canary" if context.canary\ndeny "three a day" if context.steps_today >= 3')
+    canary = AgentVersionFactory(agent=agent, label="2.0", state="approved")
+    ToolGrant.objects.bulk_create([ToolGrant(version=canary, tool=policy.tool, constraints={})])
+    Agent.objects.filter(pk=agent.pk).update(canary_version=canary, canary_share_pct=10)
+    assert ask(agent, "c", version="2.0").reason == "not on the canary"
+    assert [ask(agent, f"d{i}").status for i in range(4)] == ["allowed", "allowed", "allowed", "denied"]
