@@ -39,7 +39,7 @@ def test_the_same_run_id_is_fine_for_two_agents(run_payload, agent, deployed_ver
     assert runs_ingest(agent=other, items=[payload])[0].status == "created"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_concurrent_replays_on_two_connections_make_exactly_one_row(run_payload, agent):
     """GIVEN two threads, each with its own database connection, holding the same run
     WHEN both ingest it at the same instant (the first keeps its transaction open a moment)
@@ -69,7 +69,7 @@ def test_two_concurrent_replays_on_two_connections_make_exactly_one_row(run_payl
     assert Run.objects.filter(agent=agent, run_id="race-1").count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_replay_waits_for_an_uncommitted_first_insert_and_then_answers_duplicate(run_payload, agent):
     """The first connection inserts inside an open transaction; the replay on a second
     connection blocks on the unique index, then sees the commit and stores nothing."""
