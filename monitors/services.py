@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from registry.audit import acting_as
-from registry.channels import Alert, notify, open_dedup_keys
+from registry.channels import Alert, alerts_seen, notify, open_dedup_keys
 from registry.permissions import user_can_edit_agent
 
 from . import burn, selectors
@@ -34,18 +34,27 @@ def _agent_url(agent) -> str:
     return reverse("registry:agent_detail", kwargs={"slug": agent.slug})
 
 
-def _raise_or_clear(*, key: str, level: str, make_alert, open_keys: set[str] | None = None) -> None:
+def _raise_or_clear(
+    *, key: str, level: str, make_alert, open_keys: set[str] | None = None, seen: set[str] | None = None
+) -> None:
     """Open the alert of ``level`` (if warning or alert) and resolve the other levels' alerts.
     With ``open_keys`` (the alerts open at the start of the pass) only changes reach ``notify``: a
-    healthy condition with nothing open costs no query, a firing one already open none either."""
+    healthy condition with nothing open costs no query, a firing one already open none either — its
+    key is added to ``seen`` instead, and the pass refreshes all of them at once (``alerts_seen``)."""
     for other in (Level.WARNING, Level.ALERT):
         if other != level and (open_keys is None or f"{key}:{other}" in open_keys):
             notify(Alert(kind="", dedup_key=f"{key}:{other}", title="", resolved=True))
-    if level in SEVERITY and (open_keys is None or f"{key}:{level}" not in open_keys):
+    if level not in SEVERITY:
+        return
+    if open_keys is None or f"{key}:{level}" not in open_keys:
         notify(make_alert(f"{key}:{level}", SEVERITY[level]))
+    elif seen is not None:
+        seen.add(f"{key}:{level}")
 
 
-def slo_evaluate(*, slo: SLO, now: datetime | None = None, open_keys: set[str] | None = None) -> str:
+def slo_evaluate(
+    *, slo: SLO, now: datetime | None = None, open_keys: set[str] | None = None, seen: set[str] | None = None
+) -> str:
     """Rule: each SLI's level is the most serious multi-window burn-rate rule firing
     (``monitors/burn.py``: 1 h and 5 min at 14.4×, 6 h and 30 min at 6× alert; 3 days and 6 h at
     1× warns); the SLO's level is the worse SLI's. An alert is raised per SLI at its level and
@@ -63,7 +72,7 @@ def slo_evaluate(*, slo: SLO, now: datetime | None = None, open_keys: set[str] |
         status[sli] = {"level": level, "burn": rates, "budget_left_pct": left}
         worst = max(worst, level, key=LEVEL_RANK.get)
         make_alert = _slo_alert(slo, sli, status[sli])
-        _raise_or_clear(key=f"slo:{slo.pk}:{sli}", level=level, make_alert=make_alert, open_keys=open_keys)
+        _raise_or_clear(key=f"slo:{slo.pk}:{sli}", level=level, make_alert=make_alert, open_keys=open_keys, seen=seen)
     status["runs"] = period[0].runs
     SLO.objects.filter(pk=slo.pk).update(level=worst, status=status, evaluated_at=timezone.now())
     return worst
@@ -123,7 +132,9 @@ def monitor_level(levels: list[str], *, no_data: str, previous: str) -> str:
     return min(resolved, key=LEVEL_RANK.get)
 
 
-def monitor_evaluate(*, monitor: Monitor, now: datetime | None = None, open_keys: set[str] | None = None) -> str:
+def monitor_evaluate(
+    *, monitor: Monitor, now: datetime | None = None, open_keys: set[str] | None = None, seen: set[str] | None = None
+) -> str:
     """Evaluate every condition over its window (ending at the last complete five-minute bucket),
     combine them (:func:`monitor_level`), store the values and raise or clear the alert."""
     end = burn.window_end(now or timezone.now())
@@ -138,7 +149,7 @@ def monitor_evaluate(*, monitor: Monitor, now: datetime | None = None, open_keys
     level = monitor_level(levels, no_data=monitor.no_data, previous=monitor.level)
     with transaction.atomic():
         make_alert = _monitor_alert(monitor, values)
-        _raise_or_clear(key=f"monitor:{monitor.pk}", level=level, make_alert=make_alert, open_keys=open_keys)
+        _raise_or_clear(key=f"monitor:{monitor.pk}", level=level, make_alert=make_alert, open_keys=open_keys, seen=seen)
         Monitor.objects.filter(pk=monitor.pk).update(level=level, last_values=values, evaluated_at=timezone.now())
     return level
 
@@ -169,18 +180,23 @@ def _monitor_alert(monitor: Monitor, values: list[dict]):
 
 def evaluate_all(*, now: datetime | None = None) -> dict[str, int]:
     """The beat's pass: every active SLO and monitor, each on its own (one failing does not stop the
-    others' alerts). Returns how many are at warning or alert."""
+    others' alerts). Returns how many are at warning or alert.
+
+    Rule: an alert already open whose condition still fires is not notified again; its record's
+    ``last_seen_at`` is refreshed, for all of them in one UPDATE at the end of the pass."""
     now = now or timezone.now()
     counts = {"slos": 0, "monitors": 0}
     # The alerts open now, read once: only a change of level costs a notify (and its lock).
     open_slo, open_monitor = open_dedup_keys("slo:"), open_dedup_keys("monitor:")
+    seen: set[str] = set()
     for slo in SLO.objects.filter(is_active=True).select_related("agent", "agent__owner"):
-        level = _isolated(slo_evaluate, slo=slo, now=now, open_keys=open_slo)
+        level = _isolated(slo_evaluate, slo=slo, now=now, open_keys=open_slo, seen=seen)
         counts["slos"] += level not in (Level.OK, None)
     monitors = Monitor.objects.filter(is_active=True).select_related("agent", "agent__owner", "team")
     for monitor in monitors.prefetch_related("conditions"):
-        level = _isolated(monitor_evaluate, monitor=monitor, now=now, open_keys=open_monitor)
+        level = _isolated(monitor_evaluate, monitor=monitor, now=now, open_keys=open_monitor, seen=seen)
         counts["monitors"] += level not in (Level.OK, None)
+    alerts_seen(seen)
     return counts
 
 

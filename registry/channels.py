@@ -220,3 +220,14 @@ def open_dedup_keys(prefix: str) -> set[str]:
             "dedup_key", flat=True
         )
     )
+
+
+def alerts_seen(keys: set[str] | list[str]) -> int:
+    """Rule: an open alert whose condition is still firing is not notified again, but its record's
+    ``last_seen_at`` says it is still live. One UPDATE for all ``keys`` (an evaluator collects the
+    keys of a whole pass); resolved records are not touched. Returns how many were refreshed."""
+    if not keys:
+        return 0
+    return AlertRecord.objects.filter(dedup_key__in=list(keys), resolved_at__isnull=True).update(
+        last_seen_at=timezone.now()
+    )

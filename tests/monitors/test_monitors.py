@@ -180,3 +180,25 @@ def test_one_monitor_failing_to_evaluate_does_not_silence_the_others(agent, deli
     monkeypatch.setattr(selectors, "condition_value", flaky)
     assert deliveries(evaluate_all, now=NOW) == {"slos": 0, "monitors": 1}
     assert Monitor.objects.get(name="fine").level == "alert"
+
+
+def test_the_pass_refreshes_last_seen_of_open_alerts_in_one_update(agent, deliveries):
+    """An alert already open whose condition still fires: the next pass sends nothing and moves the
+    record's ``last_seen_at`` forward, with a single UPDATE for all the still-firing keys."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _monitor("a", agent=agent, conditions=[(Metric.ESCALATION_RATE, "above", 5, None, 2)])
+    _monitor("b", agent=agent, conditions=[(Metric.ESCALATION_RATE, "above", 5, None, 3)])
+    fill(agent, minutes=5, escalations=10)
+    deliveries(evaluate_all, now=NOW)
+    assert AlertRecord.objects.filter(resolved_at__isnull=True).count() == 2
+    old = NOW - timedelta(hours=1)
+    AlertRecord.objects.update(last_seen_at=old)
+    sent = Notification.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        deliveries(evaluate_all, now=NOW)
+    assert Notification.objects.count() == sent  # not notified again
+    assert all(r.last_seen_at > old for r in AlertRecord.objects.all())
+    updates = [q["sql"] for q in queries if 'UPDATE "registry_alertrecord"' in q["sql"]]
+    assert len(updates) == 1
