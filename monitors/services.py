@@ -54,7 +54,7 @@ def _raise_or_clear(
 
 def slo_evaluate(
     *, slo: SLO, now: datetime | None = None, open_keys: set[str] | None = None, seen: set[str] | None = None
-) -> str:
+) -> str | None:
     """Rule: each SLI's level is the most serious multi-window burn-rate rule firing
     (``monitors/burn.py``: 1 h and 5 min at 14.4×, 6 h and 30 min at 6× alert; 3 days and 6 h at
     1× warns); the SLO's level is the worse SLI's. An alert is raised per SLI at its level and
@@ -71,10 +71,16 @@ def slo_evaluate(
         left = burn.budget_left_pct(period, start=period_start, end=end, sli=sli, target=targets[sli])
         status[sli] = {"level": level, "burn": rates, "budget_left_pct": left}
         worst = max(worst, level, key=LEVEL_RANK.get)
-        make_alert = _slo_alert(slo, sli, status[sli])
-        _raise_or_clear(key=f"slo:{slo.pk}:{sli}", level=level, make_alert=make_alert, open_keys=open_keys, seen=seen)
-    status["runs"] = period[0].runs
-    SLO.objects.filter(pk=slo.pk).update(level=worst, status=status, evaluated_at=timezone.now())
+    with transaction.atomic():
+        # Race: the SLO deleted while this pass evaluated it (see ``monitor_evaluate``).
+        if not SLO.objects.select_for_update().filter(pk=slo.pk).exists():
+            return None
+        for sli in SLIS:
+            make_alert = _slo_alert(slo, sli, status[sli])
+            key = f"slo:{slo.pk}:{sli}"
+            _raise_or_clear(key=key, level=status[sli]["level"], make_alert=make_alert, open_keys=open_keys, seen=seen)
+        status["runs"] = period[0].runs
+        SLO.objects.filter(pk=slo.pk).update(level=worst, status=status, evaluated_at=timezone.now())
     return worst
 
 
@@ -134,7 +140,7 @@ def monitor_level(levels: list[str], *, no_data: str, previous: str) -> str:
 
 def monitor_evaluate(
     *, monitor: Monitor, now: datetime | None = None, open_keys: set[str] | None = None, seen: set[str] | None = None
-) -> str:
+) -> str | None:
     """Evaluate every condition over its window (ending at the last complete five-minute bucket),
     combine them (:func:`monitor_level`), store the values and raise or clear the alert."""
     end = burn.window_end(now or timezone.now())
@@ -148,6 +154,10 @@ def monitor_evaluate(
         values.append({"condition": condition.pk, "value": None if value is None else str(value), "level": level})
     level = monitor_level(levels, no_data=monitor.no_data, previous=monitor.level)
     with transaction.atomic():
+        # Race: the monitor deleted while this pass evaluated it. Its deletion resolves its alerts
+        # with the row locked; taking the same lock first means no alert is opened after that.
+        if not Monitor.objects.select_for_update().filter(pk=monitor.pk).exists():
+            return None
         make_alert = _monitor_alert(monitor, values)
         _raise_or_clear(key=f"monitor:{monitor.pk}", level=level, make_alert=make_alert, open_keys=open_keys, seen=seen)
         Monitor.objects.filter(pk=monitor.pk).update(level=level, last_values=values, evaluated_at=timezone.now())
@@ -227,12 +237,7 @@ def monitor_create(
     """Create a monitor with its conditions (one to four, all must hold). Refused with a
     ValidationError (nothing saved) when the actor may not define it (``may_define_for``: a team or
     portfolio monitor needs ``monitors.add_monitor``) or a condition is incomplete."""
-    if scope != Scope.AGENT and not actor.has_perm("monitors.add_monitor"):
-        raise ValidationError({"scope": "Only the governance board and operators define team or portfolio monitors."})
-    if scope == Scope.AGENT and not may_define_for(actor, agent):
-        raise ValidationError({"agent": "You may define monitors only for agents you own."})
-    if not 1 <= len(conditions) <= 4:
-        raise ValidationError("A monitor has one to four conditions.")
+    _check_monitor_definition(actor, scope=scope, agent=agent, conditions=conditions)
     with transaction.atomic(), acting_as(actor):
         monitor = Monitor(
             name=name,
@@ -244,11 +249,88 @@ def monitor_create(
         )
         monitor.full_clean()
         monitor.save()
-        for fields in conditions:
-            condition = MonitorCondition(monitor=monitor, **fields)
-            condition.full_clean()
-            condition.save()
+        _save_conditions(monitor, conditions)
     return monitor
+
+
+def _check_monitor_definition(actor, *, scope: str, agent, conditions: list[dict]) -> None:
+    if scope != Scope.AGENT and not actor.has_perm("monitors.add_monitor"):
+        raise ValidationError({"scope": "Only the governance board and operators define team or portfolio monitors."})
+    if scope == Scope.AGENT and not may_define_for(actor, agent):
+        raise ValidationError({"agent": "You may define monitors only for agents you own."})
+    if not 1 <= len(conditions) <= 4:
+        raise ValidationError("A monitor has one to four conditions.")
+
+
+def _save_conditions(monitor: Monitor, conditions: list[dict]) -> None:
+    for fields in conditions:
+        condition = MonitorCondition(monitor=monitor, **fields)
+        condition.full_clean()
+        condition.save()
+
+
+def may_manage_monitor(user, monitor: Monitor) -> bool:
+    """Rule: whoever may define a monitor like it may edit or delete it — the board and operators
+    any monitor, an agent's owner the monitors of that agent."""
+    if monitor.scope != Scope.AGENT:
+        return user.has_perm("monitors.add_monitor")
+    return may_define_for(user, monitor.agent)
+
+
+def may_manage_slo(user, slo: SLO) -> bool:
+    """Rule: as for monitors — the board and operators any SLO, an owner the SLOs of their agent."""
+    return may_define_for(user, slo.agent)
+
+
+def _resolve_open(prefix: str) -> None:
+    # Every alert this definition raised that is still open (any level, any SLI) is resolved: its
+    # channels are told it is over, and nothing would ever resolve it once the definition is gone.
+    for key in open_dedup_keys(prefix):
+        notify(Alert(kind="", dedup_key=key, title="", resolved=True))
+
+
+def monitor_update(
+    *, actor, monitor: Monitor, name: str, scope: str, agent=None, team=None, no_data: str, conditions: list[dict]
+) -> Monitor:
+    """Change a monitor's name, target, no-data choice and conditions (replaced as a whole). Rule:
+    the actor must be allowed to manage the monitor as it is and to define it as it will be
+    (``may_manage_monitor``, ``may_define_for``); bad input raises ValidationError and changes
+    nothing. Moving a firing monitor to another target resolves its open alert (it was about the
+    old one); the next pass raises it again if the new target fires."""
+    if not may_manage_monitor(actor, monitor):
+        raise ValidationError("You may not change this monitor.")
+    _check_monitor_definition(actor, scope=scope, agent=agent, conditions=conditions)
+    with transaction.atomic(), acting_as(actor):
+        # Race: two edits, or an edit and a deletion, of the same monitor; the row is locked.
+        locked = Monitor.objects.select_for_update().filter(pk=monitor.pk).first()
+        if locked is None:
+            raise ValidationError("This monitor was deleted meanwhile.")
+        target_before = (locked.scope, locked.agent_id, locked.team_id)
+        locked.name, locked.scope, locked.no_data = name, scope, no_data
+        locked.agent = agent if scope == Scope.AGENT else None
+        locked.team = team if scope == Scope.TEAM else None
+        locked.full_clean()
+        locked.save()
+        locked.conditions.all().delete()
+        _save_conditions(locked, conditions)
+        if (locked.scope, locked.agent_id, locked.team_id) != target_before:
+            _resolve_open(f"monitor:{locked.pk}:")
+    return locked
+
+
+def monitor_delete(*, actor, monitor: Monitor) -> None:
+    """Delete a monitor and its conditions. Rule: as editing (``may_manage_monitor``); any alert of
+    it still open is resolved through ``notify`` first, so its channels hear that it is over."""
+    if not may_manage_monitor(actor, monitor):
+        raise ValidationError("You may not delete this monitor.")
+    with transaction.atomic(), acting_as(actor):
+        # Race: the beat pass evaluating this monitor now; it takes the same row lock before it
+        # raises an alert, so none is opened after this resolution.
+        locked = Monitor.objects.select_for_update().filter(pk=monitor.pk).first()
+        if locked is None:
+            return
+        _resolve_open(f"monitor:{locked.pk}:")
+        locked.delete()
 
 
 def slo_create(*, actor, agent, **fields) -> SLO:
@@ -261,3 +343,48 @@ def slo_create(*, actor, agent, **fields) -> SLO:
     with transaction.atomic(), acting_as(actor):
         slo.save()
     return slo
+
+
+SLO_FIELDS = ("channel", "availability_target", "latency_threshold_ms", "latency_target", "period_days")
+
+
+def slo_update(*, actor, slo: SLO, agent, **fields) -> SLO:
+    """Change an SLO's agent, channel, targets or period. Rule: the actor must be allowed to manage
+    it as it is and to define it as it will be; out-of-range targets or a second SLO for the same
+    agent and channel raise ValidationError and change nothing. Changing the agent or channel
+    resolves its open alerts (they were about other runs); the next pass raises them anew."""
+    if not may_manage_slo(actor, slo):
+        raise ValidationError("You may not change this SLO.")
+    if not may_define_for(actor, agent):
+        raise ValidationError({"agent": "You may define SLOs only for agents you own."})
+    unknown = set(fields) - set(SLO_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown SLO fields: {', '.join(sorted(unknown))}.")
+    with transaction.atomic(), acting_as(actor):
+        # Race: two edits, or an edit and a deletion, of the same SLO; the row is locked.
+        locked = SLO.objects.select_for_update().filter(pk=slo.pk).first()
+        if locked is None:
+            raise ValidationError("This SLO was deleted meanwhile.")
+        target_before = (locked.agent_id, locked.channel)
+        locked.agent = agent
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.full_clean()
+        locked.save()
+        if (locked.agent_id, locked.channel) != target_before:
+            _resolve_open(f"slo:{locked.pk}:")
+    return locked
+
+
+def slo_delete(*, actor, slo: SLO) -> None:
+    """Delete an SLO. Rule: as editing (``may_manage_slo``); its open burn-rate alerts are resolved
+    through ``notify`` first."""
+    if not may_manage_slo(actor, slo):
+        raise ValidationError("You may not delete this SLO.")
+    with transaction.atomic(), acting_as(actor):
+        # Race: the beat pass evaluating this SLO now (see ``monitor_delete``).
+        locked = SLO.objects.select_for_update().filter(pk=slo.pk).first()
+        if locked is None:
+            return
+        _resolve_open(f"slo:{locked.pk}:")
+        locked.delete()

@@ -7,7 +7,11 @@ app_name = "monitors"
 urlpatterns = [
     path("", views.index, name="index"),
     path("new/", views.monitor_new, name="monitor_new"),
+    path("<int:pk>/edit/", views.monitor_edit, name="monitor_edit"),
+    path("<int:pk>/delete/", views.monitor_delete, name="monitor_delete"),
     path("slos/new/", views.slo_new, name="slo_new"),
+    path("slos/<int:pk>/edit/", views.slo_edit, name="slo_edit"),
+    path("slos/<int:pk>/delete/", views.slo_delete, name="slo_delete"),
     path("channels/", views.channels, name="channels"),
     path("preferences/", views.preferences, name="preferences"),
 ]

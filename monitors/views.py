@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from registry.channel_models import AlertChannel, AlertPreference
@@ -48,6 +48,8 @@ def index(request):
     context = {
         "slos": slos,
         "monitors": monitors,
+        "manageable_slos": {s.pk for s in slos if services.may_manage_slo(request.user, s)},
+        "manageable_monitors": {m.pk for m in monitors if services.may_manage_monitor(request.user, m)},
         "can_define": request.user.has_perm("monitors.add_monitor") or _definable_agents(request.user).exists(),
         "can_channels": request.user.has_perm("registry.add_alertchannel"),
     }
@@ -100,6 +102,91 @@ def slo_new(request):
             messages.success(request, "SLO saved: its burn rates are evaluated every minute.")
             return redirect("monitors:index")
     return render(request, "monitors/form.html", {"form": form, "title": "New SLO"}, status=400 if form.errors else 200)
+
+
+def _monitor_initial(monitor: Monitor) -> dict:
+    initial = {"name": monitor.name, "scope": monitor.scope, "agent": monitor.agent_id, "team": monitor.team_id}
+    initial["no_data"] = monitor.no_data
+    for i, c in enumerate(monitor.conditions.all(), start=1):
+        initial |= {f"metric_{i}": c.metric, f"comparator_{i}": c.comparator, f"window_{i}": c.window_minutes}
+        initial |= {f"warning_{i}": c.warning_threshold, f"alert_{i}": c.alert_threshold}
+    return initial
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def monitor_edit(request, pk: int):
+    """Edit a monitor: who may define it may change it (``services.may_manage_monitor``)."""
+    monitor = get_object_or_404(Monitor.objects.select_related("agent", "team"), pk=pk)
+    if not services.may_manage_monitor(request.user, monitor):
+        raise PermissionDenied("Only the agent's owner, operators and the governance board change this monitor.")
+    form = MonitorForm(request.POST or None, agents=_definable_agents(request.user), initial=_monitor_initial(monitor))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.monitor_update(
+                actor=request.user,
+                monitor=monitor,
+                name=data["name"],
+                scope=data["scope"],
+                agent=data.get("agent"),
+                team=data.get("team"),
+                no_data=data["no_data"],
+                conditions=form.conditions(),
+            )
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, "Monitor changed: the next evaluation uses the new definition.")
+            return redirect("monitors:index")
+    context = {"form": form, "title": f"Edit monitor “{monitor.name}”", "delete_url": "monitors:monitor_delete"}
+    context["object"] = monitor
+    return render(request, "monitors/form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["POST"])
+def monitor_delete(request, pk: int):
+    """Delete a monitor; its open alert is resolved (``services.monitor_delete``)."""
+    monitor = get_object_or_404(Monitor.objects.select_related("agent"), pk=pk)
+    if not services.may_manage_monitor(request.user, monitor):
+        raise PermissionDenied("Only the agent's owner, operators and the governance board delete this monitor.")
+    services.monitor_delete(actor=request.user, monitor=monitor)
+    messages.success(request, f"Monitor “{monitor.name}” deleted; its open alerts are resolved.")
+    return redirect("monitors:index")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def slo_edit(request, pk: int):
+    """Edit an SLO: who may define it may change it (``services.may_manage_slo``)."""
+    slo = get_object_or_404(SLO.objects.select_related("agent"), pk=pk)
+    if not services.may_manage_slo(request.user, slo):
+        raise PermissionDenied("Only the agent's owner, operators and the governance board change this SLO.")
+    form = SLOForm(request.POST or None, agents=_definable_agents(request.user), instance=SLO.objects.get(pk=slo.pk))
+    if request.method == "POST" and form.is_valid():
+        fields = {k: v for k, v in form.cleaned_data.items() if k != "agent"}
+        try:
+            services.slo_update(actor=request.user, slo=slo, agent=form.cleaned_data["agent"], **fields)
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, "SLO changed: the next evaluation uses the new objectives.")
+            return redirect("monitors:index")
+    context = {"form": form, "title": f"Edit {slo}", "delete_url": "monitors:slo_delete", "object": slo}
+    return render(request, "monitors/form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["POST"])
+def slo_delete(request, pk: int):
+    """Delete an SLO; its open burn-rate alerts are resolved (``services.slo_delete``)."""
+    slo = get_object_or_404(SLO.objects.select_related("agent"), pk=pk)
+    if not services.may_manage_slo(request.user, slo):
+        raise PermissionDenied("Only the agent's owner, operators and the governance board delete this SLO.")
+    services.slo_delete(actor=request.user, slo=slo)
+    messages.success(request, "SLO deleted; its open alerts are resolved.")
+    return redirect("monitors:index")
 
 
 @login_required
