@@ -26,7 +26,7 @@ from registry.models import Tool
 from .choices import ActionStatus
 from .language import parameters_coerce
 from .models import ActionPolicyVersion, ActionRequest
-from .policy_analysis import ERROR
+from .policy_analysis import ERROR, WARNING
 from .selectors import policy_findings
 from .services import policy_current, policy_outcome, policy_validate, policy_version_create
 from .shadow import shadow_end_promoted
@@ -175,6 +175,21 @@ def _diff(request):
     return rows
 
 
+def _warnings(request) -> list[dict]:
+    """The static-analysis warnings on the proposed texts (errors were refused at ``_normalize``),
+    for the API's 201 answer: where (line, column, which text), what, and the check's code."""
+    p = request.payload
+    tool = Tool.objects.filter(name=p["tool"]).first()
+    if tool is None:
+        return []
+    findings = policy_findings(tool=tool, fields_source=p["fields_source"], rules_source=p["rules_source"])
+    return [
+        {"line": f.line, "column": f.column, "message": f.message, "code": f.code, "where": f.where}
+        for f in findings
+        if f.severity == WARNING
+    ]
+
+
 ACTION_POLICY_CHANGE_KIND = KindSpec(
     ACTION_POLICY_CHANGE,
     "Action-policy change",
@@ -187,6 +202,7 @@ ACTION_POLICY_CHANGE_KIND = KindSpec(
     request_perms=("change_tool",),
     eligible_roles=(role_names.APPROVER, role_names.GOVERNANCE_BOARD),
     policy_tier=lambda agent, payload: 1,
+    warnings=_warnings,
 )
 
 # Declared with the registry's governed fields: a policy version is never written directly.

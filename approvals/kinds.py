@@ -99,6 +99,9 @@ class KindSpec:
     # Offered on the agent card's request buttons (a fleet-wide kind or one raised by the system
     # is not).
     by_hand: bool = True
+    # Advice the API's 201 answer carries with a created request, never a refusal: request ->
+    # [{"line", "column", "message", ...}] (e.g. the static-analysis warnings of a policy change).
+    warnings: Callable[[object], list[dict]] | None = None
 
     @property
     def offered_per_agent(self) -> bool:

@@ -1,6 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.choices import Verdict
+from approvals.kinds import kind_get
 from approvals.models import ApprovalRequest, ChecklistItem, Decision
 from approvals.services import approvals_tally
 
@@ -96,3 +98,27 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         path = obj.get_absolute_url()
         return request.build_absolute_uri(path) if request else path
+
+
+class WarningSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="Line of the text the warning is about (1-based).")
+    column = serializers.IntegerField(help_text="Column in that line (1-based).")
+    message = serializers.CharField()
+    code = serializers.CharField(help_text="e.g. allows_any_amount, enum_uncovered, never_fired")
+    where = serializers.CharField(help_text="Which text line and column count in: rules or fields.")
+
+
+class ChangeRequestCreatedSerializer(ChangeRequestSerializer):
+    """The 201 answer: the request, plus the warnings its kind has for it (advice, not a refusal)."""
+
+    warnings = serializers.SerializerMethodField(
+        help_text="Warnings on the proposed change (e.g. an action policy's static analysis); empty if none."
+    )
+
+    class Meta(ChangeRequestSerializer.Meta):
+        fields = [*ChangeRequestSerializer.Meta.fields, "warnings"]
+
+    @extend_schema_field(WarningSerializer(many=True))
+    def get_warnings(self, obj) -> list[dict]:
+        hook = kind_get(obj.kind).warnings
+        return hook(obj) if hook else []

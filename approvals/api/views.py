@@ -19,7 +19,7 @@ from approvals.selectors import requests_visible_to
 from registry.api.authentication import UserAPIKeyAuthentication
 from registry.selectors import agents_visible_to
 
-from .serializers import ChangeRequestInputSerializer, ChangeRequestSerializer
+from .serializers import ChangeRequestCreatedSerializer, ChangeRequestInputSerializer, ChangeRequestSerializer
 
 EXAMPLE_OUT = {
     "id": 42,
@@ -90,7 +90,7 @@ CONFLICT_STATUS = {"duplicate": status.HTTP_409_CONFLICT, "permission_denied": s
     create=extend_schema(
         summary="Create a change request (e.g. deploy version 1.4 of an agent)",
         request=ChangeRequestInputSerializer,
-        responses={201: ChangeRequestSerializer},
+        responses={201: ChangeRequestCreatedSerializer},
         examples=[
             OpenApiExample(
                 "Deploy 1.4",
@@ -102,7 +102,7 @@ CONFLICT_STATUS = {"duplicate": status.HTTP_409_CONFLICT, "permission_denied": s
                 },
                 request_only=True,
             ),
-            OpenApiExample("Created", value=EXAMPLE_OUT, response_only=True, status_codes=["201"]),
+            OpenApiExample("Created", value={**EXAMPLE_OUT, "warnings": []}, response_only=True, status_codes=["201"]),
             ERROR_EXAMPLE,
         ],
     ),
@@ -157,7 +157,8 @@ class ChangeRequestViewSet(
                 status=CONFLICT_STATUS.get(exc.code, status.HTTP_409_CONFLICT),
             )
         req = self.get_queryset().get(pk=req.pk)
-        return Response(self.get_serializer(req).data, status=status.HTTP_201_CREATED)
+        answer = ChangeRequestCreatedSerializer(req, context=self.get_serializer_context())
+        return Response(answer.data, status=status.HTTP_201_CREATED)
 
 
 def _agent_named(user, data: dict):

@@ -183,3 +183,28 @@ def test_the_api_validation_answer_names_the_defect(board_user, refund_policy):
     assert response.status_code == 400
     assert "line 2, column 14: contradicts rule 1" in str(response.json())
     assert not ApprovalRequest.objects.filter(kind="action_policy_change").exists()
+
+
+@pytest.mark.django_db
+def test_the_api_201_answer_carries_the_warnings_with_line_and_column(board_user, refund_policy):
+    payload = {
+        "tool": "payments.refund",
+        "fields_source": refund_policy.fields_source,
+        "rules_source": "allow if customer_tier == 'pro'",
+        "redact_fields": [],
+        "retention_days": 365,
+    }
+    response = token_client(board_user).post(
+        "/api/v1/change-requests/",
+        {"kind": "action_policy_change", "payload": payload, "justification": "pro customers"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    warnings = response.json()["warnings"]
+    assert [(w["code"], w["line"], w["column"], w["where"]) for w in warnings] == [
+        ("enum_uncovered", 2, 1, "fields"),  # standard
+        ("enum_uncovered", 2, 1, "fields"),  # enterprise
+        ("allows_any_amount", 1, 10, "rules"),
+    ]
+    assert any("allows every value of the money field amount_usd" in w["message"] for w in warnings)
+    assert any("no rule covers customer_tier = 'standard'" in w["message"] for w in warnings)
