@@ -17,6 +17,14 @@ class RollbackForm(forms.Form):
     )
 
 
+class PlanCancelForm(forms.Form):
+    reason = forms.CharField(
+        max_length=450,
+        widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
+        help_text="Required. It goes on the plan and in the audit trail.",
+    )
+
+
 class LiftForm(forms.Form):
     """Two versions of one agent and a window in days (ending now)."""
 

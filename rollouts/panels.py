@@ -5,7 +5,7 @@ from __future__ import annotations
 from registry.permissions import user_can_operate_agent
 from registry.selectors import agents_visible_to
 
-from . import selectors
+from . import selectors, services
 from .forms import RollbackForm
 
 
@@ -18,6 +18,7 @@ def agent_card_section(request, agent):
         "plan": plan,
         "timeline": selectors.plan_timeline(plan) if plan else [],
         "can_operate": user_can_operate_agent(request.user, agent),
+        "can_cancel": plan is not None and plan.status == "halted" and services.may_cancel_plan(request.user, agent),
         "rollback_form": RollbackForm(auto_id="rb_%s"),
     }
 

@@ -23,7 +23,8 @@ from registry.audit import acting_as
 from registry.audit_chain import chain_append
 from registry.extensions import automatic_change_announce
 from registry.models import Agent, AgentVersion
-from registry.permissions import user_can_operate_agent
+from registry.permissions import user_can_operate_agent, user_role_names
+from registry.roles import GOVERNANCE_BOARD
 from registry.services import RegistryConflict
 
 from . import selectors
@@ -298,3 +299,52 @@ def rollback_to_previous(*, agent: Agent, actor, reason: str) -> tuple[AgentVers
         )
     agent.refresh_from_db()
     return previous, rolled, incident, created
+
+
+# --- cancelling a halted plan ---------------------------------------------------------------------
+
+
+def may_cancel_plan(user, agent: Agent) -> bool:
+    """Rule: one operator of the agent (``operate_agent``) or a member of the governance board may
+    cancel a halted plan — it moves nothing, so one person suffices."""
+    return user_can_operate_agent(user, agent) or GOVERNANCE_BOARD in user_role_names(user)
+
+
+def plan_cancel(*, plan_id: int, actor, reason: str) -> RolloutPlan:
+    """End a halted plan: it is cancelled with the actor's reason, on the audit chain. Rules: only
+    a halted plan (an active one is stopped by rolling back); one operator or the board
+    (``may_cancel_plan``), a reason always; the canary stays where it is (cancelling changes no
+    traffic). There is no resuming: going forward again is a new rollout-plan request, which needs
+    the two-person approval."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why you are cancelling the plan."})
+    if len(reason) > 450:
+        raise ValidationError({"reason": "Keep the reason under 450 characters."})
+    with transaction.atomic(), acting_as(actor):
+        # Race: the cancellation against a new plan's start (which cancels halted plans itself) or
+        # a rollback (which ends them). Lock order as in plan_start: the agent, then the plan.
+        plan = RolloutPlan.objects.select_related("agent", "version").filter(pk=plan_id).first()
+        if plan is None:
+            raise ValidationError("No such rollout plan.")
+        agent = Agent.objects.select_for_update().get(pk=plan.agent_id)
+        if not may_cancel_plan(actor, agent):
+            raise PermissionDenied("Only an operator of this agent or the governance board may cancel its plan.")
+        plan = RolloutPlan.objects.select_for_update().select_related("version").get(pk=plan_id)
+        if plan.status != PlanStatus.HALTED:
+            raise ValidationError(
+                f"Only a halted plan can be cancelled; this one is {plan.get_status_display().lower()}."
+            )
+        plan.status, plan.ended_at = PlanStatus.CANCELLED, timezone.now()
+        plan.end_reason = f"Cancelled by {actor.get_username()}: {reason}"[:500]
+        plan.save(update_fields=["status", "ended_at", "end_reason"])
+        chain_append(
+            action="rollout.cancel",
+            actor=actor,
+            agent=agent,
+            obj=plan,
+            summary=f"Halted rollout plan of {plan.version.label} cancelled; the canary stays at "
+            f"{agent.canary_share_pct} %: {reason}",
+            payload={"reason": reason, "canary_share_pct": str(agent.canary_share_pct)},
+        )
+    return plan

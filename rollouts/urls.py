@@ -9,4 +9,5 @@ urlpatterns = [
     path("<slug:slug>/", views.agent_rollouts, name="agent"),
     path("<slug:slug>/lift/", views.lift, name="lift"),
     path("<slug:slug>/rollback/", views.rollback, name="rollback"),
+    path("<slug:slug>/plans/<int:pk>/cancel/", views.plan_cancel, name="plan_cancel"),
 ]

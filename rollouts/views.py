@@ -16,7 +16,7 @@ from registry.permissions import user_can_operate_agent
 from registry.selectors import agents_visible_to
 
 from . import selectors, services
-from .forms import LiftForm, RollbackForm, ShadowForm
+from .forms import LiftForm, PlanCancelForm, RollbackForm, ShadowForm
 
 
 @login_required
@@ -52,6 +52,7 @@ def agent_rollouts(request, slug: str):
             "shadow_days": selectors.shadow_vs_production(agent=agent, start=now - timedelta(days=days), end=now),
             "shadow_versions": selectors.shadow_versions(agent=agent),
             "can_operate": user_can_operate_agent(request.user, agent),
+            "can_cancel": services.may_cancel_plan(request.user, agent),
             "rollback_form": RollbackForm(auto_id="rb_%s"),
         },
     )
@@ -101,3 +102,29 @@ def rollback(request, slug: str):
         f"Going forward to {rolled.label} again is a go-live request.",
     )
     return redirect(agent.get_absolute_url() + "#rollouts")
+
+
+@login_required
+@require_POST
+def plan_cancel(request, slug: str, pk: int):
+    """Cancel a halted plan (one operator or the board, with a reason); the canary stays put."""
+    agent = get_object_or_404(agents_visible_to(request.user), slug=slug)
+    plan = get_object_or_404(agent.rollout_plans, pk=pk)
+    if not services.may_cancel_plan(request.user, agent):
+        raise PermissionDenied("Only an operator of this agent or the governance board may cancel its plan.")
+    form = PlanCancelForm(request.POST)
+    back = redirect("rollouts:agent", slug=agent.slug)
+    if not form.is_valid():
+        messages.error(request, "Not cancelled: " + " ".join(e for errs in form.errors.values() for e in errs))
+        return back
+    try:
+        services.plan_cancel(plan_id=plan.pk, actor=request.user, reason=form.cleaned_data["reason"])
+    except ValidationError as exc:
+        messages.error(request, "Not cancelled: " + " ".join(exc.messages))
+        return back
+    messages.success(
+        request,
+        f"Rollout plan of {plan.version.label} cancelled; the canary stays at {agent.canary_share_pct} %. "
+        "Going forward again is a new rollout plan request, with its approvals.",
+    )
+    return back
