@@ -202,3 +202,13 @@ def test_the_pass_refreshes_last_seen_of_open_alerts_in_one_update(agent, delive
     assert all(r.last_seen_at > old for r in AlertRecord.objects.all())
     updates = [q["sql"] for q in queries if 'UPDATE "registry_alertrecord"' in q["sql"]]
     assert len(updates) == 1
+
+
+def test_a_monitor_deleted_while_the_pass_evaluates_it_opens_no_alert(agent, deliveries):
+    """The pass read the monitor, then someone deleted it (resolving its alerts): evaluating the
+    stale object takes the row lock, finds no row and opens nothing that no one would resolve."""
+    monitor = _monitor(agent=agent, conditions=[(Metric.ESCALATION_RATE, "above", 5, None, 2)])
+    fill(agent, minutes=5, escalations=10)
+    Monitor.objects.filter(pk=monitor.pk).delete()
+    assert deliveries(monitor_evaluate, monitor=monitor, now=NOW) is None
+    assert not AlertRecord.objects.exists()
