@@ -125,3 +125,65 @@ class ToolDefinitionReportSerializer(serializers.Serializer):
     violation_id = serializers.IntegerField(allow_null=True)
     change_request_id = serializers.IntegerField(allow_null=True)
     new = serializers.BooleanField(help_text="False when this definition was reported before (nothing new opened).")
+
+
+class BacktestInputSerializer(serializers.Serializer):
+    """A draft policy and the days of recorded requests to replay it on (checked further by
+    ``actions.forms.BacktestForm``, the console page's own checks)."""
+
+    start = serializers.DateField(help_text="First day of the period (UTC), e.g. 2026-05-01.")
+    end = serializers.DateField(help_text="Last day of the period, inclusive; at most 31 days after start.")
+    fields_source = serializers.CharField(
+        max_length=10_000,
+        required=False,
+        allow_blank=True,
+        help_text="The draft's field declarations; omitted or blank: the fields of the version in force.",
+    )
+    rules_source = serializers.CharField(
+        max_length=60_000, allow_blank=True, help_text="The draft's rules, one per line, first match wins."
+    )
+
+
+class BacktestChangeSerializer(serializers.Serializer):
+    before = serializers.CharField(help_text="What the gate decided: allow, deny or N approval(s) from roles.")
+    after = serializers.CharField(help_text="What the draft decides.")
+    before_rule = serializers.CharField()
+    after_rule = serializers.CharField()
+    count = serializers.IntegerField()
+    examples = serializers.ListField(
+        child=serializers.CharField(), help_text="Up to 3 action-request ids, of agents you may see."
+    )
+
+
+class BacktestTransitionSerializer(serializers.Serializer):
+    before = serializers.CharField()
+    after = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class BacktestResultSerializer(serializers.Serializer):
+    tool = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(help_text="Exclusive: midnight after the last day.")
+    total = serializers.IntegerField(help_text="Requests created in the period.")
+    replayed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    gate_decided = serializers.IntegerField(
+        help_text="Decided by the kill switch, grant or budget: no policy moves these."
+    )
+    purged = serializers.IntegerField(help_text="Parameters dropped by retention: not replayed.")
+    refused = serializers.IntegerField(help_text="Parameters the draft's fields refuse.")
+    refused_examples = serializers.ListField(child=serializers.CharField())
+    changes = BacktestChangeSerializer(many=True, help_text="Most frequent first.")
+    transitions = BacktestTransitionSerializer(many=True)
+    redacted_fields = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Field -> requests it was redacted in (excluded from the replay)."
+    )
+    redacted_rules = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Draft rules reading a redacted field."
+    )
+    context_lacking = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Draft rule number -> requests without the context it reads."
+    )
+    seconds = serializers.FloatField()

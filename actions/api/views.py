@@ -6,24 +6,37 @@ requests (another agent's id is a 404). The rules live in ``actions.services``."
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
+from actions.backtest import policy_backtest
 from actions.choices import ActionStatus
+from actions.forms import BacktestForm
 from actions.models import ActionRequest
-from actions.selectors import action_request_as_dict
+from actions.selectors import action_request_as_dict, policy_versions
 from actions.services import ActionConflict, ActionInputError, action_request_submit
 from actions.tool_pins import PinReportError, tool_definition_report
-from registry.selectors import tool_pins_deployed
+from registry.api.authentication import UserAPIKeyAuthentication
+from registry.models import Tool
+from registry.selectors import agents_visible_to, tool_pins_deployed
 from telemetry.api.serializers import ErrorSerializer
+from telemetry.api.throttling import window_hit
 from telemetry.api.views import ERROR_RESPONSES, AgentAPIView
 
 from .serializers import (
     ActionRequestInputSerializer,
     ActionRequestListSerializer,
     ActionRequestSerializer,
+    BacktestInputSerializer,
+    BacktestResultSerializer,
     ToolDefinitionInputSerializer,
     ToolDefinitionReportSerializer,
     ToolPinsSerializer,
@@ -34,6 +47,7 @@ BODY_KEYS = {
     "session_id", "on_behalf_of", "cost_usd",
 }  # fmt: skip
 LIST_LIMIT = 100
+POLICY_VIEW_PERM = "actions.view_actionpolicyversion"
 
 EXAMPLE_ID = "6f1c2b3a-4d5e-4f60-8a9b-0c1d2e3f4a5b"
 PENDING_EXAMPLE = {
@@ -361,3 +375,139 @@ class ToolDefinitionReportView(AgentAPIView):
             "new": report.new,
         }
         return Response(body, status=201 if report.new else 200)
+
+
+class PersonBacktestThrottle(BaseThrottle):
+    """A backtest may replay a month of requests: each person is rate-limited on their own, in the
+    shared one-minute window the agents' endpoints count in (``telemetry.api.throttling``)."""
+
+    def allow_request(self, request, view) -> bool:
+        if not request.user.is_authenticated:
+            return True
+        allowed, self._wait = window_hit("backtest", f"user:{request.user.pk}")
+        return allowed
+
+    def wait(self) -> float:
+        return max(1, int(self._wait + 0.999))
+
+
+class CanReadPolicies(IsAuthenticated):
+    message = "You may not read action policies."
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm(POLICY_VIEW_PERM)
+
+
+BACKTEST_EXAMPLE_OUT = {
+    "tool": "payments.refund",
+    "start": "2026-05-01T00:00:00Z",
+    "end": "2026-05-08T00:00:00Z",
+    "total": 9,
+    "replayed": 7,
+    "unchanged": 4,
+    "changed": 3,
+    "gate_decided": 1,
+    "purged": 1,
+    "refused": 0,
+    "refused_examples": [],
+    "changes": [
+        {
+            "before": "2 approval(s) from Support manager",
+            "after": "allow",
+            "before_rule": 'rule 4: require 2 approvals from "Support manager" if amount_usd > 50',
+            "after_rule": "rule 2: allow if amount_usd <= 100 and customer_tier in ['standard', 'pro']",
+            "count": 1,
+            "examples": [EXAMPLE_ID],
+        }
+    ],
+    "transitions": [{"before": "2 approval(s) from Support manager", "after": "allow", "count": 1}],
+    "redacted_fields": {"card_number": 1},
+    "redacted_rules": [5],
+    "context_lacking": {},
+    "seconds": 0.01,
+}
+
+
+class PolicyBacktestView(APIView):
+    """``POST /api/v1/policies/<tool>/backtest/``: the console's "what if" page as an API, the
+    same service (:func:`actions.backtest.policy_backtest`) and the same checks
+    (:class:`actions.forms.BacktestForm`). A read: whoever may read policies may run it; examples
+    come only from the agents the caller may see."""
+
+    authentication_classes = [UserAPIKeyAuthentication, SessionAuthentication]
+    permission_classes = [CanReadPolicies]
+    throttle_classes = [PersonBacktestThrottle]
+
+    @extend_schema(
+        operation_id="policy_backtest",
+        summary="Backtest a draft action policy on a period of recorded requests",
+        description="Replays the tool's recorded action requests of the period (at most 31 days) against the "
+        "draft fields and rules and counts the decisions that would change, from what to what and by rule. "
+        "Nothing is saved. Requests decided by the kill switch, a grant or a budget, and requests whose "
+        "parameters were purged, are not replayed (counted apart).",
+        request=BacktestInputSerializer,
+        responses={
+            200: OpenApiResponse(BacktestResultSerializer, "The replay's counts."),
+            400: OpenApiResponse(ErrorSerializer, "Invalid; every error names its field."),
+            404: OpenApiResponse(ErrorSerializer, "No such tool."),
+        },
+        examples=[
+            OpenApiExample(
+                "A draft",
+                value={
+                    "start": "2026-05-01",
+                    "end": "2026-05-07",
+                    "rules_source": 'allow if amount_usd <= 100\nrequire 1 approval from "Support manager" '
+                    "if amount_usd > 100",
+                },
+                request_only=True,
+            ),
+            OpenApiExample("Result", value=BACKTEST_EXAMPLE_OUT, response_only=True, status_codes=["200"]),
+        ],
+        tags=["action policies"],
+    )
+    def post(self, request, tool: str):
+        tool_obj = Tool.objects.filter(name=tool).first()
+        if tool_obj is None:
+            raise exceptions.NotFound(f"No tool {tool!r} in the catalog.")
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        body = BacktestInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        current = policy_versions(tool=tool_obj).first()
+        fields_source = data.get("fields_source") or (current.fields_source if current else "")
+        form = BacktestForm(
+            {
+                "start": data["start"].isoformat(),
+                "end": data["end"].isoformat(),
+                "fields_source": fields_source,
+                "rules_source": data["rules_source"],
+            }
+        )
+        if not form.is_valid():
+            raise exceptions.ValidationError(
+                {name if name != "__all__" else "non_field_errors": list(errs) for name, errs in form.errors.items()}
+            )
+        clean = form.cleaned_data
+        visible = set(agents_visible_to(request.user).values_list("pk", flat=True))
+        result = policy_backtest(
+            tool=tool_obj,
+            fields=clean["fields"],
+            rules=clean["rules"],
+            start=datetime.combine(clean["start"], time.min, tzinfo=UTC),
+            end=datetime.combine(clean["end"] + timedelta(days=1), time.min, tzinfo=UTC),
+            example_agents=visible,
+        )
+        return Response(BacktestResultSerializer(_result_dict(result)).data)
+
+
+def _result_dict(result) -> dict:
+    """The result in JSON's shapes: transitions as a list, rule numbers as text keys."""
+    answer = {name: getattr(result, name) for name in BacktestResultSerializer().fields}
+    answer["changes"] = [vars(change) for change in result.changes]
+    answer["transitions"] = [
+        {"before": before, "after": after, "count": count} for (before, after), count in result.transitions.items()
+    ]
+    answer["context_lacking"] = {str(number): count for number, count in result.context_lacking.items()}
+    return answer
