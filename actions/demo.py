@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 
+from approvals.exceptions import ApprovalError
+from approvals.services import change_request_create, decision_record
 from registry.models import Agent, Tool
 from registry.roles import APPROVER, ROLE_PERMISSIONS
 
 from .choices import ActionStatus, DecisionSource
-from .models import ActionRequest
+from .models import ActionRequest, PolicyShadow
 from .services import (
     ActionConflict,
     ActionInputError,
@@ -93,7 +96,22 @@ DEMO_ACTIONS = [
         {"amount_usd": -10, "customer_tier": "pro", "order_id": "A-1003"},
     ),
     ("refund-assistant", "demo-refund-4", "payments.refund", {"amount_usd": 180, "customer_tier": "enterprise"}),
+    # Decided by the policy in force without people; the demo shadow would ask a support manager.
+    ("refund-assistant", "demo-refund-5", "payments.refund", {"amount_usd": 150, "customer_tier": "enterprise"}),
+    ("support-triage", "demo-refund-6", "payments.refund", {"amount_usd": 45, "customer_tier": "standard"}),
 ]
+
+# A draft running in shadow beside the refund policy (issue 18): standard and pro refunds up to
+# 100 USD without waiting, one support manager above 100 for every tier. Against the demo
+# refunds it disagrees on three (120 standard, 180 and 150 enterprise) and agrees on the rest,
+# so the policy page shows its disagreement table.
+DEMO_SHADOW_RULES = """\
+deny "A refund amount must be positive." if amount_usd <= 0
+allow if amount_usd <= 100 and customer_tier in ['standard', 'pro']
+require 1 approval from "Support manager" if amount_usd > 100"""
+DEMO_SHADOW_NOTE = "Demo: raise the no-wait limit to 100 USD, one support manager above."
+# The governance board proposes; two others of the kind's eligible roles approve.
+DEMO_SHADOW_PEOPLE = ("board", ("board2", "approver", "approver2"))
 
 
 # The refund waiting for the two support managers (over 50 USD, a standard customer). A runtime
@@ -159,6 +177,41 @@ def ensure_support_managers(password: str = DEMO_PASSWORD) -> Group:
     return group
 
 
+def ensure_demo_shadow(stdout=None) -> PolicyShadow | None:
+    """Set the demo shadow on payments.refund the governed way: a two-person ``action_policy_shadow``
+    request by the board, approved by two others (applying it starts the shadow). Once only: if
+    the refund tool ever had a shadow (a person stopped or replaced it), the demo leaves it be."""
+    tool = Tool.objects.filter(name="payments.refund").first()
+    if tool is None or policy_current(tool=tool) is None or PolicyShadow.objects.filter(tool=tool).exists():
+        return None
+    users = get_user_model().objects.in_bulk([DEMO_SHADOW_PEOPLE[0], *DEMO_SHADOW_PEOPLE[1]], field_name="username")
+    requester = users.get(DEMO_SHADOW_PEOPLE[0])
+    try:
+        req = change_request_create(
+            agent=None,
+            kind="action_policy_shadow",
+            payload={"tool": tool.name, "rules_source": DEMO_SHADOW_RULES, "note": DEMO_SHADOW_NOTE},
+            requester=requester,
+            justification="See what a 100 USD no-wait limit would have decided before proposing it.",
+        )
+        for name in DEMO_SHADOW_PEOPLE[1]:
+            req.refresh_from_db()
+            if req.status != "pending" or name not in users:
+                continue
+            decision_record(
+                request_id=req.pk,
+                approver=users[name],
+                verdict="approve",
+                reason="Demo.",
+                payload_hash=req.payload_hash,
+            )
+    except (ValidationError, ApprovalError) as exc:  # the demo registry changed; no shadow then
+        if stdout:
+            stdout.write(f"  action gate: no demo shadow: {exc}")
+        return None
+    return PolicyShadow.objects.filter(tool=tool, ended_at__isnull=True).first()
+
+
 def seed_actions(stdout=None) -> None:
     ensure_support_managers()
     admin = get_user_model().objects.filter(username="board").first()
@@ -167,6 +220,8 @@ def seed_actions(stdout=None) -> None:
         tool = Tool.objects.filter(name=name).first()
         if tool is not None and policy_current(tool=tool) is None:
             policy_version_create(tool=tool, actor=admin, **spec)
+    # Before the demo requests: the shadow records what it would have decided on each of them.
+    ensure_demo_shadow(stdout)
     made = 0
     for slug, key, tool, params in DEMO_ACTIONS:
         agent = Agent.objects.filter(slug=slug).first()
