@@ -68,6 +68,8 @@ DEMO_PAYLOAD_HASHES: dict[tuple[str, str], str] = {
     ("sales-leads", "tool_grant"): "5ea15133e6429c5cebb4c0ad8afd8a58bc5a4b4f7ab8a43cb29f4d688580fec6",
     ("support-triage", "impact_assessment"): "a55b47464bcac1a9dbb2478770d8977b003e0f678d15ea16d299aa850b9f67e3",
     ("support-triage", "runtime_action"): "dbbb5a1142e96c9e58d2a1f8821315ae7a8fb714f412be9a3b6f848be586f6c7",
+    # Fleet-wide (no agent): the demo shadow policy of payments.refund.
+    ("", "action_policy_shadow"): "7d0d2111125220bc30412fa27f544f23e5e59726b639d0fe02b7c8e72eb637b0",
 }
 
 # Payloads outside the demo that exercise the options that differed between the old copies:
@@ -124,7 +126,7 @@ def test_it_keeps_the_demo_bundle_digests(demo):
 def test_it_keeps_the_demo_payload_hashes(demo):
     # Two requests of one kind for one agent (a FRIA and a DPIA): the later one is the one kept.
     requests = list(ApprovalRequest.objects.select_related("agent").order_by("agent__slug", "kind", "pk"))
-    found = {(r.agent.slug, r.kind): payload_hash_compute(_pinned(r.payload)) for r in requests}
+    found = {(r.agent.slug if r.agent else "", r.kind): payload_hash_compute(_pinned(r.payload)) for r in requests}
     assert found == DEMO_PAYLOAD_HASHES
     for req in requests:
         assert payload_hash_compute(req.payload) == req.payload_hash
