@@ -231,16 +231,22 @@ def agent_policy_lines(agent: Agent) -> list[tuple[str, str]]:
     change needs, then every kind a person may request that needs more, and the go-live
     checklist."""
     team = agent.owner_team.name
-    described = [
-        (spec.label, policy_describe(policy_requirements(spec=spec, tier=int(agent.risk_tier)), team))
+    offered = [
+        spec
         for spec in kinds_all()
         # kinds only an agent raises (runtime actions) follow their tool's policy; fleet-wide and
         # system-raised kinds (fleet re-enable, break-glass review) are not this agent's to request
         if spec.request_perms and spec.offered_per_agent
     ]
+    tier = int(agent.risk_tier)
+    described = [(spec.label, policy_describe(policy_requirements(spec=spec, tier=tier), team)) for spec in offered]
     if not described:
         return []
-    texts = [text for _, text in described]
+    # "Changes need" is what the tier's policy asks of a kind without a floor of its own; kinds
+    # whose floor is two people by design (impact assessments, rollout plans, ...) are listed
+    # after it, however many of them there are.
+    texts = [text for spec, (_, text) in zip(offered, described, strict=True) if spec.min_approvals <= 1]
+    texts = texts or [text for _, text in described]
     usual = max(texts, key=texts.count)  # the most common requirement; ties: the first kind's
     lines = [("Changes need", usual)]
     lines += [(label, text) for label, text in described if text != usual]

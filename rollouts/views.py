@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from approvals.services import user_may_request
 from registry.permissions import user_can_operate_agent
 from registry.selectors import agents_visible_to
 
@@ -53,6 +54,8 @@ def agent_rollouts(request, slug: str):
             "shadow_versions": selectors.shadow_versions(agent=agent),
             "can_operate": user_can_operate_agent(request.user, agent),
             "can_cancel": services.may_cancel_plan(request.user, agent),
+            # The "request a canary plan" links lead to a form only requesters may open.
+            "can_request_plan": user_may_request(request.user, agent, "rollout_plan"),
             "rollback_form": RollbackForm(auto_id="rb_%s"),
         },
     )

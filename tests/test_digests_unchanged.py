@@ -33,6 +33,8 @@ DEMO_BUNDLE_DIGESTS: dict[tuple[str, str], str] = {
     ("churn-outreach", "1.1"): "6914f7c0fc43f34af2f3e91813eceb5b78ea60707cb6a9fde9b536922e4d14c9",
     ("contract-clauses", "1.0"): "c17640ecdc400c218a894c34ac6cece395df1762d1259008ef0a61df81f369c9",
     ("contract-clauses", "1.1"): "c6bbafe1046fe6fd8f18930e1ba64398f5d228b12514b19f5c99f9c9ef0d271e",
+    # The rollouts demo's version in shadow, then on a canary plan (issue 19).
+    ("contract-clauses", "1.2"): "9ea7839b5d31fe9c3335c4ed94683fd2fd687bb18d4a6f993c8a85ea0aefca19",
     ("hr-policy-qa", "0.1"): "f0bc4bc06da4b0a86c3a0d7ff425cc45363c0c1e206493b8851834bae635fea0",
     ("invoice-matching", "1.0"): "5eff1daceea60334b6e2d7e61394546d03f1687e19c807a2417cc834e5d71e3f",
     ("invoice-matching", "1.1"): "f46269e55a78485b3f45815d839b8ec7965e1b8330c21ed6c1841ac13d4f698f",
@@ -67,6 +69,8 @@ DEMO_PAYLOAD_HASHES: dict[tuple[str, str], str] = {
     ("refund-assistant", "impact_assessment"): "e53344b318e4255c1f653b0635ba19c381e6cb688a8d2c6ae18dd9ec7a5b102c",
     ("sales-leads", "tool_grant"): "5ea15133e6429c5cebb4c0ad8afd8a58bc5a4b4f7ab8a43cb29f4d688580fec6",
     ("support-triage", "impact_assessment"): "a55b47464bcac1a9dbb2478770d8977b003e0f678d15ea16d299aa850b9f67e3",
+    # The compliance demo's scope expansion, denied by the board with multi-factor sign-in (issue 21).
+    ("support-triage", "tool_grant"): "820c1d649a33f55bf50a74f89edc2ede09cbbf4cdaeb6295ab1f1ea6c971295a",
     ("support-triage", "runtime_action"): "dbbb5a1142e96c9e58d2a1f8821315ae7a8fb714f412be9a3b6f848be586f6c7",
     # Fleet-wide (no agent): the demo shadow policy of payments.refund.
     ("", "action_policy_shadow"): "7d0d2111125220bc30412fa27f544f23e5e59726b639d0fe02b7c8e72eb637b0",

@@ -35,8 +35,14 @@ def test_the_demo_shows_a_plan_in_progress_on_the_card_and_the_home_page(client)
     assert 'data-testid="plan-timeline"' in card and "Stage 2: 5 % for at least 72 h" in card
     page = client.get(f"/rollouts/{DEMO_AGENT}/").content.decode()
     assert 'data-testid="lift-table"' in page  # the shadow days before the plan
-    # A version seen in shadow is offered for a canary plan (a request, with its approvals).
-    assert f"/approvals/new/{DEMO_AGENT}/rollout_plan/?version=1.2" in page and "request a canary plan" in page
+    # A version seen in shadow is offered for a canary plan (a request, with its approvals), to
+    # those who may request one: the executive reads, the owner is offered the link.
+    link = f"/approvals/new/{DEMO_AGENT}/rollout_plan/?version=1.2"
+    assert link not in page
+    client.force_login(agent.owner)
+    page = client.get(f"/rollouts/{DEMO_AGENT}/").content.decode()
+    assert link in page and "request a canary plan" in page
+    assert client.get(link + "&preset=canary_48h").status_code == 200
 
     # Seeding again changes nothing (tests/registry/test_seed_demo.py runs the whole seed twice).
     from rollouts.demo import seed_rollouts
