@@ -57,6 +57,18 @@ class MonitorForm(forms.Form):
                 self.add_error(f"alert_{i}", "Give the alert threshold of this condition.")
         return data
 
+    def definition(self) -> dict:
+        """The monitor as ``services.monitor_create`` and ``monitor_update`` take it."""
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "scope": data["scope"],
+            "agent": data.get("agent"),
+            "team": data.get("team"),
+            "no_data": data["no_data"],
+            "conditions": self.conditions(),
+        }
+
     def conditions(self) -> list[dict]:
         out = []
         for i in range(1, MAX_CONDITIONS + 1):

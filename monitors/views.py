@@ -64,17 +64,8 @@ def monitor_new(request):
         raise PermissionDenied("Only agent owners, operators and the governance board define monitors.")
     form = MonitorForm(request.POST or None, agents=agents)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            services.monitor_create(
-                actor=request.user,
-                name=data["name"],
-                scope=data["scope"],
-                agent=data.get("agent"),
-                team=data.get("team"),
-                no_data=data["no_data"],
-                conditions=form.conditions(),
-            )
+            services.monitor_create(actor=request.user, **form.definition())
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
@@ -122,18 +113,8 @@ def monitor_edit(request, pk: int):
         raise PermissionDenied("Only the agent's owner, operators and the governance board change this monitor.")
     form = MonitorForm(request.POST or None, agents=_definable_agents(request.user), initial=_monitor_initial(monitor))
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            services.monitor_update(
-                actor=request.user,
-                monitor=monitor,
-                name=data["name"],
-                scope=data["scope"],
-                agent=data.get("agent"),
-                team=data.get("team"),
-                no_data=data["no_data"],
-                conditions=form.conditions(),
-            )
+            services.monitor_update(actor=request.user, monitor=monitor, **form.definition())
         except ValidationError as exc:
             _errors_to_form(form, exc)
         else:
