@@ -15,27 +15,12 @@ from __future__ import annotations
 
 from bench import harness
 
-SETUP = r"""
-import django; django.setup()
-from importlib import import_module
-from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-auditor = get_user_model().objects.get(username="auditor")
-store = import_module(settings.SESSION_ENGINE).SessionStore()
-store[SESSION_KEY] = str(auditor.pk)
-store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-store[HASH_SESSION_KEY] = auditor.get_session_auth_hash()
-store.create()
-print("RESULT", settings.SESSION_COOKIE_NAME, store.session_key)
-"""
-
 
 def main(args: list[str]) -> None:
     opts = harness.options("compliance", args, requests=40, rounds=5)
     with harness.Stack("compliance", workers=1) as stack:
         stack.manage("seed_demo")
-        cookie_name, session = stack.python(SETUP)
-        cookie = {"Cookie": f"{cookie_name}={session}"}
+        cookie = stack.session_cookie("auditor")
         portfolio = harness.get("/compliance/frameworks/", headers=cookie)
         card = harness.get("/agents/support-triage/", headers=cookie)
         mapping = harness.get("/compliance/frameworks/agents/support-triage/", headers=cookie)

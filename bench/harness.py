@@ -428,6 +428,12 @@ class Stack:
     def manage(self, *argv: str) -> None:
         subprocess.run([PYTHON, "manage.py", *argv], cwd=ROOT, env=self.env, check=True, timeout=TIMEOUT)  # noqa: S603
 
+    def session_cookie(self, username: str) -> dict[str, str]:
+        """A ``Cookie`` header signed in as ``username`` (a demo login), made straight in the
+        session store: the pages are measured, not the login form."""
+        name, key = self.python(SESSION_FOR_USER, username)
+        return {"Cookie": f"{name}={key}"}
+
     def python(self, code: str, *args: str, timeout: int = TIMEOUT) -> list[str]:
         """Run Django code against this database in a fresh interpreter; the words after the
         last line starting ``RESULT`` are returned (empty when there is none)."""
@@ -548,3 +554,19 @@ def bench_modules() -> Iterator[str]:
 
     here = Path(__file__).parent
     yield from sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+
+
+SESSION_FOR_USER = r"""
+import sys
+import django; django.setup()
+from importlib import import_module
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+user = get_user_model().objects.get(username=sys.argv[1])
+store = import_module(settings.SESSION_ENGINE).SessionStore()
+store[SESSION_KEY] = str(user.pk)
+store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+store.create()
+print("RESULT", settings.SESSION_COOKIE_NAME, store.session_key)
+"""
