@@ -1,8 +1,10 @@
 """Runs move to a table partitioned by month of ``started_at``, online (issue 22, item 4).
 
-The database work is ``telemetry.run_partitions.run_table_convert`` (batched copy into the new
-table while ingest writes to the old one, indexes built before it goes live, a short lock for
-the rows that arrived meanwhile and the swap); not atomic, so each batch commits on its own.
+The database work is ``run_table_convert`` in this migration's own frozen module
+``_0014_run_table_convert`` (later changes to ``telemetry.run_partitions`` never reach it): a
+batched copy into the new table while ingest writes to the old one, indexes built before it goes
+live, a short lock for the rows that arrived meanwhile and the swap; not atomic, so each batch
+commits on its own.
 Django's state changes alongside: the idempotency key includes ``started_at`` (a partitioned
 table's unique constraints must hold the partition key) and the single-column FK indexes go."""
 
@@ -10,13 +12,13 @@ from django.db import migrations, models
 
 
 def forwards(apps, schema_editor):
-    from telemetry.run_partitions import run_table_convert
+    from telemetry.migrations._0014_run_table_convert import run_table_convert
 
     run_table_convert()
 
 
 def backwards(apps, schema_editor):
-    from telemetry.run_partitions import run_table_unconvert
+    from telemetry.migrations._0014_run_table_convert import run_table_unconvert
 
     run_table_unconvert()
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+from telemetry.migrations._0014_run_table_convert import run_table_convert
 from telemetry.models import Run
 from telemetry.partitions import PartitionedTable, partitions_list
-from telemetry.run_partitions import RUNS, run_partitions_ensure, run_table_convert
+from telemetry.run_partitions import RUNS, run_partitions_ensure
 from telemetry.services import runs_ingest, runs_purge_before
 from tests.factories import AgentFactory
 
