@@ -73,7 +73,8 @@ def slo_evaluate(
         worst = max(worst, level, key=LEVEL_RANK.get)
     with transaction.atomic():
         # Race: the SLO deleted while this pass evaluated it (see ``monitor_evaluate``).
-        if not SLO.objects.select_for_update().filter(pk=slo.pk).exists():
+        # Paused meanwhile: pausing resolved its alerts under the same lock; none is raised after.
+        if not SLO.objects.select_for_update().filter(pk=slo.pk, is_active=True).exists():
             return None
         for sli in SLIS:
             make_alert = _slo_alert(slo, sli, status[sli])
@@ -156,7 +157,8 @@ def monitor_evaluate(
     with transaction.atomic():
         # Race: the monitor deleted while this pass evaluated it. Its deletion resolves its alerts
         # with the row locked; taking the same lock first means no alert is opened after that.
-        if not Monitor.objects.select_for_update().filter(pk=monitor.pk).exists():
+        # Pausing takes the same lock, so a paused monitor raises nothing either.
+        if not Monitor.objects.select_for_update().filter(pk=monitor.pk, is_active=True).exists():
             return None
         make_alert = _monitor_alert(monitor, values)
         _raise_or_clear(key=f"monitor:{monitor.pk}", level=level, make_alert=make_alert, open_keys=open_keys, seen=seen)
@@ -331,6 +333,45 @@ def monitor_delete(*, actor, monitor: Monitor) -> None:
             return
         _resolve_open(f"monitor:{locked.pk}:")
         locked.delete()
+
+
+def _active_set(model, *, pk: int, active: bool, alert_prefix: str):
+    """Pause (``active`` False) or resume one SLO or monitor; see the public functions."""
+    # Race: the beat pass evaluating this row now; it takes the same row lock and re-reads
+    # ``is_active`` before it raises an alert, so none is opened after a pause resolved them.
+    locked = model.objects.select_for_update().filter(pk=pk).first()
+    if locked is None:
+        raise ValidationError("It was deleted meanwhile.")
+    if locked.is_active == active:
+        return locked
+    locked.is_active = active
+    update = ["is_active"]
+    if not active:
+        _resolve_open(alert_prefix)
+        locked.level = Level.OK  # nothing fires while paused; the first pass after resuming says what does
+        update.append("level")
+    locked.save(update_fields=update)
+    return locked
+
+
+def monitor_active_set(*, actor, monitor: Monitor, active: bool) -> Monitor:
+    """Pause or resume a monitor without losing its definition. Rule: as editing
+    (``may_manage_monitor``); pausing resolves its open alert through ``notify`` (its channels hear
+    it is over) and the beat pass skips it until it is resumed. Idempotent; audited with the actor."""
+    if not may_manage_monitor(actor, monitor):
+        raise ValidationError("You may not pause or resume this monitor.")
+    with transaction.atomic(), acting_as(actor):
+        return _active_set(Monitor, pk=monitor.pk, active=active, alert_prefix=f"monitor:{monitor.pk}:")
+
+
+def slo_active_set(*, actor, slo: SLO, active: bool) -> SLO:
+    """Pause or resume an SLO (e.g. during planned maintenance) without losing its objectives. Rule:
+    as editing (``may_manage_slo``); pausing resolves its open burn-rate alerts and the beat pass
+    skips it until it is resumed. Idempotent; audited with the actor."""
+    if not may_manage_slo(actor, slo):
+        raise ValidationError("You may not pause or resume this SLO.")
+    with transaction.atomic(), acting_as(actor):
+        return _active_set(SLO, pk=slo.pk, active=active, alert_prefix=f"slo:{slo.pk}:")
 
 
 def slo_create(*, actor, agent, **fields) -> SLO:

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -135,6 +136,50 @@ def monitor_delete(request, pk: int):
     services.monitor_delete(actor=request.user, monitor=monitor)
     messages.success(request, f"Monitor “{monitor.name}” deleted; its open alerts are resolved.")
     return redirect("monitors:index")
+
+
+def _active_set(request, *, allowed: bool, what: str, apply):
+    """Pause or resume ``what`` (a monitor or an SLO) from the form's ``active`` field ("1" resume,
+    "0" pause; anything else is bad input and changes nothing) by calling ``apply(active)``."""
+    if not allowed:
+        raise PermissionDenied(f"Only the agent's owner, operators and the governance board pause {what}.")
+    active = {"1": True, "0": False}.get(request.POST.get("active", ""))
+    if active is None:
+        return HttpResponseBadRequest("active: 1 to resume, 0 to pause.")
+    try:
+        apply(active)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("monitors:index")
+    done = "resumed: the next evaluation checks it again" if active else "paused: its open alerts are resolved"
+    messages.success(request, f"{what[0].upper()}{what[1:]} {done}.")
+    return redirect("monitors:index")
+
+
+@login_required
+@require_http_methods(["POST"])
+def monitor_active(request, pk: int):
+    """Pause or resume a monitor (``services.monitor_active_set``)."""
+    monitor = get_object_or_404(Monitor.objects.select_related("agent"), pk=pk)
+    return _active_set(
+        request,
+        allowed=services.may_manage_monitor(request.user, monitor),
+        what=f"monitor “{monitor.name}”",
+        apply=lambda active: services.monitor_active_set(actor=request.user, monitor=monitor, active=active),
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def slo_active(request, pk: int):
+    """Pause or resume an SLO (``services.slo_active_set``)."""
+    slo = get_object_or_404(SLO.objects.select_related("agent"), pk=pk)
+    return _active_set(
+        request,
+        allowed=services.may_manage_slo(request.user, slo),
+        what=f"the SLO of {slo.agent.name}",
+        apply=lambda active: services.slo_active_set(actor=request.user, slo=slo, active=active),
+    )
 
 
 @login_required

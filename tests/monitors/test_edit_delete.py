@@ -13,10 +13,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from monitors.models import SLO, Monitor, MonitorCondition
+from monitors.services import evaluate_all, monitor_evaluate, slo_evaluate
 from registry.channel_models import AlertChannel, AlertRecord, Notification
 from registry.channels import Alert, notify
 from tests.factories import AgentFactory
 
+from .conftest import NOW
 from .test_views import _monitor_post
 
 pytestmark = pytest.mark.django_db
@@ -168,3 +170,61 @@ def test_deleting_an_slo_resolves_its_open_alerts(client, operator_user, slo):
     assert not SLO.objects.exists()
     assert all(AlertRecord.objects.get(pk=r.pk).resolved_at is not None for r in records)
     assert _entries(slo, LogEntry.Action.DELETE).get().actor == operator_user
+
+
+def test_pausing_a_monitor_resolves_its_alert_skips_it_and_resuming_brings_it_back(client, owner_user, monitor):
+    """Paused from the index page: its open alert resolved, its level back to ok, the beat pass
+    skips it (even one already under way: it re-reads ``is_active`` under the row lock), its
+    definition kept; resumed, the next pass evaluates it again. Both audited with the actor."""
+    record = _open_alert(f"monitor:{monitor.pk}:alert")
+    Monitor.objects.filter(pk=monitor.pk).update(level="alert")
+    client.force_login(owner_user)
+    index = client.get(reverse("monitors:index")).content.decode()
+    assert reverse("monitors:monitor_active", args=[monitor.pk]) in index and ">Pause<" in index
+    response = client.post(reverse("monitors:monitor_active", args=[monitor.pk]), {"active": "0"}, follow=True)
+    assert "paused: its open alerts are resolved" in response.content.decode()
+    assert ">paused<" in response.content.decode() and ">Resume<" in response.content.decode()
+    monitor.refresh_from_db(), record.refresh_from_db()
+    assert (monitor.is_active, monitor.level, monitor.conditions.count()) == (False, "ok", 1)
+    assert record.resolved_at is not None
+    assert _entries(monitor, LogEntry.Action.UPDATE).latest("timestamp").actor == owner_user
+    evaluate_all(now=NOW)
+    assert Monitor.objects.get(pk=monitor.pk).evaluated_at is None  # skipped
+    assert monitor_evaluate(monitor=monitor, now=NOW) is None  # a pass that read it before the pause
+    assert client.post(reverse("monitors:monitor_active", args=[monitor.pk]), {"active": "1"}).status_code == 302
+    evaluate_all(now=NOW)
+    assert Monitor.objects.get(pk=monitor.pk).evaluated_at is not None
+
+
+def test_pausing_an_slo_resolves_its_alerts(client, operator_user, slo):
+    records = [_open_alert(f"slo:{slo.pk}:availability:alert"), _open_alert(f"slo:{slo.pk}:latency:warning")]
+    client.force_login(operator_user)
+    assert client.post(reverse("monitors:slo_active", args=[slo.pk]), {"active": "0"}).status_code == 302
+    assert SLO.objects.get(pk=slo.pk).is_active is False
+    assert all(AlertRecord.objects.get(pk=r.pk).resolved_at is not None for r in records)
+    assert slo_evaluate(slo=slo, now=NOW) is None
+    assert client.post(reverse("monitors:slo_active", args=[slo.pk]), {"active": "1"}).status_code == 302
+    assert SLO.objects.get(pk=slo.pk).is_active is True
+
+
+@pytest.mark.parametrize("value", ["", "yes", "2", "true"])
+def test_a_bad_pause_choice_is_a_400_and_changes_nothing(client, board_user, monitor, slo, value):
+    client.force_login(board_user)
+    for url in (reverse("monitors:monitor_active", args=[monitor.pk]), reverse("monitors:slo_active", args=[slo.pk])):
+        response = client.post(url, {"active": value} if value else {})
+        assert response.status_code == 400 and "1 to resume, 0 to pause" in response.content.decode()
+    assert Monitor.objects.get(pk=monitor.pk).is_active and SLO.objects.get(pk=slo.pk).is_active
+
+
+def test_only_managers_pause(client, roles, monitor, slo):
+    for name, user in roles.items():
+        client.force_login(user)
+        status = client.post(reverse("monitors:monitor_active", args=[monitor.pk]), {"active": "0"}).status_code
+        assert status == (302 if name in MANAGERS else 403), name
+        status = client.post(reverse("monitors:slo_active", args=[slo.pk]), {"active": "0"}).status_code
+        assert status == (302 if name in MANAGERS else 403), name
+        Monitor.objects.filter(pk=monitor.pk).update(is_active=True)
+        SLO.objects.filter(pk=slo.pk).update(is_active=True)
+    client.force_login(roles["owner"])
+    assert client.get(reverse("monitors:monitor_active", args=[monitor.pk])).status_code == 405
+    assert client.post(reverse("monitors:slo_active", args=[99999]), {"active": "0"}).status_code == 404
