@@ -4,10 +4,12 @@ the gate's answer.
 
 Rules, after the policy has decided and only for an answer that lets the action go ahead:
 
-1. Ceilings, read from the request's context (spend and steps *before* this request): a session's
-   step ceiling (the 21st step of a 20-step session is denied), a session's cost ceiling, a day's
-   cost and step ceilings. Reached means spend >= ceiling: a request made while under it goes
-   ahead even if its own cost crosses it.
+1. Ceilings: a session's step ceiling (the 21st step of a 20-step session is denied), a session's
+   cost ceiling, a day's cost and step ceilings. Reached means spend >= ceiling: a request made
+   while under it goes ahead even if its own cost crosses it. Checked twice, like the cap: on the
+   request's context (spend and steps *before* this request; cheap, nothing written) and then by
+   the atomic charge, which reads the committed counters under the agent's lock, so concurrent
+   requests of one session or day cannot all pass on the same stale read.
 2. The hard monthly cap, checked twice: against the context (cheap, before anything is written)
    and then by the atomic charge itself (``registry.budgets.spend_charge``), which refuses once the
    month's committed spend has reached the cap, so concurrent requests overspend by at most one
@@ -20,6 +22,12 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from registry.budgets import (
+    REFUSED_DAY_COST,
+    REFUSED_DAY_STEPS,
+    REFUSED_SESSION_COST,
+    REFUSED_SESSION_STEPS,
+)
 from registry.choices import BudgetAction
 from registry.models import Agent, Tool
 
@@ -50,19 +58,32 @@ def _ctx(values: dict, name: str):
     return values.get(CONTEXT_PREFIX + name)
 
 
+def ceiling_reason(*, agent: Agent, refused: str) -> str:
+    """The denial's reason for a ceiling the context or the charge found reached (``refused`` is a
+    ``registry.budgets.REFUSED_*`` code of a ceiling)."""
+    return {
+        REFUSED_SESSION_STEPS: f"session step ceiling: {agent.budget_session_steps} steps per session already taken",
+        REFUSED_SESSION_COST: f"session cost ceiling: {agent.budget_session_cost_usd} USD per session already spent",
+        REFUSED_DAY_COST: f"daily cost ceiling: {agent.budget_day_cost_usd} USD already spent today",
+        REFUSED_DAY_STEPS: f"daily step ceiling: {agent.budget_day_steps} steps already taken today",
+    }[refused]
+
+
 def ceiling_refusal(*, agent: Agent, values: dict) -> str | None:
     """Which per-session or per-day ceiling this request hits (read from the context), or None."""
     step = _ctx(values, "session_step")
-    if agent.budget_session_steps and step is not None and step > agent.budget_session_steps:
-        return f"session step ceiling: {agent.budget_session_steps} steps per session already taken"
     session_cost = _ctx(values, "session_cost_usd")
-    if agent.budget_session_cost_usd and session_cost is not None and session_cost >= agent.budget_session_cost_usd:
-        return f"session cost ceiling: {agent.budget_session_cost_usd} USD per session already spent"
-    if agent.budget_day_cost_usd and _ctx(values, "spend_today_usd") >= agent.budget_day_cost_usd:
-        return f"daily cost ceiling: {agent.budget_day_cost_usd} USD already spent today"
-    if agent.budget_day_steps and _ctx(values, "steps_today") >= agent.budget_day_steps:
-        return f"daily step ceiling: {agent.budget_day_steps} steps already taken today"
-    return None
+    if agent.budget_session_steps and step is not None and step > agent.budget_session_steps:
+        refused = REFUSED_SESSION_STEPS
+    elif agent.budget_session_cost_usd and session_cost is not None and session_cost >= agent.budget_session_cost_usd:
+        refused = REFUSED_SESSION_COST
+    elif agent.budget_day_cost_usd and _ctx(values, "spend_today_usd") >= agent.budget_day_cost_usd:
+        refused = REFUSED_DAY_COST
+    elif agent.budget_day_steps and _ctx(values, "steps_today") >= agent.budget_day_steps:
+        refused = REFUSED_DAY_STEPS
+    else:
+        return None
+    return ceiling_reason(agent=agent, refused=refused)
 
 
 def hard_cap_hit(*, agent: Agent, values: dict) -> bool:

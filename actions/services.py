@@ -46,7 +46,7 @@ from approvals.models import ApprovalRequest
 from registry import roles as role_names
 from registry.audit import acting_as
 from registry.audit_chain import chain_append
-from registry.budgets import hard_cap_reached, spend_charge
+from registry.budgets import REFUSED_HARD_CAP, hard_cap_reached, spend_charge
 from registry.canonical import canonical_json, canonical_sha256
 from registry.choices import ActionTier, VersionState
 from registry.grant_constraints import constraint_refusal, rate_limits
@@ -55,7 +55,7 @@ from registry.outbound import OutboundError, guarded_client, validate_outbound_u
 from registry.webhook_signing import webhook_secret_new, webhook_standard_headers  # noqa: F401 (re-exported)
 from telemetry.redaction import REDACTED, redact_with_keys
 
-from .budgets import at_hard_cap, budget_outcome, cost_parse, hard_cap_hit
+from .budgets import at_hard_cap, budget_outcome, ceiling_reason, cost_parse, hard_cap_hit
 from .choices import ActionStatus, DecisionSource
 from .context import context_annotations, context_as_json, context_compute, context_values, request_context_parse
 from .language import (
@@ -608,6 +608,10 @@ def _budget_charged(agent, tool, outcome: Outcome, values: dict, cost, request_c
         charge = spend_charge(agent=agent, cost_usd=cost, session_id=request_context.session_id, now=now)
         if charge.charged:
             return outcome
+        if charge.refused != REFUSED_HARD_CAP:
+            # Another request took the session or the day to its ceiling after our context was read.
+            reason = ceiling_reason(agent=agent, refused=charge.refused)
+            return Outcome(ActionStatus.DENIED, DecisionSource.BUDGET, reason=reason)
         # Another request took the month to the cap after our context was read.
         at_cap, month_usd = True, charge.month_usd
         outcome = at_hard_cap(agent=agent, tool=tool, outcome=outcome)

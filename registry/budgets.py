@@ -12,6 +12,17 @@ Rules:
   (the ``WHERE`` of the upsert, evaluated on the row as last committed). So at most one request
   crosses the cap: the overspend is at most one request's cost. Every later request finds the
   cap reached and gets the configured :class:`~registry.choices.BudgetAction`.
+* The ceilings (per session: steps and cost; per day: cost and steps) are enforced by the charge
+  too, exactly: an action is charged only while its session's steps and cost and its day's cost
+  and steps *before* it are under their ceilings (reached means spend >= ceiling, as for the cap).
+  Checking four rows at once cannot ride on one row's ``ON CONFLICT … WHERE``, so an agent with a
+  ceiling has its charges serialised by a transaction-level advisory lock per agent, and the charge
+  (one statement, so a fresh snapshot taken after the lock) reads the committed counters, decides,
+  and writes all rows or none. Concurrent requests of one session cannot take the 21st step of a
+  20-step session, nor go past a day's ceiling by more than the one request that crossed it.
+* Lock order: every writer locks an agent's month row before its day and session rows (the charge
+  writes them in that order; run summaries write all months of a batch, then its days), so a
+  charge and a run ingest never deadlock.
 * The soft cap (``monthly_budget_usd``) alerts once, from the one increment that crosses it.
 * The action at the hard cap is applied once per agent and month: the :class:`BudgetBreach` row
   (unique per agent and month) is inserted by exactly one request, which announces the automatic
@@ -55,13 +66,27 @@ def period_keys(now: datetime) -> tuple[str, str]:
     return local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
 
 
+# Why a charge was refused (``Charge.refused``): a ceiling, or the hard monthly cap.
+REFUSED_SESSION_STEPS = "session_steps"
+REFUSED_SESSION_COST = "session_cost"
+REFUSED_DAY_COST = "day_cost"
+REFUSED_DAY_STEPS = "day_steps"
+REFUSED_HARD_CAP = "hard_cap"
+
+# Any key of ours for pg_advisory_xact_lock(key, agent_id): one charge of an agent with a ceiling
+# at a time (see the module docstring).
+BUDGET_AGENT_LOCK = 0x42554447  # "BUDG"
+
+
 @dataclass(frozen=True)
 class Charge:
-    """What one action's charge did: ``charged`` False means the hard cap was already reached
-    (nothing was added). ``month_usd`` is the month's spend after the charge (before, if refused)."""
+    """What one action's charge did: ``charged`` False means nothing was added, because the hard
+    cap (``refused == REFUSED_HARD_CAP``) or a ceiling (``refused`` names it) was already reached.
+    ``month_usd`` is the month's spend after the charge (before, if refused)."""
 
     charged: bool
     month_usd: Decimal
+    refused: str | None = None
 
 
 _TABLE = SpendCounter._meta.db_table
@@ -90,6 +115,50 @@ WITH m AS (
 SELECT cost_usd FROM m
 """  # noqa: S608 (the table name is ours; every value is a parameter)
 
+# The charge of an agent with a ceiling, run under the agent's advisory lock: one statement reads
+# the committed month, day and session rows (absent = 0), decides which ceiling or cap refuses it
+# (in the order of ``actions.budgets.ceiling_refusal``), and charges all three rows or none.
+_CHARGE_CEILINGS_SQL = f"""
+WITH counters AS (
+    SELECT
+        coalesce(max(c.cost_usd) FILTER (WHERE c.period = 'month'), 0) AS month_cost,
+        coalesce(max(c.cost_usd) FILTER (WHERE c.period = 'day'), 0) AS day_cost,
+        coalesce(max(c.steps) FILTER (WHERE c.period = 'day'), 0) AS day_steps,
+        coalesce(max(c.cost_usd) FILTER (WHERE c.period = 'session'), 0) AS session_cost,
+        coalesce(max(c.steps) FILTER (WHERE c.period = 'session'), 0) AS session_steps
+    FROM {_TABLE} c
+    WHERE c.agent_id = %(agent)s
+      AND (c.period, c.key) IN (('month', %(month)s), ('day', %(day)s), ('session', %(session)s))
+), verdict AS (
+    SELECT month_cost, CASE
+        WHEN %(session)s IS NOT NULL AND session_steps >= %(session_steps)s::bigint THEN '{REFUSED_SESSION_STEPS}'
+        WHEN %(session)s IS NOT NULL AND session_cost >= %(session_cost)s::numeric THEN '{REFUSED_SESSION_COST}'
+        WHEN day_cost >= %(day_cost)s::numeric THEN '{REFUSED_DAY_COST}'
+        WHEN day_steps >= %(day_steps)s::bigint THEN '{REFUSED_DAY_STEPS}'
+        WHEN month_cost >= %(cap)s::numeric THEN '{REFUSED_HARD_CAP}'
+    END AS refused
+    FROM counters
+), charged AS (
+    INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at)
+    SELECT %(agent)s, v.period, v.key, %(cost)s, %(steps)s, %(now)s
+    FROM (VALUES (1, 'month', %(month)s), (2, 'day', %(day)s), (3, 'session', %(session)s)) AS v(n, period, key)
+    CROSS JOIN verdict
+    WHERE v.key IS NOT NULL AND verdict.refused IS NULL
+    ORDER BY v.n
+    ON CONFLICT (agent_id, period, key) DO UPDATE
+        SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, steps = c.steps + EXCLUDED.steps,
+            updated_at = EXCLUDED.updated_at
+    RETURNING c.period, c.cost_usd
+)
+SELECT verdict.refused, verdict.month_cost, (SELECT cost_usd FROM charged WHERE period = 'month')
+FROM verdict
+"""  # noqa: S608 (the table name and the refusal codes are ours; every value is a parameter)
+
+
+def _ceiling(value):
+    """A ceiling as the charge's SQL takes it: None for 0 (none), so its comparison is NULL (false)."""
+    return value or None
+
 
 def spend_charge(
     *,
@@ -99,12 +168,17 @@ def spend_charge(
     now: datetime,
     steps: int = 1,
     enforce_hard_cap: bool = True,
+    enforce_ceilings: bool = True,
 ) -> Charge:
     """Add one action's cost and step to the agent's month, day and session: all or nothing, and
-    nothing once the month's spend has reached the hard cap (see the module docstring). One
-    round trip. A crossing of the soft cap alerts (once: only one increment crosses it)."""
+    nothing once the month's spend has reached the hard cap or (``enforce_ceilings``) the session's
+    or the day's spend or steps have reached a ceiling of the agent (see the module docstring).
+    One round trip without a ceiling; with one, two (the agent's lock, then the charge). A
+    crossing of the soft cap alerts (once: only one increment crosses it)."""
     day, month = period_keys(now)
     cap = agent.budget_hard_cap_usd if enforce_hard_cap and agent.budget_hard_cap_usd > 0 else None
+    if enforce_ceilings and has_ceilings(agent):
+        return _charge_under_ceilings(agent, cost_usd, session_id or None, day, month, now, steps, cap)
     params = {
         "agent": agent.pk,
         "month": month,
@@ -119,8 +193,47 @@ def spend_charge(
         cursor.execute(_CHARGE_SQL, params)
         row = cursor.fetchone()
     if row is None:
-        return Charge(False, _month_spend(agent, month))
+        return Charge(False, _month_spend(agent, month), REFUSED_HARD_CAP)
     after = row[0]
+    _soft_cap_check(agent, before=after - cost_usd, after=after, month=month)
+    return Charge(True, after)
+
+
+def _charge_under_ceilings(
+    agent: Agent,
+    cost_usd: Decimal,
+    session_id: str | None,
+    day: str,
+    month: str,
+    now: datetime,
+    steps: int,
+    cap: Decimal | None,
+) -> Charge:
+    """The charge of an agent with a ceiling (module docstring): the agent's lock, then one statement."""
+    params = {
+        "agent": agent.pk,
+        "month": month,
+        "day": day,
+        "session": session_id,
+        "cost": cost_usd,
+        "steps": steps,
+        "now": now,
+        "cap": cap,
+        "session_steps": _ceiling(agent.budget_session_steps),
+        "session_cost": _ceiling(agent.budget_session_cost_usd),
+        "day_cost": _ceiling(agent.budget_day_cost_usd),
+        "day_steps": _ceiling(agent.budget_day_steps),
+    }
+    # The race: twenty requests of one session with 19 of its 20 steps taken each read 19 and
+    # each take the 20th. Under the lock, each charge's statement starts after the previous
+    # charge committed, so it reads 20 and is refused. (Outside a transaction the lock would be
+    # released at once: atomic, without a savepoint inside the gate's own transaction.)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", [BUDGET_AGENT_LOCK, agent.pk])
+        cursor.execute(_CHARGE_CEILINGS_SQL, params)
+        refused, before, after = cursor.fetchone()
+    if refused is not None:
+        return Charge(False, before, refused)
     _soft_cap_check(agent, before=after - cost_usd, after=after, month=month)
     return Charge(True, after)
 
@@ -148,8 +261,10 @@ def spend_add_runs(*, agent: Agent, costs: list[tuple[datetime, Decimal]]) -> No
     if not totals:
         return
     now = timezone.now()
+    # One order, months before days (the charge's order too): no deadlock with a charge or a batch.
+    ordered = sorted(totals.items(), key=lambda item: (item[0][0] != SpendPeriod.MONTH, item[0]))
     with connection.cursor() as cursor:
-        for (period, key), cost in sorted(totals.items()):  # one order: no deadlock between two batches
+        for (period, key), cost in ordered:
             cursor.execute(
                 f"INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at) "  # noqa: S608
                 "VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT (agent_id, period, key) DO UPDATE "
@@ -241,12 +356,12 @@ def budget_month_spend(*, agent: Agent, now: datetime | None = None) -> Decimal:
     return _month_spend(agent, period_keys(now or timezone.now())[1])
 
 
+def has_ceilings(agent: Agent) -> bool:
+    """Whether ``agent`` has a per-day or per-session ceiling (its charges then take its lock)."""
+    day = agent.budget_day_cost_usd or agent.budget_day_steps
+    return bool(day or agent.budget_session_cost_usd or agent.budget_session_steps)
+
+
 def has_caps(agent: Agent) -> bool:
     """Whether any cap or ceiling of ``agent`` makes the gate's charge decide something."""
-    return bool(
-        agent.budget_hard_cap_usd
-        or agent.budget_day_cost_usd
-        or agent.budget_day_steps
-        or agent.budget_session_cost_usd
-        or agent.budget_session_steps
-    )
+    return bool(agent.budget_hard_cap_usd) or has_ceilings(agent)

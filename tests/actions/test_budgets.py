@@ -228,6 +228,110 @@ def test_twenty_concurrent_requests_overspend_at_most_one_and_pull_the_switch_on
     assert body["budget"]["hard_cap_action"] == "kill_switch"
 
 
+def _race(agent_key, body, n=20):
+    """``n`` POSTs of ``body`` (each with its own idempotency key) on ``n`` connections released
+    together; their answers."""
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def one(i):
+        try:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_key}")
+            barrier.wait(timeout=20)
+            results.append(client.post("/api/v1/action-requests/", {**body, "idempotency_key": f"r-{i}"}, format="json"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert [r.status_code for r in results] == [201] * n
+    return [r.json() for r in results]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("ceiling", "taken", "body", "reason", "counter"),
+    [
+        (
+            {"budget_session_steps": 20},
+            {"steps": 19, "session_id": "s", "cost_usd": Decimal("0")},
+            {"session_id": "s"},
+            "session step ceiling: 20 steps per session already taken",
+            ("session", "s", "steps", 20),
+        ),
+        (
+            {"budget_session_cost_usd": Decimal("10")},
+            {"steps": 1, "session_id": "s", "cost_usd": Decimal("9")},
+            {"session_id": "s", "cost_usd": "3"},
+            "session cost ceiling: 10.00 USD per session already spent",
+            ("session", "s", "cost_usd", Decimal("12")),
+        ),
+        (
+            {"budget_day_cost_usd": Decimal("10")},
+            {"steps": 1, "session_id": None, "cost_usd": Decimal("9")},
+            {"cost_usd": "3"},
+            "daily cost ceiling: 10.00 USD already spent today",
+            ("day", None, "cost_usd", Decimal("12")),
+        ),
+        (
+            {"budget_day_steps": 20},
+            {"steps": 19, "session_id": None, "cost_usd": Decimal("0")},
+            {"session_id": "fresh"},
+            "daily step ceiling: 20 steps already taken today",
+            ("day", None, "steps", 20),
+        ),
+    ],
+    ids=["session-steps", "session-cost", "day-cost", "day-steps"],
+)
+def test_twenty_concurrent_requests_at_a_ceiling_let_exactly_one_through(
+    gate_reseeded, agent, agent_key, ceiling, taken, body, reason, counter
+):
+    """GIVEN a ceiling one step (or one request) from reached — 19 of a session's (or a day's) 20
+    steps taken, or 9 of its 10 USD spent — and 20 requests on 20 connections released together,
+    THEN exactly one goes ahead (the context each read was stale for 19 of them: the atomic charge
+    refuses them) and 19 are denied by the budget naming the ceiling; the counter moved once."""
+    grant_deployed(agent, ToolFactory(name="tickets.reply", action_tier=2))
+    agent = caps(agent, **ceiling)
+    assert spend_charge(agent=agent, now=_now(), **taken).charged
+    answers = _race(agent_key, {"tool": "tickets.reply", "parameters": {}, **body})
+    assert sorted(a["status"] for a in answers) == ["allowed"] + ["denied"] * 19
+    denied = [a for a in answers if a["status"] == "denied"]
+    assert {(a["decision"]["source"], a["decision"]["reason"]) for a in denied} == {("budget", reason)}
+    period, key, field, expected = counter
+    row = agent.spend_counters.get(period=period, key=key or period_keys(_now())[0])
+    assert getattr(row, field) == expected
+    assert ActionRequest.objects.filter(status="allowed").count() == 1
+
+
+def test_the_charge_refuses_at_a_ceiling_and_charges_nothing(agent):
+    """The charge itself (not only the context read) refuses at a ceiling, all or nothing: no month,
+    day or session row moves; without ``enforce_ceilings`` it charges."""
+    agent = caps(agent, budget_session_steps=2, budget_day_cost_usd=Decimal("5"))
+    now = _now()
+    assert spend_charge(agent=agent, cost_usd=Decimal("1"), session_id="s", now=now, steps=2).charged
+    refused = spend_charge(agent=agent, cost_usd=Decimal("1"), session_id="s", now=now)
+    assert (refused.charged, refused.refused, refused.month_usd) == (False, "session_steps", Decimal("1"))
+    assert spend_charge(agent=agent, cost_usd=Decimal("4"), session_id="t", now=now).charged  # 1 < 5: the crossing
+    refused = spend_charge(agent=agent, cost_usd=Decimal("1"), session_id="u", now=now)
+    assert (refused.charged, refused.refused) == (False, "day_cost")
+    counters = {(c.period, c.key): (c.cost_usd, c.steps) for c in agent.spend_counters.all()}
+    day, month = period_keys(now)
+    assert counters == {
+        ("month", month): (Decimal("5"), 3),
+        ("day", day): (Decimal("5"), 3),
+        ("session", "s"): (Decimal("1"), 2),
+        ("session", "t"): (Decimal("4"), 1),
+    }
+    assert spend_charge(agent=agent, cost_usd=Decimal("1"), session_id="s", now=now, enforce_ceilings=False).charged
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
