@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from approvals.services import approvals_tally
-from registry.budgets import budget_month_spend, budget_state
+from registry.budgets import budget_day_spend, budget_month_spend, budget_state
 from registry.choices import VersionState
 from registry.models import Agent, Tool, ToolGrant
 from registry.selectors import agents_visible_to
@@ -170,20 +171,33 @@ def policy_findings(*, tool: Tool, fields_source: str, rules_source: str, days: 
 
 
 def budget_controls_extra(agent: Agent) -> dict:
-    """A controls extra: the agent's budget caps and whether the hard cap (or the soft one) is reached,
-    with the action the gate then applies, so the agent can degrade (a smaller model, fewer steps).
-    The spend itself is left out: it would change the ETag on every charge."""
+    """A controls extra: the agent's budget caps and ceilings, whether the hard cap (or the soft one)
+    or a daily ceiling is reached, with the action the gate then applies, so the agent can degrade
+    (a smaller model, fewer steps). The spend itself is left out: it would change the ETag on every
+    charge (the reached flags change only when one is crossed, or the day or month turns)."""
     now = timezone.now()
-    state = budget_state(agent=agent, month_usd=budget_month_spend(agent=agent, now=now), now=now)
+    day_usd, day_steps = (Decimal("0"), 0)
+    if agent.budget_day_cost_usd or agent.budget_day_steps:  # the read only when it can matter
+        day_usd, day_steps = budget_day_spend(agent=agent, now=now)
+    state = budget_state(
+        agent=agent, month_usd=budget_month_spend(agent=agent, now=now), now=now, day_usd=day_usd, day_steps=day_steps
+    )
     soft = agent.monthly_budget_usd
     state["soft_cap_reached"] = bool(soft) and Decimal(state.pop("spend_month_usd")) >= soft
     return {"budget": state}
 
 
 def budget_for_card(agent: Agent) -> dict:
-    """The budget as the agent card shows it: caps, this month's spend, reached or not."""
+    """The budget as the agent card shows it: caps, this month's and today's spend, reached or not."""
     now = timezone.now()
-    return budget_state(agent=agent, month_usd=budget_month_spend(agent=agent, now=now), now=now)
+    day_usd, day_steps = budget_day_spend(agent=agent, now=now)
+    state = budget_state(
+        agent=agent, month_usd=budget_month_spend(agent=agent, now=now), now=now, day_usd=day_usd, day_steps=day_steps
+    )
+    state["spend_today_usd"] = str(day_usd.quantize(Decimal("0.01")))
+    state["steps_today"] = day_steps
+    state["zone"] = settings.ACTIONS_CONTEXT_TIME_ZONE
+    return state
 
 
 # --- the gate's own figures for the reports (issue 18, item 6) ------------------------------------

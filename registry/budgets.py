@@ -155,6 +155,9 @@ FROM verdict
 """  # noqa: S608 (the table name and the refusal codes are ours; every value is a parameter)
 
 
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%(lock)s::int, %(agent)s::int);"
+
+
 def _ceiling(value):
     """A ceiling as the charge's SQL takes it: None for 0 (none), so its comparison is NULL (false)."""
     return value or None
@@ -173,7 +176,7 @@ def spend_charge(
     """Add one action's cost and step to the agent's month, day and session: all or nothing, and
     nothing once the month's spend has reached the hard cap or (``enforce_ceilings``) the session's
     or the day's spend or steps have reached a ceiling of the agent (see the module docstring).
-    One round trip without a ceiling; with one, two (the agent's lock, then the charge). A
+    One round trip. A
     crossing of the soft cap alerts (once: only one increment crosses it)."""
     day, month = period_keys(now)
     cap = agent.budget_hard_cap_usd if enforce_hard_cap and agent.budget_hard_cap_usd > 0 else None
@@ -209,7 +212,7 @@ def _charge_under_ceilings(
     steps: int,
     cap: Decimal | None,
 ) -> Charge:
-    """The charge of an agent with a ceiling (module docstring): the agent's lock, then one statement."""
+    """The charge of an agent with a ceiling (module docstring): the agent's lock, then the charge."""
     params = {
         "agent": agent.pk,
         "month": month,
@@ -228,9 +231,12 @@ def _charge_under_ceilings(
     # each take the 20th. Under the lock, each charge's statement starts after the previous
     # charge committed, so it reads 20 and is refused. (Outside a transaction the lock would be
     # released at once: atomic, without a savepoint inside the gate's own transaction.)
+    # One round trip, two statements: in READ COMMITTED each statement of the string takes its own
+    # snapshot, so the charge's is taken after the lock is granted (client-side binding, the
+    # backend's default, sends both as one simple query).
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", [BUDGET_AGENT_LOCK, agent.pk])
-        cursor.execute(_CHARGE_CEILINGS_SQL, params)
+        cursor.execute(_LOCK_SQL + _CHARGE_CEILINGS_SQL, {**params, "lock": BUDGET_AGENT_LOCK})
+        cursor.nextset()
         refused, before, after = cursor.fetchone()
     if refused is not None:
         return Charge(False, before, refused)
@@ -333,11 +339,17 @@ def hard_cap_reached(*, agent: Agent, spend_usd: Decimal, now: datetime) -> Budg
     return breach
 
 
-def budget_state(*, agent: Agent, month_usd: Decimal, now: datetime) -> dict:
+def budget_state(
+    *, agent: Agent, month_usd: Decimal, now: datetime, day_usd: Decimal = ZERO, day_steps: int = 0
+) -> dict:
     """The budget as the agent and people see it (controls API, agent card): caps, spend this month,
-    and whether the hard cap is reached with the action the gate applies, so the agent can degrade."""
+    whether the hard cap is reached with the action the gate applies, the ceilings, and whether
+    today's spend (``day_usd``) or steps (``day_steps``) reached a daily ceiling (the gate then
+    denies every action until the day turns), so the agent can degrade."""
     hard = agent.budget_hard_cap_usd
     reached = bool(hard) and month_usd >= hard
+    day_cost_reached = bool(agent.budget_day_cost_usd) and day_usd >= agent.budget_day_cost_usd
+    day_steps_reached = bool(agent.budget_day_steps) and day_steps >= agent.budget_day_steps
     return {
         "month": period_keys(now)[1],
         "spend_month_usd": str(month_usd.quantize(Decimal("0.01"))),
@@ -347,9 +359,19 @@ def budget_state(*, agent: Agent, month_usd: Decimal, now: datetime) -> dict:
         "hard_cap_action": agent.budget_hard_cap_action if hard else None,
         "day_cost_ceiling_usd": str(agent.budget_day_cost_usd) if agent.budget_day_cost_usd else None,
         "day_step_ceiling": agent.budget_day_steps or None,
+        "day_ceiling_reached": day_cost_reached or day_steps_reached,
+        "day_cost_ceiling_reached": day_cost_reached,
+        "day_step_ceiling_reached": day_steps_reached,
         "session_cost_ceiling_usd": str(agent.budget_session_cost_usd) if agent.budget_session_cost_usd else None,
         "session_step_ceiling": agent.budget_session_steps or None,
     }
+
+
+def budget_day_spend(*, agent: Agent, now: datetime | None = None) -> tuple[Decimal, int]:
+    """Today's spend and steps of ``agent`` (the budget zone's day of ``now``)."""
+    day = period_keys(now or timezone.now())[0]
+    row = SpendCounter.objects.filter(agent=agent, period=SpendPeriod.DAY, key=day).values_list("cost_usd", "steps")
+    return row.first() or (ZERO, 0)
 
 
 def budget_month_spend(*, agent: Agent, now: datetime | None = None) -> Decimal:

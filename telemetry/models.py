@@ -305,6 +305,22 @@ class RollupState(models.Model):
         return f"Rollups up to {self.watermark:%Y-%m-%d %H:%M:%S}" if self.watermark else "Rollups not started"
 
 
+class SpendBackfill(models.Model):
+    """The back-fill of the budget's spend counters (``registry.SpendCounter``) from runs stored
+    before the counters existed: runs received before ``counted_before`` (when the counters'
+    migration was applied) were added to their month and day counters once, by migration
+    ``telemetry.0015_spend_backfill``. The row is the proof it was done: the back-fill's insert of it
+    is its guard (unique), so running the back-fill again adds nothing."""
+
+    counted_before = models.DateTimeField(unique=True)
+    runs = models.PositiveIntegerField(help_text="Runs with a cost added to the counters.")
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=6)
+    done_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Spend back-filled from {self.runs} runs received before {self.counted_before:%Y-%m-%d %H:%M}"
+
+
 # --- OpenTelemetry spans and discovery ----------------------------------------------------------
 
 

@@ -161,6 +161,30 @@ def test_the_controls_api_and_the_agent_card_show_the_cap(agent, tools, agent_cl
     assert "1.00 USD spent" in page
 
 
+def test_the_controls_api_and_the_agent_card_show_a_daily_ceiling_hit(agent, tools, agent_client, client, owner_user):
+    """The ceilings are listed; once today's steps reach the daily ceiling the controls API says so
+    (``day_ceiling_reached``, which one) and the card shows today's spend and the hit."""
+    caps(agent, budget_day_steps=2, budget_session_cost_usd=Decimal("5"))
+    before = agent_client.get("/api/v1/controls/").json()["budget"]
+    assert (before["day_step_ceiling"], before["session_cost_ceiling_usd"]) == (2, "5.00")
+    assert before["day_ceiling_reached"] is False
+    ask(agent, "a", cost_usd="0.25")
+    ask(agent, "b")
+    after = agent_client.get("/api/v1/controls/").json()["budget"]
+    assert (after["day_ceiling_reached"], after["day_step_ceiling_reached"], after["day_cost_ceiling_reached"]) == (
+        True,
+        True,
+        False,
+    )
+    assert ask(agent, "c").reason == "daily step ceiling: 2 steps already taken today"
+    client.force_login(owner_user)
+    page = client.get(f"/agents/{agent.slug}/").content.decode()
+    assert "Today: 0.25 USD, 2 steps." in page
+    assert 'data-testid="day-ceiling-reached"' in page
+    assert "Daily step ceiling reached: every action is denied until the day turns" in page
+    assert "2 steps a day" in page and "5.00 USD a session" in page
+
+
 def test_raising_a_cap_is_a_two_person_scope_change(agent, owner_user):
     from approvals.kinds import kind_get
     from approvals.services import request_create
@@ -239,7 +263,8 @@ def _race(agent_key, body, n=20):
             client = APIClient()
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_key}")
             barrier.wait(timeout=20)
-            results.append(client.post("/api/v1/action-requests/", {**body, "idempotency_key": f"r-{i}"}, format="json"))
+            payload = {**body, "idempotency_key": f"r-{i}"}
+            results.append(client.post("/api/v1/action-requests/", payload, format="json"))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
