@@ -161,6 +161,19 @@ def test_the_controls_api_and_the_agent_card_show_the_cap(agent, tools, agent_cl
     assert "1.00 USD spent" in page
 
 
+def test_an_agent_with_ceilings_still_meets_its_hard_cap(agent, tools):
+    """The ceilings' charge checks the hard cap too (after the ceilings): refused as the cap, and the
+    gate applies the cap's action and records the breach."""
+    agent = caps(agent, budget_session_steps=100, budget_hard_cap_usd=Decimal("2"))
+    assert spend_charge(agent=agent, cost_usd=Decimal("2"), session_id="s", now=_now()).charged
+    refused = spend_charge(agent=agent, cost_usd=Decimal("1"), session_id="s", now=_now())
+    assert (refused.charged, refused.refused, refused.month_usd) == (False, "hard_cap", Decimal("2"))
+    denied = ask(agent, "a", session_id="s")
+    assert (denied.status, denied.source) == ("denied", "budget")
+    assert denied.reason == "hard monthly budget cap reached: side effects denied"
+    assert BudgetBreach.objects.filter(agent=agent).count() == 1
+
+
 def test_the_controls_api_and_the_agent_card_show_a_daily_ceiling_hit(agent, tools, agent_client, client, owner_user):
     """The ceilings are listed; once today's steps reach the daily ceiling the controls API says so
     (``day_ceiling_reached``, which one) and the card shows today's spend and the hit."""
