@@ -57,6 +57,8 @@ DEMO_BUNDLE_DIGESTS: dict[tuple[str, str], str] = {
     # Changed with the demo's data, not the computation: since issue 17's MCP demo, 1.1 pins the
     # sample upstream's payments.refund (registry.demo.DEMO_MCP_PINS; 474dbbea… without the pin).
     ("support-triage", "1.1"): "46d8bede377538e45d0534a8083f3d0f428eb79926dea7ae9dd246a4aff5871e",
+    # The compliance demo's new version, approved through the two-person path (issue 21).
+    ("support-triage", "1.2"): "9c9a414e51b8bbf92eb944ac99ae90817aa698e3b1d02910ef6ce4449bdf458a",
     ("vendor-onboarding", "1.0"): "0962fe5620f9889ca1299f9cfbd15304000465c5d9a4a5118c09eaae89aca840",
     ("vendor-onboarding", "1.1"): "bb168be5242e95f72dde7e97f395dfe6daf2677a2f4136c90959fa1f49002d8d",
 }
@@ -71,6 +73,8 @@ DEMO_PAYLOAD_HASHES: dict[tuple[str, str], str] = {
     ("support-triage", "impact_assessment"): "a55b47464bcac1a9dbb2478770d8977b003e0f678d15ea16d299aa850b9f67e3",
     # The compliance demo's scope expansion, denied by the board with multi-factor sign-in (issue 21).
     ("support-triage", "tool_grant"): "820c1d649a33f55bf50a74f89edc2ede09cbbf4cdaeb6295ab1f1ea6c971295a",
+    # The compliance demo's version 1.2, applied through the tier-1 checklist and two approvers (issue 21).
+    ("support-triage", "new_version"): "6d9fbc4b48eaf283f82808e91e4f7aa7b6ab3abb6ae517054d31f56c9f9d37c5",
     ("support-triage", "runtime_action"): "dbbb5a1142e96c9e58d2a1f8821315ae7a8fb714f412be9a3b6f848be586f6c7",
     # Fleet-wide (no agent): the demo shadow policy of payments.refund.
     ("", "action_policy_shadow"): "7d0d2111125220bc30412fa27f544f23e5e59726b639d0fe02b7c8e72eb637b0",

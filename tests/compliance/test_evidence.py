@@ -135,20 +135,27 @@ def test_each_query_returns_the_right_records_on_the_demo_data(demo):
 
 def test_the_demo_shows_an_agent_with_full_evidence_and_one_with_gaps(demo, client, auditor_user, board_user):
     full = {s.control.id: s for s in controls_status(agent=demo)}
-    # Every control of support-triage is evidenced, but those naming versions applied through
-    # approvals (the demo registry makes its versions directly).
-    not_yet = {"version_approvals"}
-    for control_id, s in full.items():
-        if s.status in ("evidenced", "outside"):
-            continue
-        gaps = {name for name, r in s.results.items() if not r.found}
-        assert gaps <= not_yet, (control_id, s.missing_reasons)
+    # Every control of support-triage is evidenced (or outside Quorum): no missing piece at all.
+    gaps = {control_id: s.missing_reasons for control_id, s in full.items() if s.status not in ("evidenced", "outside")}
+    assert gaps == {}
     for control_id in ("EU-AIA-12", "EU-AIA-14", "EU-AIA-9", "NIST-GOVERN-1.6", "NIST-MANAGE-2.4", "EU-AIA-72"):
         assert full[control_id].status == "evidenced", (control_id, full[control_id].missing_reasons)
+    # Its version 1.2 went through the real two-person path: requested by the owner, the tier-1
+    # checklist ticked by others, approved by an approver and a board member from outside the team.
+    release = ApprovalRequest.objects.get(agent=demo, kind="new_version")
+    assert release.status == "applied" and release.version.label == "1.2" and release.version.state == "approved"
+    assert release.requester.username == "owner"
+    assert not release.checklist.filter(done=False).exists()
+    assert {d.approver.username for d in release.decisions.all()} == {"approver", "board"}
+    assert release.decisions.filter(board_outside_team=True).exists()
+    assert demo.deployed_version.label == "1.1"  # approved, not deployed: going live is its own request
+    assert full["EU-AIA-17"].results["version_approvals"].found
     gaps_agent = Agent.objects.get(slug="hr-policy-qa")  # proposed: no runs, no drill, no evals
     gaps = {s.control.id: s for s in controls_status(agent=gaps_agent)}
     assert gaps["NIST-MANAGE-2.4"].status == "missing" and gaps["EU-AIA-72"].status == "missing"
     assert "No run of HR Policy" in " ".join(gaps["EU-AIA-72"].missing_reasons)
+    # Every gap says why: each missing or partial control names what is missing.
+    assert all(s.missing_reasons for s in gaps.values() if s.status in ("missing", "partial"))
     client.force_login(auditor_user)
     page = client.get(f"/compliance/frameworks/agents/{gaps_agent.slug}/").content.decode()
     assert 'data-status="missing"' in page and "No kill-switch drill" in page
