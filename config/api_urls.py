@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("telemetry.api.urls")),
     path("", include("evals.api.urls")),
     path("", include("trail.api.urls")),
+    path("", include("compliance.api.urls")),
 ]

@@ -505,6 +505,16 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     }
 )
 
+# --- compliance: name its choice sets in the OpenAPI schema ("kind" and "status" recur)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "IntakeStatusEnum": "compliance.choices.IntakeStatus",
+        "DocumentKindEnum": "compliance.choices.DocumentKind",
+        "AssessmentKindEnum": "compliance.choices.AssessmentKind",
+        "AssessmentStatusEnum": "compliance.choices.AssessmentStatus",
+    }
+)
+
 # --- incidents
 # Name the incident choice sets in the OpenAPI schema (several apps have a "status" field).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
