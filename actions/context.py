@@ -13,14 +13,16 @@ decision stores them (JSON form) in ``decision_snapshot["context"]`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Expression, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.models import Expression
 
 from registry import roles as role_names
 from registry.budgets import budget_zone, period_keys
@@ -61,59 +63,159 @@ class RequestContext:
     canary: bool = False
 
 
-def _counter(agent_id: int, period: str, key: str | None, column: str):
-    if key is None:
-        return Value(None, output_field=SpendCounter._meta.get_field(column))
-    rows = SpendCounter.objects.filter(agent_id=agent_id, period=period, key=key)
-    return Subquery(rows.values(column)[:1])
+# The context fields read from the database, in the order of the context query's columns. The
+# others (the agent's own attributes, the clock, what the request says) cost no query.
+DB_FIELDS = (
+    "spend_month_usd",
+    "spend_today_usd",
+    "steps_today",
+    "session_cost_usd",
+    "session_step",
+    "tool_actions_last_hour",
+    "tool_actions_last_day",
+    "on_behalf_of_is_approver",
+)
+# Computed only when a rule reads them: counts over the agent's recent requests, whose cost grows
+# with its traffic. The rest are index lookups, computed for every request so that the decision
+# records them and a backtest of a draft policy can replay them (``actions.backtest``).
+ON_DEMAND_FIELDS = frozenset({"tool_actions_last_hour", "tool_actions_last_day"})
 
 
-def _tool_actions_since(agent_id: int, tool_ref, since: datetime):
-    rows = (
-        ActionRequest.objects.filter(
-            agent_id=agent_id, tool_id=tool_ref, status__in=COUNTED_STATUSES, created_at__gt=since
-        )
-        .order_by()
-        .values("agent")
-        .annotate(n=Count("pk"))
-        .values("n")
+@functools.cache
+def _tables() -> dict[str, str]:
+    user = get_user_model()
+    return {
+        "counter": SpendCounter._meta.db_table,
+        "action": ActionRequest._meta.db_table,
+        "user": user._meta.db_table,
+        "user_groups": user.groups.through._meta.db_table,
+        "group": Group._meta.db_table,
+    }
+
+
+def _counter_sql(agent_id: int, period: str, key: str, column: str) -> tuple[str, list]:
+    # Raw SQL with bound parameters: this runs on every gate request, and compiling the ORM's
+    # subqueries per request cost more than the query itself (README, Performance).
+    table = _tables()["counter"]
+    sql = f"(SELECT {column} FROM {table} WHERE agent_id = %s AND period = %s AND key = %s LIMIT 1)"  # noqa: S608 - names from model meta
+    return sql, [agent_id, period, key]
+
+
+def _actions_since_sql(agent_id: int, tool_id: int, since: datetime) -> tuple[str, list]:
+    sql = (
+        f"(SELECT count(*) FROM {_tables()['action']} WHERE agent_id = %s AND tool_id = %s "  # noqa: S608 - names from model meta
+        "AND status IN (%s, %s, %s) AND created_at > %s)"
     )
-    return Coalesce(Subquery(rows), 0)
+    return sql, [agent_id, tool_id, *COUNTED_STATUSES, since]
 
 
-def _is_approver(on_behalf_of: str | None):
-    if not on_behalf_of:
-        return Value(False)
-    users = get_user_model().objects.filter(
-        Q(username=on_behalf_of) | Q(email__iexact=on_behalf_of), is_active=True, groups__name__in=APPROVER_ROLES
+def _approver_sql(on_behalf_of: str) -> tuple[str, list]:
+    t = _tables()
+    sql = (
+        f"EXISTS (SELECT 1 FROM {t['user']} u JOIN {t['user_groups']} ug ON ug.user_id = u.id "  # noqa: S608 - model meta
+        f"JOIN {t['group']} g ON g.id = ug.group_id WHERE (u.username = %s OR UPPER(u.email) = UPPER(%s)) "
+        "AND u.is_active AND g.name IN (%s, %s))"
     )
-    return Exists(users)
+    return sql, [on_behalf_of, on_behalf_of, *APPROVER_ROLES]
 
 
-def context_annotations(*, agent_id: int, tool_ref, request: RequestContext, now: datetime) -> dict:
-    """The context's database facts as annotations (names ``ctx_*``) for any one-row query: the
-    gate adds them to its policy query (``tool_ref`` = ``OuterRef("tool_id")``), so policy, fleet
-    switch and context are one round trip; :func:`context_compute` puts them on the agent row."""
+# An agent id no row has: an extension's expression is compiled once with it, and the id of each
+# request's agent takes its place among the bound parameters.
+_AGENT_SENTINEL = -7_391_004_211
+_extension_sql_cache: dict[ContextExpression, tuple[str, list]] = {}
+
+
+def _extension_sql(item: ContextExpression, agent_id: int) -> tuple[str, list]:
+    """An app's ORM expression as SQL and parameters for ``agent_id``, compiled once per process."""
+    cached = _extension_sql_cache.get(item)
+    if cached is None:
+        cached = _expression_compiled(item, _AGENT_SENTINEL)
+        if _AGENT_SENTINEL not in cached[1]:  # the agent id is not a bound parameter: compile per request
+            return _expression_compiled(item, agent_id)
+        _extension_sql_cache[item] = cached
+    sql, params = cached
+    return sql, [agent_id if p == _AGENT_SENTINEL else p for p in params]
+
+
+def _expression_compiled(item: ContextExpression, agent_id: int) -> tuple[str, list]:
+    query = Agent.objects.annotate(_ctx=item.expression(agent_id)).values("_ctx").query
+    sql, params = query.get_compiler(connection.alias).compile(query.annotations["_ctx"])
+    return sql, list(params)
+
+
+def _extension_names() -> list[str]:
+    return [item.name for item in context_expressions]
+
+
+def context_db_names() -> tuple[str, ...]:
+    """Every context field that costs the context query a column (the core ones and the apps')."""
+    return (*DB_FIELDS, *_extension_names())
+
+
+def context_base_names() -> frozenset[str]:
+    """The database fields computed for every request (all but the on-demand ones)."""
+    return frozenset(context_db_names()) - ON_DEMAND_FIELDS
+
+
+def context_read(
+    *, agent: Agent, tool_id: int, request: RequestContext, now: datetime, names: Collection[str] | None = None
+) -> dict:
+    """The context values for one request (``{"context.<name>": value}``, numbers as
+    ``Decimal``), in at most one query. ``names``: the fields the rules read; an on-demand field
+    (:data:`ON_DEMAND_FIELDS`) not named is not computed and is absent from the result (None: all
+    are computed). The gate reads the same columns with its first query instead."""
+    wanted = set(context_db_names()) if names is None else context_base_names() | set(names)
+    columns = context_columns(agent_id=agent.pk, tool_id=tool_id, request=request, now=now, wanted=wanted)
+    row = context_row_read(columns)
+    return context_values(agent=agent, row=row, wanted=wanted, request=request, now=now)
+
+
+def context_row_read(columns: list[tuple[str, str, list]]) -> dict:
+    """The columns of :func:`context_columns` read in one query (none when there are none)."""
+    if not columns:
+        return {}
+    sql = "SELECT " + ", ".join(column_sql for _name, column_sql, _params in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [p for _name, _sql, params in columns for p in params])
+        return dict(zip((name for name, _sql, _params in columns), cursor.fetchone(), strict=True))
+
+
+def context_columns(
+    *, agent_id: int, tool_id: int | None, request: RequestContext, now: datetime, wanted: Collection[str]
+) -> list[tuple[str, str, list]]:
+    """SQL columns (``(name, sql, bound parameters)``) for the wanted database fields, for any
+    one-row SELECT: the gate adds the ones every request needs to its first query. A field known
+    without the database (no session, no on-behalf-of user) has no column; ``tool_id`` is needed
+    for the on-demand fields only."""
     day, month = period_keys(now)
     session = request.session_id or None
-    annotations = {
-        "ctx_month": _counter(agent_id, SpendPeriod.MONTH, month, "cost_usd"),
-        "ctx_day": _counter(agent_id, SpendPeriod.DAY, day, "cost_usd"),
-        "ctx_day_steps": _counter(agent_id, SpendPeriod.DAY, day, "steps"),
-        "ctx_session_cost": _counter(agent_id, SpendPeriod.SESSION, session, "cost_usd"),
-        "ctx_session_steps": _counter(agent_id, SpendPeriod.SESSION, session, "steps"),
-        "ctx_hour_actions": _tool_actions_since(agent_id, tool_ref, now - timedelta(hours=1)),
-        "ctx_day_actions": _tool_actions_since(agent_id, tool_ref, now - timedelta(days=1)),
-        "ctx_obo_approver": _is_approver(request.on_behalf_of),
+    builders = {
+        "spend_month_usd": lambda: _counter_sql(agent_id, SpendPeriod.MONTH, month, "cost_usd"),
+        "spend_today_usd": lambda: _counter_sql(agent_id, SpendPeriod.DAY, day, "cost_usd"),
+        "steps_today": lambda: _counter_sql(agent_id, SpendPeriod.DAY, day, "steps"),
+        "session_cost_usd": lambda: (
+            _counter_sql(agent_id, SpendPeriod.SESSION, session, "cost_usd") if session else None
+        ),
+        "session_step": lambda: session and _counter_sql(agent_id, SpendPeriod.SESSION, session, "steps"),
+        "tool_actions_last_hour": lambda: _actions_since_sql(agent_id, tool_id, now - timedelta(hours=1)),
+        "tool_actions_last_day": lambda: _actions_since_sql(agent_id, tool_id, now - timedelta(days=1)),
+        "on_behalf_of_is_approver": lambda: _approver_sql(request.on_behalf_of) if request.on_behalf_of else None,
     }
+    columns = []
+    for name, build in builders.items():
+        built = build() if name in wanted else None
+        if built is not None:
+            columns.append((name, built[0], built[1]))
     for item in context_expressions:
-        annotations[f"ctx_x_{item.name}"] = item.expression(agent_id)
-    return annotations
+        if item.name in wanted:
+            sql, params = _extension_sql(item, agent_id)
+            columns.append((item.name, sql, params))
+    return columns
 
 
-def context_values(*, agent: Agent, row: dict, request: RequestContext, now: datetime) -> dict:
-    """The context values (``{"context.<name>": value}``, numbers as ``Decimal``) from the agent,
-    the clock and ``row`` (the annotations of :func:`context_annotations`, read back)."""
+def context_values(*, agent: Agent, row: dict, wanted: Collection[str], request: RequestContext, now: datetime) -> dict:
+    """The context values from the agent, the clock, the request and ``row`` (the database
+    fields read by :func:`context_read`); database fields not in ``wanted`` are left out."""
     session = request.session_id or None
     local = now.astimezone(budget_zone())
     values = {
@@ -126,26 +228,31 @@ def context_values(*, agent: Agent, row: dict, request: RequestContext, now: dat
         "minute_of_day": Decimal(local.hour * 60 + local.minute),
         "weekday": _WEEKDAYS[local.weekday()],
         "on_behalf_of": request.on_behalf_of or None,
-        "on_behalf_of_is_approver": bool(row["ctx_obo_approver"]),
-        "spend_today_usd": row["ctx_day"] or ZERO,
-        "spend_month_usd": row["ctx_month"] or ZERO,
-        "steps_today": Decimal(row["ctx_day_steps"] or 0),
-        "tool_actions_last_hour": Decimal(row["ctx_hour_actions"]),
-        "tool_actions_last_day": Decimal(row["ctx_day_actions"]),
-        "session_step": Decimal((row["ctx_session_steps"] or 0) + 1) if session else None,
-        "session_cost_usd": (row["ctx_session_cost"] or ZERO) if session else None,
     }
-    for item in context_expressions:
-        values[item.name] = bool(row[f"ctx_x_{item.name}"])
+    read = {
+        "on_behalf_of_is_approver": lambda: bool(row.get("on_behalf_of_is_approver")),  # no user: False
+        "spend_today_usd": lambda: row["spend_today_usd"] or ZERO,
+        "spend_month_usd": lambda: row["spend_month_usd"] or ZERO,
+        "steps_today": lambda: Decimal(row["steps_today"] or 0),
+        "tool_actions_last_hour": lambda: Decimal(row["tool_actions_last_hour"]),
+        "tool_actions_last_day": lambda: Decimal(row["tool_actions_last_day"]),
+        "session_step": lambda: Decimal((row.get("session_step") or 0) + 1) if session else None,
+        "session_cost_usd": lambda: (row.get("session_cost_usd") or ZERO) if session else None,
+    }
+    for name, value in read.items():
+        if name in wanted:
+            values[name] = value()
+    for name in _extension_names():
+        if name in wanted:
+            values[name] = bool(row[name])
+        else:
+            values.pop(name, None)
     return {CONTEXT_PREFIX + name: value for name, value in values.items()}
 
 
 def context_compute(*, agent: Agent, tool: Tool, request: RequestContext, now: datetime) -> dict:
-    """The context values for one request in one query of its own (the gate reads them with its
-    policy query instead, when the tool has a policy)."""
-    annotations = context_annotations(agent_id=agent.pk, tool_ref=tool.pk, request=request, now=now)
-    row = Agent.objects.filter(pk=agent.pk).annotate(**annotations).values(*annotations).get()
-    return context_values(agent=agent, row=row, request=request, now=now)
+    """Every context value for one request (one query)."""
+    return context_read(agent=agent, tool_id=tool.pk, request=request, now=now)
 
 
 def context_as_json(values: dict) -> dict:

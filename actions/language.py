@@ -848,3 +848,36 @@ def _coerce(ftype: str, raw: Any, spec: dict) -> Any:
     if ftype == "enum" and raw not in spec["choices"]:
         raise ValueError(f"{raw!r} is not one of: {', '.join(spec['choices'])}.")
     return raw
+
+
+_CONTEXT_NAMES: dict[str, frozenset[str]] = {}
+
+
+def _tree_context_names(node, names: set[str]) -> None:
+    if not isinstance(node, list) or not node:
+        return
+    if node[0] == "f" and isinstance(node[1], str) and node[1].startswith(CONTEXT_PREFIX):
+        names.add(node[1][len(CONTEXT_PREFIX) :])
+        return
+    for part in node[1:]:
+        _tree_context_names(part, names)
+
+
+def rules_context_names(rules: list[dict]) -> frozenset[str]:
+    """The ``context.<name>`` fields (names without the prefix) the rules' conditions read: the
+    gate computes only these (and what the budget and a shadow need). Cached per rule text like
+    :func:`rule_predicate` (bounded the same way)."""
+    names: set[str] = set()
+    for rule in rules:
+        text = rule.get("text")
+        found = _CONTEXT_NAMES.get(text) if text is not None else None
+        if found is None:
+            collected: set[str] = set()
+            _tree_context_names(rule.get("tree"), collected)
+            found = frozenset(collected)
+            if text is not None:
+                if len(_CONTEXT_NAMES) >= MAX_COMPILED:
+                    _CONTEXT_NAMES.clear()
+                _CONTEXT_NAMES[text] = found
+        names |= found
+    return frozenset(names)

@@ -38,7 +38,6 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from approvals.choices import RequestStatus, Verdict
@@ -57,7 +56,16 @@ from telemetry.redaction import REDACTED, redact_with_keys
 
 from .budgets import at_hard_cap, budget_outcome, ceiling_reason, cost_parse, hard_cap_hit
 from .choices import ActionStatus, DecisionSource
-from .context import context_annotations, context_as_json, context_compute, context_values, request_context_parse
+from .context import (
+    ON_DEMAND_FIELDS,
+    context_as_json,
+    context_base_names,
+    context_columns,
+    context_row_read,
+    context_values,
+    request_context_parse,
+)
+from .gate_selectors import GateRead, gate_read
 from .language import (
     OUTCOME_ALLOW,
     OUTCOME_APPROVAL,
@@ -66,6 +74,7 @@ from .language import (
     fields_parse,
     parameters_coerce,
     rule_predicate,
+    rules_context_names,
     rules_parse,
 )
 from .models import ActionPolicyVersion, ActionRequest, AgentGateSettings
@@ -427,29 +436,43 @@ def _change_request_check(agent: Agent, raw) -> tuple[ApprovalRequest | None, li
     return req, []
 
 
-def _tool_and_policy(
-    tool_name, errors: list[dict], context: dict | None = None
-) -> tuple[Tool | None, ActionPolicyVersion | None]:
-    """The named tool and its policy in force (either may be None); a bad name adds its error.
-    ``context``: annotations (``actions.context.context_annotations``) read in the same query."""
+def _gate_read(tool_name, agent: Agent, errors: list[dict], context: list) -> GateRead | None:
+    """The named tool with its policy in force, the fleet switch, the running shadow and the
+    deployed version's grant, in one query (the hot path of every request); a bad name adds its
+    error and answers None. ``context``: the context's columns every request reads, read with it."""
     if not isinstance(tool_name, str) or not tool_name.strip():
         errors.append(_error("required", "tool", "tool: name the tool, e.g. payments.refund."))
-        return None, None
-    # One query for the tool, its policy in force, the fleet switch and the request's context (the
-    # hot path of every request).
-    policy = (
-        ActionPolicyVersion.objects.select_related("tool")
-        .annotate(fleet_enabled=Subquery(GlobalControls.objects.filter(pk=1).values("side_effects_enabled")))
-        .annotate(**(context or {}))
-        .filter(tool__name=tool_name.strip())
-        .order_by("-number")
-        .first()
-    )
-    tool = policy.tool if policy else Tool.objects.filter(name=tool_name.strip()).first()
-    if tool is None:
+        return None
+    read = gate_read(tool_name=tool_name.strip(), agent_id=agent.pk, extra=context)
+    if read is None:
         message = f"tool: no tool named {tool_name.strip()[:120]!r} in the catalog."
         errors.append(_error("not_found", "tool", message))
-    return tool, policy
+    return read
+
+
+def _gate_for(read: GateRead | None, agent: Agent, version_label, errors: list[dict]) -> GateGrant:
+    """The version the request runs and its grant: the deployed one as read with the tool, or
+    the labelled one (:func:`gate_grant`; a bad label adds its error)."""
+    if read is None:
+        return GateGrant(None, None)
+    if version_label is None or version_label == "":
+        return GateGrant(read.deployed, read.deployed_grant)
+    gate, version_errors = gate_grant(agent=agent, tool=read.tool, version_label=version_label)
+    errors.extend(version_errors)
+    return gate
+
+
+def context_names_read(*, policy: ActionPolicyVersion | None, shadow_rules: list | None) -> frozenset:
+    """The context fields the rules read: the policy's and the running shadow's (the budget checks
+    read only fields computed for every request). The gate computes the costly fields
+    (``actions.context.ON_DEMAND_FIELDS``) only when named here; the rest it reads for every
+    request."""
+    names: frozenset = frozenset()
+    if policy is not None:
+        names |= rules_context_names(policy.rules)
+    if shadow_rules:
+        names |= rules_context_names(shadow_rules)
+    return names
 
 
 def _parameters_checked(parameters, errors: list[dict]) -> dict:
@@ -498,8 +521,10 @@ def action_request_submit(
     errors: list[dict] = []
     now = now or timezone.now()
     request_context, context_errors = request_context_parse(session_id=session_id, on_behalf_of=on_behalf_of)
-    annotations = context_annotations(agent_id=agent.pk, tool_ref=OuterRef("tool_id"), request=request_context, now=now)
-    tool, policy = _tool_and_policy(tool_name, errors, annotations)
+    base = context_base_names()
+    base_columns = context_columns(agent_id=agent.pk, tool_id=None, request=request_context, now=now, wanted=base)
+    read = _gate_read(tool_name, agent, errors, base_columns)
+    tool, policy = (read.tool, read.policy) if read is not None else (None, None)
     parameters = _parameters_checked(parameters, errors)
     if not dry_run:
         errors.extend(_idempotency_key_errors(idempotency_key))
@@ -507,12 +532,7 @@ def action_request_submit(
     errors.extend(cr_errors)
     cost, cost_errors = cost_parse(cost_usd)
     errors.extend(context_errors + cost_errors)
-    if tool is None:
-        policy = None
-        gate = GateGrant(None, None)
-    else:
-        gate, version_errors = gate_grant(agent=agent, tool=tool, version_label=version)
-        errors.extend(version_errors)
+    gate = _gate_for(read, agent, version, errors)
     values: dict = {}
     if policy is not None and isinstance(parameters, dict):
         values, field_errors = parameters_coerce(policy.fields, parameters)
@@ -525,11 +545,15 @@ def action_request_submit(
     fingerprint = canonical_sha256({"tool": tool.name, "parameters": stored_parameters, "change_request": link})
     canary = gate.version is not None and gate.version.pk == agent.canary_version_id
     request_context = replace(request_context, canary=canary)
-    if policy is not None:  # read with the policy
-        row = {name: getattr(policy, name) for name in annotations}
-        context = context_values(agent=agent, row=row, request=request_context, now=now)
-    else:
-        context = context_compute(agent=agent, tool=tool, request=request_context, now=now)
+    # The fields only some rules read (counts over recent requests) cost a second query, when read.
+    on_demand = context_names_read(policy=policy, shadow_rules=read.shadow_rules) & ON_DEMAND_FIELDS
+    row = {
+        **read.extra,
+        **context_row_read(
+            context_columns(agent_id=agent.pk, tool_id=tool.pk, request=request_context, now=now, wanted=on_demand)
+        ),
+    }
+    context = context_values(agent=agent, row=row, wanted=base | on_demand, request=request_context, now=now)
     # The context rides in the same dict as the parameters (keys "context.<name>"): the rules, a
     # shadow policy and a backtest read one dict.
     values = {**(values if policy is not None else parameters), **context}
@@ -591,9 +615,10 @@ def action_request_submit(
         return SubmitResult(_replay(existing, fingerprint), created=False)
     # Issue 18: a running shadow policy records what it would have decided on the same values
     # (never applied; its failures are its own). Imported here: shadow builds on this module.
-    from .shadow import shadow_evaluate
+    if read.shadow_id is not None:  # read with the tool: no shadow, no query
+        from .shadow import shadow_evaluate
 
-    shadow_evaluate(action=action, tool=tool, values=values)
+        shadow_evaluate(action=action, tool=tool, values=values, shadow=(read.shadow_id, read.shadow_rules))
     return SubmitResult(action, created=True)
 
 

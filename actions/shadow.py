@@ -12,8 +12,8 @@ The rules, and why:
   by :func:`actions.services.policy_outcome`, the gate's own pure evaluator.
 * **Only the policy's part.** Requests the kill switch, a budget cap or the grant decided are
   not the policy's to decide: the shadow records nothing for them.
-* **Cheap and harmless.** One query for the running shadow (none running: nothing more), one
-  insert when there is one. Any failure in it is logged and swallowed: it never changes, delays
+* **Cheap and harmless.** The gate reads the running shadow with the tool (none running: nothing
+  more), then one insert when there is one. Any failure in it is logged and swallowed: it never changes, delays
   past its own query, or rolls back the real decision (inside a caller's transaction it runs in a
   savepoint).
 """
@@ -64,22 +64,29 @@ def _same_decision(outcome: Outcome, action: ActionRequest) -> bool:
     return outcome.required_approvals == action.required_approvals and ", ".join(outcome.roles) == action.approver_role
 
 
-def shadow_evaluate(*, action: ActionRequest, tool: Tool, values: dict) -> ShadowDecision | None:
+def shadow_evaluate(
+    *, action: ActionRequest, tool: Tool, values: dict, shadow: tuple[int, list] | None = None
+) -> ShadowDecision | None:
     """Record what the running shadow of ``tool`` (if any) would have decided for ``action``,
-    just decided by the active version on ``values``. Never raises, never applies anything."""
+    just decided by the active version on ``values``. Never raises, never applies anything.
+    ``shadow``: its ``(id, rules)`` when the caller read them already (the gate does, with the
+    tool, and calls this only when one runs); otherwise one query finds it."""
     if action.policy_version_id is None or _decided_before_rules(action):
         return None
     # In a caller's transaction a savepoint keeps a failure here from aborting the decision's.
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
         with guard:
-            shadow = PolicyShadow.objects.filter(tool=tool, ended_at__isnull=True).only("pk", "rules").first()
             if shadow is None:
-                return None
-            outcome = policy_outcome(tool=tool, rules=shadow.rules, values=values)
+                running = PolicyShadow.objects.filter(tool=tool, ended_at__isnull=True).only("pk", "rules").first()
+                if running is None:
+                    return None
+                shadow = (running.pk, running.rules)
+            shadow_id, rules = shadow
+            outcome = policy_outcome(tool=tool, rules=rules, values=values)
             return ShadowDecision.objects.create(
                 action=action,
-                shadow=shadow,
+                shadow_id=shadow_id,
                 status=outcome.status,
                 source=outcome.source,
                 rule_number=outcome.rule_number,
