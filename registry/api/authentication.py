@@ -30,6 +30,7 @@ from registry.audit import audit_actor_attach
 from registry.models import Agent, AgentAPIKey, UserAPIKey
 
 FAILURE_WINDOW_SECONDS = 60
+_UNREAD = object()  # the key stamp not read yet (None is a stamp: the cache holds none)
 
 
 def _failure_key(request) -> tuple[str, float]:
@@ -46,7 +47,11 @@ def token_failures_check(request) -> None:
     ``QUORUM_TOKEN_FAILURES_PER_MINUTE`` times this minute: guessing keys costs a minute per
     batch. Counted in the shared cache (Redis), so every web process sees one count."""
     key, wait = _failure_key(request)
-    if (cache.get(key) or 0) >= settings.QUORUM_TOKEN_FAILURES_PER_MINUTE:
+    _failures_refuse(cache.get(key), wait)
+
+
+def _failures_refuse(count, wait: float) -> None:
+    if (count or 0) >= settings.QUORUM_TOKEN_FAILURES_PER_MINUTE:
         raise exceptions.Throttled(
             wait=max(1, int(wait + 0.999)), detail="Too many failed authentications from this address."
         )
@@ -165,10 +170,23 @@ class AgentKeyAuthentication(CountedFailures, authentication.BaseAuthentication)
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <agent key>'.")
         return self.authenticate_token(request, header[1].decode(errors="replace"))
 
-    def check_token(self, request, key: str):
+    def authenticate_token(self, request, key: str):
+        """As :class:`CountedFailures`, with the address's failure count and the key cache's
+        stamp read in one round trip to the shared cache (every agent request pays it)."""
+        failure_key, wait = _failure_key(request)
+        found = cache.get_many([failure_key, agent_key_cache.STAMP_KEY])
+        _failures_refuse(found.get(failure_key), wait)
+        try:
+            return self.check_token(request, key, stamp=found.get(agent_key_cache.STAMP_KEY))
+        except exceptions.AuthenticationFailed:
+            token_failure_record(request)
+            raise
+
+    def check_token(self, request, key: str, stamp=_UNREAD):
         # Read the stamp before the row: a change committed after this read renews the stamp, so
         # an entry cached from an older row can never match the next request's stamp.
-        stamp = agent_key_cache.key_stamp()
+        if stamp is _UNREAD:
+            stamp = agent_key_cache.key_stamp()
         api_key = agent_key_cache.cached_key(key, stamp)
         if api_key is not None and not api_key.has_expired:
             return AgentPrincipal(api_key.agent, api_key), api_key
