@@ -12,6 +12,8 @@ import os
 import re
 import shutil
 import subprocess
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -74,10 +76,14 @@ def test_the_readme_marks_its_examples():
 def test_the_single_run_example_stores_a_run(run_block):
     from telemetry.models import Run
 
-    code, body = run_block("readme-run")
+    # The shell that retries keeps NOW (the block sets it only when unset): the replay carries the
+    # same started_at, so it is the same run even when the retry comes seconds later.
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, body = run_block("readme-run", NOW=now)
     assert (code, body["result"], body["run_id"]) == (201, "created", "zd-88123-1")
     assert Run.objects.filter(run_id="zd-88123-1", agent__slug="support-triage").count() == 1
-    code, body = run_block("readme-run")  # as the README says: the same run again is a duplicate
+    time.sleep(1.1)
+    code, body = run_block("readme-run", NOW=now)  # as the README says: the same run again is a duplicate
     assert (code, body["result"]) == (200, "duplicate")
 
 
