@@ -269,7 +269,11 @@ def _agent_sample(spans: list[mapping.SpanRecord]) -> dict:
 
 
 def _agent_spans_ingest(agent: Agent, records: list[mapping.SpanRecord], result: ExportResult, now) -> None:
-    blocked_tools, blocked_models = discovery.blocked_names()
+    known = discovery.names_known(
+        tools={r.tool_name for r in records if r.operation == mapping.EXECUTE_TOOL and r.tool_name},
+        models={r.model for r in records if r.model},
+    )
+    blocked_tools, blocked_models = known.blocked_tools, known.blocked_models
     kept = []
     for record in records:
         blocked = (record.operation == mapping.EXECUTE_TOOL and record.tool_name in blocked_tools) or (
@@ -289,7 +293,7 @@ def _agent_spans_ingest(agent: Agent, records: list[mapping.SpanRecord], result:
     items = _run_items(agent, kept)
     _spans_store(agent, kept, now)
     result.accepted += len(kept)
-    discovery.catalog_gaps_seen(agent=agent, records=kept, now=now)
+    discovery.catalog_gaps_seen(agent=agent, records=kept, now=now, known=known)
     if items:
         runs = runs_ingest(agent=agent, items=items, received_at=now)
         result.runs.extend(runs)

@@ -76,16 +76,17 @@ CATALOG_TOOL = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _NOT_TOOL_CHAR = re.compile(r"[^a-z0-9_]+")
 UNLISTED_PREFIX = "unlisted."
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 MAX_STRING = 8192  # longer attribute strings are cut (a span is evidence, not a blob store)
 
 
 def any_value(value):
     """An OTLP ``AnyValue`` as plain JSON-ready Python."""
     kind = value.WhichOneof("value")
+    if kind == "string_value":  # most attributes: tested first
+        return value.string_value[:MAX_STRING]
     if kind is None:
         return None
-    if kind == "string_value":
-        return value.string_value[:MAX_STRING]
     if kind == "array_value":
         return [any_value(item) for item in value.array_value.values]
     if kind == "kvlist_value":
@@ -98,12 +99,20 @@ def any_value(value):
 def attributes(key_values) -> dict:
     """OTLP attributes as a dict under the pinned names (older names rewritten)."""
     out = {}
+    # Hot loop (every attribute of every span): each protobuf field access builds a Python
+    # object, so each is read once, and plain strings skip the generic any_value dispatch.
+    renamed, json_valued = RENAMED, JSON_VALUED
     for kv in key_values:
-        key = RENAMED.get(kv.key, kv.key)
-        value = any_value(kv.value)
-        if key in JSON_VALUED and isinstance(value, str) and value[:1] in ("{", "["):
-            with contextlib.suppress(ValueError):  # else kept as sent: it merely starts with a brace
-                value = json.loads(value)
+        key = kv.key
+        key = renamed.get(key, key)
+        anyvalue = kv.value
+        if anyvalue.WhichOneof("value") == "string_value":
+            value = anyvalue.string_value[:MAX_STRING]
+            if key in json_valued and value[:1] in ("{", "["):
+                with contextlib.suppress(ValueError):  # else kept as sent: it merely starts with a brace
+                    value = json.loads(value)
+        else:
+            value = any_value(anyvalue)
         out[key] = value
     return out
 
@@ -132,7 +141,8 @@ class SpanRecord:
 
     @property
     def duration_us(self) -> int:
-        return max(0, int((self.end - self.start) / timedelta(microseconds=1)))
+        # Integer division of timedeltas: exact, and no float or new timedelta per span.
+        return max(0, (self.end - self.start) // _MICROSECOND)
 
     @property
     def agent_identity(self) -> str:

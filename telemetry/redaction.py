@@ -65,11 +65,27 @@ def mask_card_numbers(text: str) -> str:
 
 def redact(value, denied: Iterable[str] | None = None):
     """A redacted copy of ``value`` (the input is not modified)."""
-    denied = deny_list() if denied is None else denied
+    return _redact(value, deny_list() if denied is None else denied)
+
+
+def _redact(value, denied):
+    # Hot path (every attribute of every span): exact-type checks for the common JSON types
+    # first, the isinstance checks below for anything else (subclasses, Decimal, big ints).
+    kind = type(value)
+    if kind is str:
+        return value if len(value) < 13 else _CARD_CANDIDATE.sub(_mask_match, value)
+    if kind is dict:
+        return {key: (REDACTED if _norm(str(key)) in denied else _redact(item, denied)) for key, item in value.items()}
+    if kind is bool or kind is float or value is None:
+        return value
+    if kind is int:
+        return value if value < 10**12 else _big_int(value)
+    if kind is list:
+        return [_redact(item, denied) for item in value]
     if isinstance(value, dict):
-        return {key: (REDACTED if _norm(str(key)) in denied else redact(item, denied)) for key, item in value.items()}
+        return {key: (REDACTED if _norm(str(key)) in denied else _redact(item, denied)) for key, item in value.items()}
     if isinstance(value, list):
-        return [redact(item, denied) for item in value]
+        return [_redact(item, denied) for item in value]
     if isinstance(value, str):
         return mask_card_numbers(value)
     if isinstance(value, Decimal):
@@ -77,6 +93,10 @@ def redact(value, denied: Iterable[str] | None = None):
         as_float = float(value)
         return as_float if math.isfinite(as_float) else str(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
-        masked = mask_card_numbers(str(value))
-        return masked if masked != str(value) else value
+        return _big_int(value)
     return value
+
+
+def _big_int(value: int):
+    masked = mask_card_numbers(str(value))
+    return masked if masked != str(value) else value

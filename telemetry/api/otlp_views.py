@@ -57,6 +57,21 @@ def _error(request, status: int, message: str, retry_after: int | None = None) -
     return _answer(request, Status(code=_GRPC_CODE.get(status, 2), message=message[:500]), status, headers)
 
 
+# Prefixes of agent keys that authenticated here: a discovery key with the same prefix cannot
+# appear later (prefixes are random; one in 62^8 to collide across the two tables), so their
+# exports skip the discovery-key lookup, one round trip per export. Only prefixes of keys that
+# passed authentication are kept (junk cannot fill it), at most _AGENT_KEY_PREFIXES_MAX.
+_agent_key_prefixes: dict[str, None] = {}
+_AGENT_KEY_PREFIXES_MAX = 10_000
+
+
+def _agent_key_prefix_remember(prefix: str) -> None:
+    if prefix and prefix not in _agent_key_prefixes:
+        if len(_agent_key_prefixes) >= _AGENT_KEY_PREFIXES_MAX:
+            _agent_key_prefixes.clear()
+        _agent_key_prefixes[prefix] = None
+
+
 def otlp_principal(request: HttpRequest):
     """The agent whose key this is, or ``None`` for a valid organisation discovery key.
     Raises ``AuthenticationFailed`` (counted against the address) or ``Throttled``."""
@@ -66,9 +81,12 @@ def otlp_principal(request: HttpRequest):
     key = header[1].decode(errors="replace")
     token_failures_check(request)
     prefix = key.partition(".")[0]
-    discovery_key = DiscoveryKey.objects.filter(prefix=prefix).first() if prefix else None
+    discovery_key = None
+    if prefix and prefix not in _agent_key_prefixes:
+        discovery_key = DiscoveryKey.objects.filter(prefix=prefix).first()
     if discovery_key is None:
         principal, _key = AgentKeyAuthentication().authenticate_token(request, key)
+        _agent_key_prefix_remember(prefix)
         return principal.agent, f"{principal.agent.pk}"
     if not discovery_key.is_valid(key) or discovery_key.revoked or discovery_key.has_expired:
         token_failure_record(request)
