@@ -7,9 +7,12 @@ storage; no network hop, the same for every path), in interleaved rounds:
 (a) OTLP/HTTP protobuf: ``POST /v1/traces`` with 512 spans per request (the SDK batch processor's
     batch), runs of 8 spans each (``invoke_agent``, 2 ``chat``, 5 ``execute_tool``): 64 runs;
 (b) the REST batch ingest of the same 64 runs: ``POST /api/v1/runs/batch/``;
-(c) PostgreSQL ``COPY`` of the same 512 span rows (already mapped and redacted): the floor.
+(c) PostgreSQL ``COPY`` of the same 512 span rows (already mapped and redacted) into the day's
+    partition, as the ingest writes them: the floor;
+(d) the A/A control: a second OTLP export of other runs in the same round (OTLP ÷ OTLP', the noise).
 
-Prints spans/s of (a) and (c), runs/s of (a) and (b), the ratios a/b per run (goal ≥ 0.5) and
+Prints spans/s of (a) and (c), runs/s of (a) and (b), the ratios a/b per run (goal ≥ 0.5; also as
+the median of per-round ratios with its spread, beside the A/A control) and
 a/c, the goal of ≥ 10,000 spans/s for (a), and the load average before and after.
 Options: ``--rounds N`` (default 12), ``--db NAME``. PostgreSQL from ``BENCH_PG`` (default
 ``postgres://postgres@127.0.0.1:5432``), Redis from ``BENCH_REDIS_URL`` (default
@@ -138,11 +141,14 @@ def _round_rest(client, runs: list[dict], key: str) -> float:
 def _round_copy(rows: list[tuple]) -> float:
     from django.db import transaction
 
-    from telemetry.otlp import spans_copy
+    from telemetry.otlp import SPANS, spans_copy
 
+    # Into the day's partition, as the ingest itself does when an export's spans start on one day.
+    days = {SPANS.slice_start(row[6]) for row in rows}
+    table = SPANS.partition_name(days.pop()) if len(days) == 1 else SPANS.name
     started = time.perf_counter()
     with transaction.atomic():
-        spans_copy(rows)
+        spans_copy(rows, table)
     return time.perf_counter() - started
 
 
@@ -197,17 +203,23 @@ def main(args) -> None:
     agent, key = _setup()
     client = Client()
     load_before = os.getloadavg()
-    timings = {"otlp": [], "rest": [], "copy": []}
+    timings = {"otlp": [], "rest": [], "copy": [], "control": []}
     # Warm-up (imports, first partition, caches), not counted.
     body, runs, rows = _material(agent, time.time_ns())
     _round_otlp(client, body, key)
+    _round_rest(client, runs, key)
+    names = ["otlp", "rest", "copy", "control"]
     for round_number in range(options.rounds):
         body, runs, rows = _material(agent, time.time_ns())
-        # Interleaved, the order rotating each round, so drift in machine load hits all three alike.
-        order = ["otlp", "rest", "copy"][round_number % 3 :] + ["otlp", "rest", "copy"][: round_number % 3]
+        control_body = _material(agent, time.time_ns())[0]
+        # Interleaved, the order rotating each round, so drift in machine load hits all alike; the
+        # A/A control is a second OTLP export of other runs in the same round: the noise floor.
+        order = names[round_number % 4 :] + names[: round_number % 4]
         for name in order:
             if name == "otlp":
                 timings["otlp"].append(_round_otlp(client, body, key))
+            elif name == "control":
+                timings["control"].append(_round_otlp(client, control_body, key))
             elif name == "rest":
                 timings["rest"].append(_round_rest(client, runs, key))
             else:
@@ -225,6 +237,12 @@ def main(args) -> None:
     print(f"(a) OTLP protobuf  {otlp_spans:10,.0f} spans/s  {otlp_runs:8,.0f} runs/s  ({ms['otlp']:.1f} ms/request)")
     print(f"(b) REST batch     {'':10}          {rest_runs:8,.0f} runs/s  ({ms['rest']:.1f} ms/request)")
     print(f"(c) COPY of spans  {copy_spans:10,.0f} spans/s  {'':8}          ({ms['copy']:.1f} ms/batch)")
-    print(f"OTLP / REST per run: {otlp_runs / rest_runs:.2f} (goal ≥ 0.5)")
+    per_round = [rest / otlp for otlp, rest in zip(timings["otlp"], timings["rest"], strict=True)]
+    control = [otlp / again for otlp, again in zip(timings["otlp"], timings["control"], strict=True)]
+    print(
+        f"OTLP / REST per run: {otlp_runs / rest_runs:.2f} (goal ≥ 0.5); per round median "
+        f"{statistics.median(per_round):.2f} [{min(per_round):.2f}–{max(per_round):.2f}]; "
+        f"A/A control (OTLP ÷ OTLP') {statistics.median(control):.2f} [{min(control):.2f}–{max(control):.2f}]"
+    )
     print(f"OTLP / COPY per span: {otlp_spans / copy_spans:.2f}")
     print(f"OTLP spans/s goal ≥ 10,000: {'met' if otlp_spans >= 10_000 else 'NOT met'}")

@@ -458,9 +458,10 @@ def span_rows(agent_id: int, records: list[mapping.SpanRecord], now: datetime) -
     ]
 
 
-def spans_copy(rows: list[tuple]) -> None:
-    """Append span rows with COPY (the fastest way into PostgreSQL)."""
-    sql = f"COPY {SPANS.name} ({', '.join(_SPAN_COLUMNS)}) FROM STDIN"
+def spans_copy(rows: list[tuple], table: str = SPANS.name) -> None:
+    """Append span rows with COPY (the fastest way into PostgreSQL), into ``table``: the
+    partitioned table, or the one day's partition that holds every row."""
+    sql = f"COPY {table} ({', '.join(_SPAN_COLUMNS)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
@@ -473,7 +474,11 @@ def _spans_store(agent: Agent, records: list[mapping.SpanRecord], now: datetime)
         partitions_ensure(SPANS, min(missing), max(missing))
         # Remembered only once committed: a rolled-back export takes its new partition with it.
         transaction.on_commit(lambda: _partitions_made.update(missing))
-    spans_copy(span_rows(agent.pk, records, now))
+    # An export's spans nearly always start on one day: COPY straight into that day's partition
+    # skips routing each row through the parent (about a tenth of the COPY). PostgreSQL still
+    # checks each row against the partition's bounds.
+    table = SPANS.partition_name(next(iter(days))) if len(days) == 1 else SPANS.name
+    spans_copy(span_rows(agent.pk, records, now), table)
 
 
 # --- retention ---------------------------------------------------------------------------------
