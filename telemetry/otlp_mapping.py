@@ -16,7 +16,6 @@ bundle digest, cost when ``gen_ai.usage.cost`` is absent)."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -154,14 +153,12 @@ class SpanRecord:
                 return value
         return self.service_name
 
-    # Cached: read for every span several times per export (blocked names, catalog gaps, runs);
-    # a record's attributes are not changed after it is made.
-    @functools.cached_property
+    @property
     def model(self) -> str:
         value = self.attributes.get(RESPONSE_MODEL) or self.attributes.get(REQUEST_MODEL) or ""
         return str(value)[:120]
 
-    @functools.cached_property
+    @property
     def tool_name(self) -> str:
         value = self.attributes.get(TOOL_NAME) or ""
         return str(value)[:120]
