@@ -45,6 +45,7 @@ from django.utils import timezone
 from registry import roles as role_names
 from registry.assurance import NO_ASSURANCE, Assurance
 from registry.audit import acting_as
+from registry.audit_chain import chain_batch
 from registry.canonical import canonical_json, canonical_sha256
 from registry.models import Agent, AgentVersion, ExternalIdentity, GlobalControls
 from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
@@ -417,7 +418,8 @@ def decision_record(
     if verdict not in Verdict.values:
         raise DecisionRefused("Choose approve or deny.", code="invalid")
     reason = (reason or "").strip()
-    with transaction.atomic(), acting_as(approver):
+    # chain_batch: the decision's audit entries go on the chain in one statement at the end.
+    with transaction.atomic(), acting_as(approver), chain_batch():
         req = _lock(request_id)
         if req.status != RequestStatus.PENDING:
             raise DecisionRefused(_closed_sentence(req), code="already_decided")

@@ -10,8 +10,11 @@ changed, deleted or inserted breaks the chain from that point. Signed checkpoint
 head and write two entries with the same predecessor. :func:`chain_append` therefore takes a
 *transaction-scoped* advisory lock (``pg_advisory_xact_lock``) and only then reads the head,
 under a snapshot taken after the lock was granted (READ COMMITTED, the function
-``registry_audit_chain_lock_head`` of migration 0009: one round trip), so it sees every entry
-committed before. The lock is held until the
+``registry_audit_chain_lock_head`` of migration 0009), so it sees every entry committed before.
+The lock, the head and the inserts are one statement (``registry_audit_chain_append``, migration
+0016, which hashes in SQL the canonical text rendered here, so the entry format is unchanged),
+and :func:`chain_batch` writes all of a transaction's entries in that one statement. The lock is
+held until the
 business transaction commits or rolls back, so entries are sequenced in commit order and a
 rolled-back transaction leaves no gap (its seq is simply handed to the next writer). The
 database backs this: ``seq`` and ``prev_hash`` are both unique, so a fork can never be stored.
@@ -27,8 +30,12 @@ after it and aborts one transaction, which the caller sees as an error, never as
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -115,34 +122,111 @@ def chain_append(
     ``actor`` is a person (user), an :class:`Agent` or ``None`` (the system); ``actor_kind``
     overrides the kind read from it. ``obj`` names the object (``app_label.model`` and pk), or
     give ``object_type``/``object_id``. ``agent`` (instance or id) files the entry under an agent.
-    The entry is sequenced in commit order (see the module docstring for the lock)."""
+    The entry is sequenced in commit order (see the module docstring for the lock).
+
+    Inside :func:`chain_batch` the entry is queued and written with the batch's others when the
+    batch ends (its ``seq`` and hashes are set then); otherwise it is written now, in one
+    statement."""
     kind, actor_id, actor_label = _actor_fields(actor, actor_kind)
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-    agent_id = agent.pk if isinstance(agent, Agent) else agent
+    entry = AuditEntry(
+        occurred_at=timezone.now(),
+        actor_kind=kind,
+        actor_id=actor_id,
+        actor_label=actor_label[:200],
+        agent_id=agent.pk if isinstance(agent, Agent) else agent,
+        object_type=object_type[:100],
+        object_id=str(object_id)[:100],
+        action=action[:60],
+        summary=summary.replace("\x00", ""),
+        payload=payload_normalize(payload or {}),
+    )
+    pending = _batch.get()
+    if pending is not None:
+        pending.append(entry)
+    else:
+        _entries_write([entry])
+    return entry
+
+
+# A list while a chain_batch is open in this context: the entries it will write at its end.
+_batch: ContextVar[list[AuditEntry] | None] = ContextVar("audit_chain_batch", default=None)
+
+
+@contextmanager
+def chain_batch() -> Iterator[None]:
+    """Write every entry appended inside the block in one statement when the block ends.
+
+    Use it inside the business transaction, around everything that audits (the applying
+    decision audits four writes): the chain's lock is then taken once, at the end, just before
+    the commit, so the transaction holds it for the shortest time. An exception discards the
+    queued entries with the transaction they belong to. A batch inside a batch joins it."""
+    if _batch.get() is not None:
+        yield
+        return
+    pending: list[AuditEntry] = []
+    token = _batch.set(pending)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if pending:
+        _entries_write(pending)
+
+
+# Stand-ins for the two values only the database knows when the entry's text is rendered; a
+# fresh random pair per entry, so no payload can contain them by chance.
+def _sentinels() -> tuple[str, str]:
+    token = secrets.token_hex(16)
+    return f"prev-{token}", f"seq-{token}"
+
+
+def _content_pieces(entry: AuditEntry) -> dict:
+    """The entry's canonical JSON in three pieces around its ``prev_hash`` and ``seq`` values,
+    which ``registry_audit_chain_append`` (migration 0016) fills in before hashing: the same
+    bytes :func:`content_hash_of` hashes, so the stored hash verifies as every older one does."""
+    prev_mark, seq_mark = _sentinels()
+    entry.prev_hash, entry.seq = prev_mark, seq_mark
+    text = canonical_json(entry.chain_content())
+    before_prev, rest = text.split(prev_mark)  # keys are sorted: "prev_hash" comes before "seq"
+    before_seq, after_seq = rest.split(f'"{seq_mark}"')
+    return {"text_before_prev": before_prev, "text_before_seq": before_seq, "text_after_seq": after_seq}
+
+
+def _entries_write(entries: list[AuditEntry]) -> None:
+    """Lock the chain, read its head and insert ``entries`` after it, in one statement; then
+    check each stored hash against the one computed here (a mismatch fails the transaction)."""
+    rows = [
+        {
+            **_content_pieces(entry),
+            "occurred_at": entry.occurred_at.astimezone(UTC).isoformat(),
+            "actor_kind": entry.actor_kind,
+            "actor_id": entry.actor_id,
+            "actor_label": entry.actor_label,
+            "agent_id": entry.agent_id,
+            "object_type": entry.object_type,
+            "object_id": entry.object_id,
+            "action": entry.action,
+            "summary": entry.summary,
+            "payload": entry.payload,
+        }
+        for entry in entries
+    ]
     # Inside the caller's transaction no savepoint is needed: a failed insert fails the caller.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # Lock, then read the head under a snapshot taken after the grant (migration 0009's function).
-        cursor.execute("SELECT head_seq, head_hash FROM registry_audit_chain_lock_head(%s)", [CHAIN_LOCK_KEY])
-        seq, prev_hash = cursor.fetchone() or (0, GENESIS_HASH)
-        entry = AuditEntry(
-            seq=seq + 1,
-            prev_hash=prev_hash,
-            occurred_at=timezone.now(),
-            actor_kind=kind,
-            actor_id=actor_id,
-            actor_label=actor_label[:200],
-            agent_id=agent_id,
-            object_type=object_type[:100],
-            object_id=str(object_id)[:100],
-            action=action[:60],
-            summary=summary.replace("\x00", ""),
-            payload=payload_normalize(payload or {}),
+        cursor.execute(
+            "SELECT entry_id, entry_seq, entry_prev, entry_hash FROM registry_audit_chain_append(%s, %s::jsonb)",
+            [CHAIN_LOCK_KEY, json.dumps(rows)],
         )
-        entry.content_hash = content_hash_of(entry.chain_content())
-        entry.save(force_insert=True)
-    return entry
+        stored = cursor.fetchall()
+        for entry, (pk, seq, prev_hash, stored_hash) in zip(entries, stored, strict=True):
+            entry.pk, entry.seq, entry.prev_hash = pk, seq, prev_hash
+            entry.content_hash = content_hash_of(entry.chain_content())
+            if entry.content_hash != stored_hash:
+                raise RuntimeError(f"Audit entry #{seq}: the database hashed {stored_hash}, Quorum {entry.content_hash}.")
+            entry._state.adding = False
 
 
 # --- checkpoints ------------------------------------------------------------------------------
