@@ -76,4 +76,6 @@ RUNTIME_ACTION_KIND = KindSpec(
     on_abandon=_on_abandon,
     step_up=_step_up,
     diff_reads_db=False,
+    # action_mark_approved checks the kill switch before it marks the action approved.
+    apply_blocks_before_writing=True,
 )

@@ -43,7 +43,7 @@ from django.utils import timezone
 from approvals.choices import RequestStatus, Verdict
 from approvals.models import ApprovalRequest
 from registry import roles as role_names
-from registry.audit import acting_as
+from registry.audit import acting_as, audit_baseline, audited_save
 from registry.audit_chain import chain_append
 from registry.budgets import REFUSED_HARD_CAP, hard_cap_reached, spend_charge
 from registry.canonical import canonical_json, canonical_sha256
@@ -841,6 +841,7 @@ def action_mark_approved(*, approval_request: ApprovalRequest) -> ActionRequest 
     )
     if action is None or action.status != ActionStatus.PENDING:
         return action
+    audit_baseline(action)  # as locked just above: _finish's auditlog entry diffs against it
     # action.agent was read (and locked: FOR UPDATE covers select_related's tables) just above;
     # the fleet switch is the one the engine just recorded for this apply (apply_snapshot).
     fleet = ((approval_request.apply_snapshot or {}).get("kill_switch") or {}).get("fleet_side_effects_enabled")
@@ -858,6 +859,7 @@ def action_mark_closed(*, approval_request: ApprovalRequest) -> ActionRequest | 
     action = ActionRequest.objects.select_for_update().filter(approval_request=approval_request).first()
     if action is None or action.status != ActionStatus.PENDING:
         return action
+    audit_baseline(action)  # as locked just above: _finish's auditlog entry diffs against it
     if approval_request.status == RequestStatus.EXPIRED:
         _finish(action, ActionStatus.EXPIRED, DecisionSource.EXPIRY, "no decision before the request expired")
     else:
@@ -873,7 +875,7 @@ def _finish(action: ActionRequest, status: str, source: str, reason: str) -> Non
     if reason:
         action.reason = reason[:500]
     action.decided_at = timezone.now()
-    action.save(update_fields=["status", "source", "reason", "decided_at"])
+    audited_save(action, update_fields=["status", "source", "reason", "decided_at"])
     action_id = action.pk
     transaction.on_commit(lambda: _enqueue_webhook(action_id))
 

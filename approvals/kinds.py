@@ -113,6 +113,9 @@ class KindSpec:
     # False when ``diff`` reads only the payload: applying then takes its "now / after" rows
     # without a savepoint around them.
     diff_reads_db: bool = True
+    # True when ``apply`` raises ``ApplyBlocked`` only before it writes anything: applying then
+    # needs no savepoint to undo a blocked apply's writes (any other error fails the transaction).
+    apply_blocks_before_writing: bool = False
 
 
 _KINDS: dict[str, KindSpec] = {}

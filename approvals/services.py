@@ -37,15 +37,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Case, CharField, Exists, F, Func, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from registry import roles as role_names
 from registry.assurance import NO_ASSURANCE, Assurance
-from registry.audit import acting_as
-from registry.audit_chain import chain_batch
+from registry.audit import acting_as, audit_baseline, audit_batch, audited_save
 from registry.canonical import canonical_json, canonical_sha256
 from registry.models import Agent, AgentVersion, ExternalIdentity, GlobalControls
 from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
@@ -222,14 +224,19 @@ def approvals_tally(request: ApprovalRequest, decisions: list[Decision] | None =
 
 
 def _attach_external_identities(decisions: list[Decision]) -> None:
-    """Give each decision its approver's identity-provider links (one query): the e-mail
-    addresses the IdP verified and the (issuer, subject) pairs, which ``identity_keys`` uses."""
+    """Give each decision its approver's identity-provider links (one query, none when they were
+    read with the decisions): the e-mail addresses the IdP verified and the (issuer, subject)
+    pairs, which ``identity_keys`` uses."""
     links: dict[int, list[tuple[str, str, str]]] = {}
-    rows = ExternalIdentity.objects.filter(user_id__in={d.approver_id for d in decisions})
-    for user_id, issuer, subject, email, verified in rows.values_list(
-        "user_id", "issuer", "subject", "email", "email_verified"
-    ):
-        links.setdefault(user_id, []).append((issuer, subject, email if verified else ""))
+    if all(hasattr(d, "approver_links") for d in decisions):  # read with the decisions (_identity_links)
+        for d in decisions:
+            links[d.approver_id] = [tuple(link) for link in d.approver_links]
+    else:
+        rows = ExternalIdentity.objects.filter(user_id__in={d.approver_id for d in decisions})
+        for user_id, issuer, subject, email, verified in rows.values_list(
+            "user_id", "issuer", "subject", "email", "email_verified"
+        ):
+            links.setdefault(user_id, []).append((issuer, subject, email if verified else ""))
     for d in decisions:
         mine = links.get(d.approver_id, [])
         d.verified_emails = [email for _, _, email in mine if email]
@@ -239,18 +246,44 @@ def _attach_external_identities(decisions: list[Decision]) -> None:
 # --- audit actor --------------------------------------------------------------------------------
 
 
-def _lock(request_id, exc=RequestNotFound) -> ApprovalRequest:
+def _identity_links(user_id) -> ArraySubquery:
+    """A person's identity-provider links as one array column: [issuer, subject, verified e-mail
+    or ""] per link, what ``_attach_external_identities`` reads, joined into another query."""
+    links = ExternalIdentity.objects.filter(user_id=user_id).order_by("pk")
+    verified_email = Case(When(email_verified=True, then=F("email")), default=Value(""))
+    link = Func(
+        F("issuer"),
+        F("subject"),
+        verified_email,
+        template="ARRAY[%(expressions)s]",
+        output_field=ArrayField(CharField()),
+    )
+    return ArraySubquery(links.values(link=link))
+
+
+def _lock(request_id, exc=RequestNotFound, *, decider=None) -> ApprovalRequest:
+    """The request, its row locked for the transaction. ``decider`` (a signed-in person about to
+    decide) adds their role names and identity links to the same read (``decider_roles``,
+    ``decider_links``), so deciding needs no separate query for either."""
+    query = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("agent__owner_team")
+    # ``has_open_items`` rides along so applying needs no checklist query when nothing is open
+    # (ticks lock this same row, so the answer cannot go stale inside the transaction); the fleet
+    # switch so the apply's facts need no query of their own (a switch pulled in the instant
+    # between this read and the apply is missed, as one pulled just after a separate read was).
+    query = query.annotate(
+        has_open_items=Exists(ChecklistItem.objects.filter(request=OuterRef("pk"), done=False)),
+        fleet_side_effects_enabled=Subquery(GlobalControls.objects.filter(pk=1).values("side_effects_enabled")[:1]),
+    )
+    if decider is not None and getattr(decider, "is_authenticated", False):
+        query = query.annotate(
+            decider_roles=ArraySubquery(Group.objects.filter(user=decider.pk).values("name")),
+            decider_links=_identity_links(decider.pk),
+        )
     try:
         # of=("self",): a fleet-wide request has no agent, and PostgreSQL refuses FOR UPDATE on the
-        # nullable side of the outer join select_related makes. ``has_open_items`` rides along so
-        # applying needs no checklist query when nothing is open (ticks lock this same row, so the
-        # answer cannot go stale inside the transaction).
-        return (
-            ApprovalRequest.objects.select_for_update(of=("self",))
-            .select_related("agent__owner_team")
-            .annotate(has_open_items=Exists(ChecklistItem.objects.filter(request=OuterRef("pk"), done=False)))
-            .get(pk=int(request_id))
-        )
+        # nullable side of the outer join select_related makes. audit_baseline: the row as locked
+        # here is what auditlog's entries diff against.
+        return audit_baseline(query.get(pk=int(request_id)))
     except (ApprovalRequest.DoesNotExist, TypeError, ValueError):
         raise exc(f"There is no approval request #{request_id}.", code="not_found") from None
 
@@ -418,24 +451,28 @@ def decision_record(
     if verdict not in Verdict.values:
         raise DecisionRefused("Choose approve or deny.", code="invalid")
     reason = (reason or "").strip()
-    # chain_batch: the decision's audit entries go on the chain in one statement at the end.
-    with transaction.atomic(), acting_as(approver), chain_batch():
-        req = _lock(request_id)
+    # audit_batch: the decision's auditlog entries are inserted in one statement at the end, and
+    # put on the chain in one more (the applying decision's statement budget).
+    with transaction.atomic(), acting_as(approver), audit_batch():
+        req = _lock(request_id, decider=approver)
         if req.status != RequestStatus.PENDING:
             raise DecisionRefused(_closed_sentence(req), code="already_decided")
         if req.expires_at <= timezone.now():
             raise DecisionRefused(
                 f"This request expired on {req.expires_at:%Y-%m-%d %H:%M} UTC; nothing was recorded.", code="expired"
             )
-        # One read of the approver's roles and one of the request's decisions serve the
-        # eligibility check, the "already decided" check, the decision row and the tally (the
-        # applying decision's statement budget, tests/approvals/test_decision_queries.py).
-        roles = _user_roles(approver) if getattr(approver, "is_authenticated", False) else set()
+        # The approver's roles and identity links (read with the request) and one read of the
+        # request's decisions serve the eligibility check, the "already decided" check, the
+        # decision row and the tally (the applying decision's statement budget,
+        # tests/actions/test_decision_queries.py).
+        roles = set(getattr(req, "decider_roles", None) or ())
         refusal = approver_refusal(req, approver, roles)
         if refusal:
             code = "own_request" if req.requester_id == getattr(approver, "pk", None) else "not_eligible"
             raise DecisionRefused(refusal, code=code)
-        decisions = list(req.decisions.select_related("approver"))
+        decisions = list(
+            req.decisions.select_related("approver").annotate(approver_links=_identity_links(OuterRef("approver_id")))
+        )
         if any(d.approver_id == approver.pk for d in decisions):
             raise DecisionRefused("You have already decided on this request.", code="already_decided")
         if not reason:
@@ -444,14 +481,15 @@ def decision_record(
             raise DecisionRefused(f"Keep the reason under {MAX_REASON} characters.", code="invalid")
         _refuse_stale_or_weak(req, payload_hash, assurance)
         decision = _decision_insert(req, approver, verdict, reason, payload_hash, assurance, roles)
+        decision.approver_links = req.decider_links
         now = timezone.now()
         if verdict == Verdict.DENY:
             _close(req, RequestStatus.DENIED, now)
         elif approvals_tally(req, [*decisions, decision]).satisfied:
             req.status = RequestStatus.APPROVED
             req.decided_at = now
-            req.save(update_fields=["status", "decided_at", "updated_at"])
-            _apply_if_ready(req, approver)
+            # Approved and applied (or blocked) in one write of the row: _apply_if_ready saves it.
+            _apply_if_ready(req, approver, unsaved_fields=["status", "decided_at"])
     return decision
 
 
@@ -459,23 +497,25 @@ def _decision_insert(req, approver, verdict, reason, payload_hash, assurance, ro
     """Insert the decision. No savepoint: the request row is locked and the "already decided"
     check above ran under that lock, so the unique (request, approver) constraint can only fire
     on a bug; if it does, the refusal propagates and the whole transaction rolls back."""
+    decision = Decision(
+        request=req,
+        approver=approver,
+        verdict=verdict,
+        reason=reason,
+        payload_hash=payload_hash,
+        approver_roles=sorted(roles),
+        board_outside_team=is_board_outside_team(approver, req.agent, roles),
+        auth_method=assurance.method,
+        authenticated_at=assurance.authenticated_at,
+        assurance_level=assurance.level,
+        auth_subject=assurance.subject[:255],
+        auth_credential=assurance.credential,
+    )
     try:
-        return Decision.objects.create(
-            request=req,
-            approver=approver,
-            verdict=verdict,
-            reason=reason,
-            payload_hash=payload_hash,
-            approver_roles=sorted(roles),
-            board_outside_team=is_board_outside_team(approver, req.agent, roles),
-            auth_method=assurance.method,
-            authenticated_at=assurance.authenticated_at,
-            assurance_level=assurance.level,
-            auth_subject=assurance.subject[:255],
-            auth_credential=assurance.credential,
-        )
+        audited_save(decision, create=True)
     except IntegrityError:
         raise DecisionRefused("You have already decided on this request.", code="already_decided") from None
+    return decision
 
 
 def _refuse_stale_or_weak(req: ApprovalRequest, payload_hash: str, assurance: Assurance) -> None:
@@ -494,7 +534,7 @@ def _close(req: ApprovalRequest, status: str, now: datetime, *, notify: bool = T
     req.status = status
     req.decided_at = req.decided_at or now
     req.blocked_reason = ""
-    req.save(update_fields=["status", "decided_at", "blocked_reason", "updated_at"])
+    audited_save(req, update_fields=["status", "decided_at", "blocked_reason", "updated_at"])
     spec = kind_get(req.kind)
     if spec.on_abandon:
         spec.on_abandon(req)
@@ -527,7 +567,10 @@ def apply_snapshot(req: ApprovalRequest) -> dict:
         agent_switch = req.agent.side_effects_enabled
     elif req.agent_id is not None:
         agent_switch = Agent.objects.filter(pk=req.agent_id).values_list("side_effects_enabled", flat=True).first()
-    fleet = GlobalControls.objects.filter(pk=1).values_list("side_effects_enabled", flat=True).first()
+    if hasattr(req, "fleet_side_effects_enabled"):  # _lock read it with the request
+        fleet = req.fleet_side_effects_enabled
+    else:
+        fleet = GlobalControls.objects.filter(pk=1).values_list("side_effects_enabled", flat=True).first()
     version = None
     if req.version_id is not None:
         label, digest = AgentVersion.objects.filter(pk=req.version_id).values_list("label", "bundle_digest").get()
@@ -552,11 +595,8 @@ def apply_gates_preview(req: ApprovalRequest) -> list[str]:
     return [str(objection) for gate in apply_gates if (objection := gate(req))]
 
 
-def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
-    """Apply an approved request (row already locked by the caller) if nothing holds it back.
-    Exactly once: the status moves to applied in this same transaction."""
-    if req.status != RequestStatus.APPROVED:
-        return False
+def _apply_objections(req: ApprovalRequest) -> list[str]:
+    """What holds an approved request back: open checklist items, then each apply gate's word."""
     reasons = []
     # _lock's has_open_items says "none open" without a query; items only ever close after that.
     maybe_open = getattr(req, "has_open_items", True)
@@ -567,6 +607,19 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
         objection = gate(req)
         if objection:
             reasons.append(str(objection))
+    return reasons
+
+
+def _apply_if_ready(req: ApprovalRequest, actor, *, unsaved_fields: list[str] | None = None) -> bool:
+    """Apply an approved request (row already locked by the caller) if nothing holds it back.
+    Exactly once: the status moves to applied in this same transaction. ``unsaved_fields``: what
+    the caller changed on ``req`` and leaves to this function's one write of the row."""
+    fields = list(unsaved_fields or [])
+    if req.status != RequestStatus.APPROVED:
+        if fields:
+            audited_save(req, update_fields=[*fields, "updated_at"])
+        return False
+    reasons = _apply_objections(req)
     if not reasons:
         spec = kind_get(req.kind)
         # Once applied, "now" equals "after": keep the comparison the approvers decided on.
@@ -575,8 +628,11 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
         # runtime action reads the fleet switch from here instead of a second query).
         req.apply_snapshot = facts_at_apply = apply_snapshot(req)
         try:
-            with transaction.atomic():
+            if spec.apply_blocks_before_writing:  # nothing written when blocked: no savepoint
                 spec.apply(req, actor)
+            else:
+                with transaction.atomic():  # a savepoint: a blocked apply's writes are undone
+                    spec.apply(req, actor)
         except ApplyBlocked as exc:
             reasons.append(exc.message)
     if reasons:
@@ -584,17 +640,20 @@ def _apply_if_ready(req: ApprovalRequest, actor) -> bool:
         if blocked != req.blocked_reason:
             first_time = not req.blocked_reason
             req.blocked_reason = blocked
-            req.save(update_fields=["blocked_reason", "updated_at"])
+            fields.append("blocked_reason")
             if first_time:
                 req_id = req.pk
                 transaction.on_commit(lambda: _enqueue("notify_request_outcome", req_id))
+        if fields:
+            audited_save(req, update_fields=[*fields, "updated_at"])
         return False
     req.status = RequestStatus.APPLIED
     req.applied_at = timezone.now()
     req.blocked_reason = ""
     req.diff_at_apply = diff_at_apply
     req.apply_snapshot = facts_at_apply
-    req.save(update_fields=["status", "applied_at", "blocked_reason", "diff_at_apply", "apply_snapshot", "updated_at"])
+    applied = ["status", "applied_at", "blocked_reason", "diff_at_apply", "apply_snapshot"]
+    audited_save(req, update_fields=[*dict.fromkeys([*fields, *applied]), "updated_at"])
     req_id = req.pk
     transaction.on_commit(lambda: _enqueue("notify_request_outcome", req_id))
     return True

@@ -225,7 +225,9 @@ def _entries_write(entries: list[AuditEntry]) -> None:
             entry.pk, entry.seq, entry.prev_hash = pk, seq, prev_hash
             entry.content_hash = content_hash_of(entry.chain_content())
             if entry.content_hash != stored_hash:
-                raise RuntimeError(f"Audit entry #{seq}: the database hashed {stored_hash}, Quorum {entry.content_hash}.")
+                raise RuntimeError(
+                    f"Audit entry #{seq}: the database hashed {stored_hash}, Quorum {entry.content_hash}."
+                )
             entry._state.adding = False
 
 

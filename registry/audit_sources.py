@@ -64,7 +64,10 @@ def _logentry_agent_id(object_type: str, entry: LogEntry) -> int | None:
     if object_type == "registry.agent":
         return int(entry.object_pk) if str(entry.object_pk).isdigit() else None
     instance = _logged_instance.get()
-    if instance is not None and type(instance)._meta.label_lower == object_type and str(instance.pk) == entry.object_pk:
+    # str() on both sides: auditlog's log_create leaves the entry's object_pk as the instance's
+    # own (integer) key until the row is read back, so comparing with a string never matched.
+    same_object = instance is not None and str(instance.pk) == str(entry.object_pk)
+    if same_object and type(instance)._meta.label_lower == object_type:
         agent_id = getattr(instance, "agent_id", None)
         return agent_id if isinstance(agent_id, int) else None
     return None
