@@ -47,7 +47,7 @@ from django.utils import timezone
 
 from registry import roles as role_names
 from registry.assurance import NO_ASSURANCE, Assurance
-from registry.audit import acting_as, audit_baseline, audit_batch, audited_save
+from registry.audit import acting_as, audit_baseline, audit_batch, audit_record, audited_save
 from registry.canonical import canonical_json, canonical_sha256
 from registry.models import Agent, AgentVersion, ExternalIdentity, GlobalControls
 from registry.permissions import user_can_approve_for_agent, user_has_agent_perm
@@ -488,7 +488,9 @@ def decision_record(
         elif approvals_tally(req, [*decisions, decision]).satisfied:
             req.status = RequestStatus.APPROVED
             req.decided_at = now
-            # Approved and applied (or blocked) in one write of the row: _apply_if_ready saves it.
+            # Approved and applied (or blocked) in one write of the row, which _apply_if_ready
+            # makes; the approval is still its own step in the audit trail.
+            audit_record(req, update_fields=["status", "decided_at"])
             _apply_if_ready(req, approver, unsaved_fields=["status", "decided_at"])
     return decision
 

@@ -91,12 +91,21 @@ def audited_save(instance: models.Model, *, update_fields: list[str] | None = No
     save is an ordinary one and auditlog reads the old row itself. The row must be locked since
     the baseline was taken (the callers read it ``select_for_update``), or the diff could miss
     another writer's change. The baseline moves to the saved state, for a second save."""
-    baseline = None if create else getattr(instance, "_audit_baseline", None)
-    if baseline is None and not create:
+    if not create and getattr(instance, "_audit_baseline", None) is None:
         instance.save(update_fields=update_fields)
         return
     with disable_auditlog():
         instance.save(force_insert=create, update_fields=None if create else update_fields)
+    audit_record(instance, update_fields=update_fields, create=create)
+
+
+def audit_record(instance: models.Model, *, update_fields: list[str] | None = None, create: bool = False) -> None:
+    """Record auditlog's entry for a change of ``instance`` since its :func:`audit_baseline`
+    (``create``: its creation), and move the baseline to its present state.
+
+    Called alone, for a transition the caller saves later in the same transaction together with
+    the next one (a request approved and applied in one write keeps both steps in the trail)."""
+    baseline = None if create else instance._audit_baseline
     audit_baseline(instance)
     action = LogEntry.Action.CREATE if create else LogEntry.Action.UPDATE
     # auditlog's pre_log lets a receiver veto the entry; ours remembers the instance (its agent).

@@ -56,9 +56,9 @@ def test_the_applying_decision_stays_within_its_statement_budget(agent_client, r
 
 @pytest.mark.django_db
 def test_the_applying_decision_leaves_a_complete_verifiable_trail(agent_client, refund_policy, support_managers):
-    """Batched, the trail still has every write: the decision, the request's change (pending to
-    applied, with who and when) and the action's, each a LogEntry and each on the chain, filed
-    under the agent and attributed to the approver; and the chain verifies."""
+    """Batched, the trail still has every step: the decision, the request approved, the action
+    approved and the request applied, each a LogEntry and each on the chain, filed under the
+    agent and attributed to the approver; and the chain verifies."""
     from auditlog.models import LogEntry
 
     from registry.audit_chain import chain_verify
@@ -70,13 +70,19 @@ def test_the_applying_decision_leaves_a_complete_verifiable_trail(agent_client, 
     second = support_managers[1]
     _approve(req, second)
     entries = list(AuditEntry.objects.filter(seq__gt=before).order_by("seq"))
-    assert [e.action for e in entries] == ["decision.approve", "update", "update"]
-    assert {e.object_type for e in entries} == {"approvals.decision", "approvals.approvalrequest", "actions.actionrequest"}
+    assert [e.action for e in entries] == ["decision.approve", "update", "update", "update"]
+    assert {e.object_type for e in entries} == {
+        "approvals.decision",
+        "approvals.approvalrequest",
+        "actions.actionrequest",
+    }
     assert all(e.actor_id == second.pk and e.agent_id == req.agent_id for e in entries), [
         (e.action, e.object_type, e.actor_id, e.agent_id, second.pk, req.agent_id) for e in entries
     ]
-    request_log = LogEntry.objects.get_for_object(req).order_by("-pk").first()
-    assert request_log.actor_id == second.pk
-    assert request_log.changes_dict["status"] == ["pending", "applied"]
-    assert {e.payload.get("log_entry") for e in entries if e.action == "update"} >= {request_log.pk}
+    # One write of the request, both of its steps in the trail.
+    approved, applied = LogEntry.objects.get_for_object(req).order_by("-pk")[:2][::-1]
+    assert approved.changes_dict["status"] == ["pending", "approved"] and "decided_at" in approved.changes_dict
+    assert applied.changes_dict["status"] == ["approved", "applied"] and "applied_at" in applied.changes_dict
+    assert approved.actor_id == applied.actor_id == second.pk
+    assert {e.payload.get("log_entry") for e in entries if e.action == "update"} >= {approved.pk, applied.pk}
     assert chain_verify().ok

@@ -263,3 +263,87 @@ def test_a_checkpoint_signed_by_an_untrusted_key_is_refused(monkeypatch):
     assert "is signed by key" in _verify_message()
     monkeypatch.setenv("QUORUM_AUDIT_TRUSTED_KEY_IDS", foreign.key_id)
     call_command("audit_verify")
+
+
+@pytest.mark.django_db
+def test_an_append_is_one_statement_and_hashes_as_python_does():
+    """The database hashes the canonical text Python rendered (issue 22, item 3): awkward text
+    (non-ASCII, escapes, quotes, a nested "prev_hash" key) hashes the same, and verifies."""
+    from django.test.utils import CaptureQueriesContext
+
+    payload = {"prev_hash": "x", "seq": "y", "text": 'Zürich "quoted" \\ back\nslash ✓ 🙂', "n": 1.5, "none": None}
+    with CaptureQueriesContext(connection) as ctx:
+        entry = chain_append(action="test.text", summary='Ünïcode ✓ "q" \\', payload=payload)
+    assert len(ctx.captured_queries) == 1
+    stored = AuditEntry.objects.get(seq=entry.seq)
+    assert stored.pk == entry.pk and stored.content_hash == entry.content_hash
+    assert content_hash_of(stored.chain_content()) == stored.content_hash
+    assert chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_batch_writes_its_entries_in_one_statement_in_order():
+    from django.test.utils import CaptureQueriesContext
+
+    from registry.audit_chain import chain_batch
+
+    _fill(1)
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic(), chain_batch():
+        entries = [chain_append(action="test.batch", summary=f"entry {n}", payload={"n": n}) for n in range(4)]
+        with chain_batch():  # joins the outer batch
+            entries.append(chain_append(action="test.batch", summary="inner"))
+        assert AuditEntry.objects.filter(action="test.batch").count() == 0  # queued until the end
+    appends = [q for q in ctx.captured_queries if "registry_audit_chain_append" in q["sql"]]
+    assert len(appends) == 1
+    assert [e.seq for e in entries] == [2, 3, 4, 5, 6]
+    assert list(AuditEntry.objects.filter(seq__gt=1).values_list("summary", flat=True)) == [
+        "entry 0",
+        "entry 1",
+        "entry 2",
+        "entry 3",
+        "inner",
+    ]
+    assert chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_failed_batch_writes_nothing():
+    from registry.audit_chain import chain_batch
+
+    _fill(1)
+    with pytest.raises(InternalError), transaction.atomic(), chain_batch():
+        chain_append(action="test.rolled_back")
+        raise InternalError("the business transaction failed")
+    assert chain_append(action="test.next").seq == 2
+    assert chain_verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_form_one_gap_free_chain():
+    from registry.audit_chain import chain_batch
+
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        try:
+            barrier.wait()
+            for batch in range(5):
+                with transaction.atomic(), chain_batch():
+                    for n in range(3):
+                        chain_append(action="test.concurrent", summary=f"writer {number} batch {batch} entry {n}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    seqs = list(AuditEntry.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 61))
+    report = chain_verify()
+    assert report.ok, report.problem
