@@ -322,6 +322,7 @@ def test_a_failed_batch_writes_nothing():
 def test_concurrent_batches_form_one_gap_free_chain():
     from registry.audit_chain import chain_batch
 
+    start = AuditEntry.objects.count()
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -344,6 +345,6 @@ def test_concurrent_batches_form_one_gap_free_chain():
         thread.join(timeout=120)
     assert not errors, errors
     seqs = list(AuditEntry.objects.order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(1, 61))
+    assert seqs == list(range(1, start + 61))
     report = chain_verify()
     assert report.ok, report.problem
