@@ -255,7 +255,7 @@ def _month_spend(agent: Agent, month: str) -> Decimal:
 
 def spend_add_runs(*, agent: Agent, costs: list[tuple[datetime, Decimal]]) -> None:
     """Add the cost of newly stored runs (``(started_at, cost_usd)`` each) to the agent's month and
-    day counters: one upsert per distinct period, never refused (the run already happened). A
+    day counters: one upsert for all its periods, never refused (the run already happened). A
     crossing of the soft cap alerts."""
     totals: dict[tuple[str, str], Decimal] = {}
     for started_at, cost in costs:
@@ -268,18 +268,22 @@ def spend_add_runs(*, agent: Agent, costs: list[tuple[datetime, Decimal]]) -> No
         return
     now = timezone.now()
     # One order, months before days (the charge's order too): no deadlock with a charge or a batch.
+    # One multi-row upsert, one round trip (PostgreSQL processes the VALUES rows in this order).
     ordered = sorted(totals.items(), key=lambda item: (item[0][0] != SpendPeriod.MONTH, item[0]))
+    rows = ", ".join(["(%s, %s, %s, %s, 0, %s)"] * len(ordered))
+    params = [value for (period, key), cost in ordered for value in (agent.pk, period, key, cost, now)]
     with connection.cursor() as cursor:
-        for (period, key), cost in ordered:
-            cursor.execute(
-                f"INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at) "  # noqa: S608
-                "VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT (agent_id, period, key) DO UPDATE "
-                "SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, updated_at = EXCLUDED.updated_at RETURNING c.cost_usd",
-                [agent.pk, period, key, cost, now],
-            )
-            after = cursor.fetchone()[0]
-            if period == SpendPeriod.MONTH:
-                _soft_cap_check(agent, before=after - cost, after=after, month=key)
+        cursor.execute(
+            f"INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at) VALUES {rows} "  # noqa: S608
+            "ON CONFLICT (agent_id, period, key) DO UPDATE "
+            "SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, updated_at = EXCLUDED.updated_at "
+            "RETURNING c.period, c.key, c.cost_usd",
+            params,
+        )
+        returned = cursor.fetchall()
+    for period, key, after in returned:
+        if period == SpendPeriod.MONTH:
+            _soft_cap_check(agent, before=after - totals[(period, key)], after=after, month=key)
 
 
 def _soft_cap_check(agent: Agent, *, before: Decimal, after: Decimal, month: str) -> None:

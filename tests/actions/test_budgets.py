@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from actions.models import ActionRequest
@@ -85,6 +86,37 @@ def test_the_soft_cap_alerts_once(agent, tools, django_capture_on_commit_callbac
     # The e-mail channel's subject (registry.channel_delivery): "[Quorum] [<severity>] <title>".
     expected = f"[Quorum] [Warning] {agent.name} reached its monthly budget (5.00 USD) in {month()}"
     assert [m.subject for m in mail.outbox] == [expected]
+
+
+def test_a_batch_of_runs_over_a_month_boundary_adds_to_each_period_in_one_round_trip(
+    agent, django_capture_on_commit_callbacks
+):
+    """Runs counted per month and per day of their start (two months, three days here), in one
+    statement; the soft cap alerts from the runs that cross it, once."""
+    from datetime import UTC, datetime
+
+    from registry.budgets import spend_add_runs
+
+    agent = caps(agent, monthly_budget_usd=Decimal("5"))
+    costs = [
+        (datetime(2026, 10, 31, 23, 0, tzinfo=UTC), Decimal("1.50")),
+        (datetime(2026, 11, 1, 1, 0, tzinfo=UTC), Decimal("2.00")),
+        (datetime(2026, 11, 2, 9, 0, tzinfo=UTC), Decimal("3.25")),
+        (datetime(2026, 11, 2, 10, 0, tzinfo=UTC), Decimal("0")),
+    ]
+    with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as queries:
+        spend_add_runs(agent=agent, costs=costs)
+    counters = {(c.period, c.key): c.cost_usd for c in agent.spend_counters.all()}
+    expected = {}
+    for started, cost in costs[:3]:
+        day, month_key = period_keys(started)
+        expected[("month", month_key)] = expected.get(("month", month_key), Decimal("0")) + cost
+        expected[("day", day)] = expected.get(("day", day), Decimal("0")) + cost
+    assert counters == expected and len(expected) == 5
+    assert len([q for q in queries.captured_queries if "spend" in q["sql"].lower()]) == 1
+    assert len(mail.outbox) == 1 and "reached its monthly budget" in mail.outbox[0].subject
+    spend_add_runs(agent=agent, costs=costs[2:3])  # already over: no second alert
+    assert len(mail.outbox) == 1
 
 
 def month():
