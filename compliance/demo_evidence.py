@@ -123,7 +123,7 @@ RELEASE_CHECKLIST = {
     "security": ("approver", "Pen test of the 1.1 tool surface re-run on 1.2: no new finding (demo)."),
     "cost_budget": ("approver", "Same model and tools as 1.1: cost per ticket unchanged, inside the budget (demo)."),
     "legal": ("board2", "fria"),
-    "compliance": ("board2", "mapping"),
+    "compliance": ("board2", "documents"),
     "red_team": ("approver", "Prompt-injection and refund-abuse red team on 1.2: 0 of 40 attacks got through (demo)."),
     "executive_signoff": ("executive", "Signed off for the customer-support roadmap (demo)."),
 }
@@ -160,8 +160,10 @@ def _checklist_evidence(agent: Agent, what: str) -> str:
         kind = AssessmentKind.DPIA if what == "dpia" else AssessmentKind.FRIA
         found = ImpactAssessment.objects.filter(agent=agent, kind=kind, status=AssessmentStatus.APPROVED).first()
         return base + found.get_absolute_url() if found else f"No approved {what.upper()} (demo)."
-    if what == "mapping":
-        return base + reverse("compliance:agent_mapping", kwargs={"slug": agent.slug})
+    if what == "documents":
+        # The documents page opens for everyone who sees the agent (the framework mapping links
+        # records, such as the audit explorer, that not every role may open).
+        return base + reverse("compliance:agent_documents", kwargs={"slug": agent.slug})
     return what
 
 
