@@ -9,6 +9,7 @@ writes the rows as JSON."""
 import importlib
 import json
 import sys
+import time
 
 from bench import harness
 
@@ -26,6 +27,8 @@ def run(args: list[str]) -> None:
         args = args[:at] + args[at + 2 :]
     names = set(harness.bench_modules())
     wanted = {a for a in args if a in names}
+    # Wall time per module: `make bench` has a 15-minute budget, and this says where it goes.
+    elapsed: dict[str, float] = {}
     for name in sorted(names):
         if wanted and name not in wanted:
             continue
@@ -33,8 +36,13 @@ def run(args: list[str]) -> None:
         if not hasattr(module, "main"):
             continue
         print(f"\n=== bench: {name} ===", flush=True)
+        started = time.monotonic()
         module.main(args)
+        elapsed[name] = time.monotonic() - started
+        print(f"=== bench: {name} took {elapsed[name]:.0f} s ===", flush=True)
     print("\n" + harness.table(), flush=True)
+    times = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in elapsed.items())
+    print(f"\nwall time: {sum(elapsed.values()) / 60:.1f} min ({times})", flush=True)
     if json_path:
         with open(json_path, "w") as out:
             json.dump([r.as_dict() for r in harness.RESULTS], out, indent=1)
