@@ -52,6 +52,15 @@ def _visible_agent(user, slug: str):
     return agent
 
 
+def _editable_agent(user, slug: str, refusal: str):
+    """The named agent (as :func:`_visible_agent`), which ``user`` must also be allowed to edit:
+    adding its documents or writing its assessments is the owner's side of the console."""
+    agent = _visible_agent(user, slug)
+    if not user_can_edit_agent(user, agent):
+        raise PermissionDenied(refusal)
+    return agent
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List intakes (newest first)",
@@ -148,9 +157,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
         data = DocumentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        agent = _visible_agent(request.user, values["agent"])
-        if not user_can_edit_agent(request.user, agent):
-            raise PermissionDenied("You may not add documents to this agent.")
+        agent = _editable_agent(request.user, values["agent"], "You may not add documents to this agent.")
         try:
             doc = documents.document_add(
                 agent=agent,
@@ -215,9 +222,7 @@ class AssessmentViewSet(
         data = AssessmentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        agent = _visible_agent(request.user, values["agent"])
-        if not user_can_edit_agent(request.user, agent):
-            raise PermissionDenied("You may not write impact assessments for this agent.")
+        agent = _editable_agent(request.user, values["agent"], "You may not write impact assessments for this agent.")
         try:
             assessment = assessments.assessment_submit(
                 agent=agent,
