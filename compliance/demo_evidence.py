@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,8 +16,8 @@ from approvals.services import change_request_create, checklist_item_tick, decis
 from evals.models import GoldenSetVersion
 from evals.services.ci_results import CiResultsRefused, evalrun_record_ci
 from incidents.models import Incident
-from registry import services as registry_services
 from registry.assurance import Assurance
+from registry.demo import demo_version_after
 from registry.models import Agent, AgentVersion, Review, Tool
 from registry.reviews import review_complete, review_open
 from trail.explorer import chain_verify_record
@@ -138,15 +137,10 @@ def _release_candidate(agent: Agent, owner) -> AgentVersion | None:
     )
     if stable is None or set_version is None:
         return None
-    version = registry_services.version_create(
-        agent=agent,
+    version = demo_version_after(
+        stable,
         label=RELEASE_LABEL,
-        model_provider=stable.model_provider,
-        model_name=stable.model_name,
-        prompt_ref=hashlib.sha256(f"{agent.slug} system prompt v{RELEASE_LABEL}".encode()).hexdigest(),
-        policy_version=stable.policy_version,
         changelog="Escalation summary in the customer's language; refund wording reviewed by legal.",
-        tools={g.tool: g.constraints for g in stable.grants.select_related("tool")},
         created_by=owner,
     )
     results = [{"case": key, "passed": True, "score": 1} for key in set_version.cases.values_list("key", flat=True)]

@@ -19,7 +19,7 @@ from . import roles
 from .canonical import tool_definition_hash
 from .choices import ScopeKind, VersionState
 from .models import Agent, AgentVersion, GlobalControls, Scope, Team, Tool, ToolGrant, ToolPin
-from .services import agent_grant_owner_rights
+from .services import agent_grant_owner_rights, version_create
 
 DEMO_PASSWORD = "quorum-demo"
 
@@ -388,6 +388,23 @@ AGENTS = [
 
 def _prompt_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def demo_version_after(stable: AgentVersion, *, label: str, changelog: str, created_by) -> AgentVersion:
+    """The demo's next version of ``stable``'s agent, made as a user makes one
+    (``registry.services.version_create``, a draft): the same model, policy and tool grants, and
+    the demo's prompt reference for ``label``. The demos of rollouts and compliance build on it."""
+    return version_create(
+        agent=stable.agent,
+        label=label,
+        model_provider=stable.model_provider,
+        model_name=stable.model_name,
+        prompt_ref=_prompt_hash(f"{stable.agent.slug} system prompt v{label}"),
+        policy_version=stable.policy_version,
+        changelog=changelog,
+        tools={g.tool: g.constraints for g in stable.grants.select_related("tool")},
+        created_by=created_by,
+    )
 
 
 def _users() -> dict:

@@ -7,7 +7,6 @@ decision); the canary and every step go through the real services (audited, anno
 
 from __future__ import annotations
 
-import hashlib
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,6 +14,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from registry import services as registry_services
+from registry.demo import demo_version_after
 from registry.models import Agent, AgentVersion
 from telemetry.services import runs_ingest
 
@@ -54,16 +54,8 @@ def _runs(version: AgentVersion, *, start: datetime, end: datetime, count: int, 
 
 
 def _candidate(agent: Agent, stable: AgentVersion) -> AgentVersion:
-    version = registry_services.version_create(
-        agent=agent,
-        label=LABEL,
-        model_provider=stable.model_provider,
-        model_name=stable.model_name,
-        prompt_ref=hashlib.sha256(f"{agent.slug} system prompt v{LABEL}".encode()).hexdigest(),
-        policy_version=stable.policy_version,
-        changelog="Clause taxonomy v3; shorter answers.",
-        tools={g.tool: g.constraints for g in stable.grants.select_related("tool")},
-        created_by=agent.owner,
+    version = demo_version_after(
+        stable, label=LABEL, changelog="Clause taxonomy v3; shorter answers.", created_by=agent.owner
     )
     return registry_services.version_approve(version_id=version.pk, bundle_digest=version.bundle_digest)
 
