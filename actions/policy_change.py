@@ -28,7 +28,7 @@ from .language import parameters_coerce
 from .models import ActionPolicyVersion, ActionRequest
 from .policy_analysis import ERROR, WARNING
 from .selectors import policy_findings
-from .services import policy_current, policy_outcome, policy_validate, policy_version_create
+from .services import policy_current, policy_outcome, policy_validate, policy_version_create, tool_locked_for_apply
 from .shadow import shadow_end_promoted
 
 ACTION_POLICY_CHANGE = "action_policy_change"
@@ -87,9 +87,7 @@ def _normalize(agent, payload, version):
 
 def _apply(request, actor):
     p = request.payload
-    tool = Tool.objects.filter(name=p["tool"]).first()
-    if tool is None:
-        raise ApplyBlocked(f"Tool {p['tool']} was removed from the catalog.")
+    tool = tool_locked_for_apply(p["tool"])
     current = policy_current(tool=tool)
     if (current.number if current else 0) != p["base_number"]:
         raise ApplyBlocked(

@@ -116,6 +116,22 @@ def policy_current(*, tool: Tool) -> ActionPolicyVersion | None:
     return ActionPolicyVersion.objects.filter(tool=tool).order_by("-number").first()
 
 
+def tool_locked_for_apply(name: str) -> Tool:
+    """The catalog tool an approved policy or shadow change applies to, its row locked for the rest
+    of the apply. Refused (``ApplyBlocked``) when the tool left the catalog meanwhile.
+
+    Race: two approved changes to one tool's policy applied at once, each checking that the version
+    in force is still the one it was proposed over; without the lock both pass the check and the
+    second silently replaces the first. Locking the tool before reading the version in force orders
+    them, so the second sees the new version and is refused."""
+    from approvals.exceptions import ApplyBlocked
+
+    tool = Tool.objects.select_for_update().filter(name=name).first()
+    if tool is None:
+        raise ApplyBlocked(f"Tool {name} was removed from the catalog.")
+    return tool
+
+
 def _redact_list(value) -> list[str]:
     if isinstance(value, str):
         value = [part for part in re.split(r"[\s,]+", value) if part]

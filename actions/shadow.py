@@ -38,7 +38,7 @@ from registry.models import Tool
 from .choices import ActionStatus, DecisionSource
 from .models import ActionRequest, PolicyShadow, ShadowDecision
 from .policy_analysis import ERROR, policy_text_analyse
-from .services import Outcome, policy_current, policy_outcome, policy_validate
+from .services import Outcome, policy_current, policy_outcome, policy_validate, tool_locked_for_apply
 
 logger = logging.getLogger(__name__)
 
@@ -160,12 +160,9 @@ def _normalize(agent, payload, version):
 
 def _apply(request, actor):
     p = request.payload
-    tool = Tool.objects.filter(name=p["tool"]).first()
-    if tool is None:
-        raise ApplyBlocked(f"Tool {p['tool']} was removed from the catalog.")
-    # Race: two shadow requests applied at once; the tool row lock orders them (and the partial
-    # unique constraint keeps one running shadow per tool whatever happens).
-    Tool.objects.select_for_update().get(pk=tool.pk)
+    # Two shadow requests applied at once: the tool row lock orders them (and the partial unique
+    # constraint keeps one running shadow per tool whatever happens).
+    tool = tool_locked_for_apply(p["tool"])
     current = policy_current(tool=tool)
     if current is None or current.number != p["base_number"]:
         raise ApplyBlocked(

@@ -71,3 +71,33 @@ def test_the_policy_takes_effect_once_two_others_approve_never_the_requester(
     current = policy_current(tool=refund_policy.tool)
     assert current.number == 2 and current.rules_source == REWRITE and current.created_by == board_user
     assert refund(agent_client, key="big", amount_usd=5000, customer_tier="pro").json()["status"] == "allowed"
+
+
+def test_a_second_change_proposed_over_the_same_version_is_blocked_once_the_first_applies(
+    client, board_user, refund_policy
+):
+    """Two changes proposed over v1: the first applies (v2); the second is approved too but must not
+    silently replace v2 with rules written against v1. (Sequential: the concurrent case is ordered by
+    the tool row lock in ``tool_locked_for_apply``.)"""
+    _propose(client, board_user, refund_policy)
+    client.post(
+        "/actions/policies/payments.refund/edit/",
+        {
+            "fields_source": refund_policy.fields_source,
+            "rules_source": "allow if amount_usd < 10",
+            "redact_fields": "card_number, bank_account",
+            "retention_days": 365,
+            "note": "Only small refunds on their own.",
+        },
+    )
+    first_req, second_req = ApprovalRequest.objects.filter(kind="action_policy_change").order_by("pk")
+    approvers = [UserFactory(username=f"board-{n}", roles=["Governance board"]) for n in "ab"]
+    for req in (first_req, second_req):
+        for approver in approvers:
+            decision_record(
+                request_id=req.pk, approver=approver, verdict="approve", reason="ok", payload_hash=req.payload_hash
+            )
+    current = policy_current(tool=refund_policy.tool)
+    assert current.number == 2 and current.rules_source == REWRITE
+    second_req.refresh_from_db()
+    assert "changed meanwhile" in second_req.blocked_reason
