@@ -181,21 +181,27 @@ def test_on_behalf_of_and_whether_that_user_is_an_approver(agent, gated):
     assert ask(agent, "d").status == "pending"
 
 
-def test_spend_today_and_this_month_exactly_at_the_cap(agent, gated):
+def test_spend_today_and_this_month_exactly_at_the_cap(agent, gated, settings):
+    settings.ACTIONS_CONTEXT_TIME_ZONE = "UTC"
     gated('deny "ten dollars a day" if context.spend_today_usd >= 10\ndeny "month" if context.spend_month_usd >= 100')
-    now = timezone.now()
+    # Fixed days, mid-month and then over the month's end: the test reads the same on any date it runs.
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     spend_charge(agent=agent, cost_usd=Decimal("9.99"), session_id=None, now=now)
     assert ask(agent, "a", now=now).status == "allowed"
     spend_charge(agent=agent, cost_usd=Decimal("0.01"), session_id=None, now=now)
     action = ask(agent, "b", now=now)
     assert action.reason == "ten dollars a day"
     assert action.decision_snapshot["context"]["spend_today_usd"] == "10.000000"
-    # Yesterday's spend is not today's, but it is this month's (when both fall in one month).
-    tomorrow = now + timedelta(days=1)
-    if tomorrow.month == now.month:
-        assert ask(agent, "c", now=tomorrow).status == "allowed"
-        spend_charge(agent=agent, cost_usd=Decimal("90"), session_id=None, now=tomorrow)
-        assert ask(agent, "d", now=tomorrow).reason == "month"
+    # Yesterday's spend is not today's, but it is this month's.
+    day2, day3 = now + timedelta(days=1), now + timedelta(days=2)
+    assert ask(agent, "c", now=day2).status == "allowed"
+    spend_charge(agent=agent, cost_usd=Decimal("9"), session_id=None, now=day2)
+    spend_charge(agent=agent, cost_usd=Decimal("9"), session_id=None, now=day3)
+    assert ask(agent, "d", now=day3).status == "allowed"  # 9 today, 28 this month
+    spend_charge(agent=agent, cost_usd=Decimal("72"), session_id=None, now=now - timedelta(days=5))  # Nov 22
+    assert ask(agent, "e", now=day3).reason == "month"  # 9 today, exactly 100 this month
+    # December's first day starts a new month (and a new day).
+    assert ask(agent, "f", now=datetime(2026, 12, 1, 0, 0, tzinfo=UTC)).status == "allowed"
 
 
 def test_actions_on_this_tool_in_the_last_hour_and_day(agent, gated):
