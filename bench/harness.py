@@ -265,13 +265,16 @@ def measure(
 
 
 def options(prog: str, args: list[str] | None, **defaults) -> argparse.Namespace:
-    """The common options (``--rounds``, ``--clients``, ``--workers``, ``--requests``) plus any
+    """The common options (``--rounds``, ``--clients``, ``--workers``, ``--requests``, ``--full``) plus any
     defaults given; unknown arguments (other benches' names) are ignored."""
     parser = argparse.ArgumentParser(prog=f"bench {prog}")
     parser.add_argument("--rounds", type=int, default=defaults.pop("rounds", 6))
     parser.add_argument("--clients", type=int, default=defaults.pop("clients", 8))
     parser.add_argument("--workers", type=int, default=defaults.pop("workers", 2))
     parser.add_argument("--requests", type=int, default=defaults.pop("requests", 400))
+    # `make bench` has a 15-minute budget: the million-row benches run a smaller default scale
+    # (their rows name it) and the scale their goals name only with --full.
+    parser.add_argument("--full", action="store_true")
     for key, value in defaults.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
     opts, _ = parser.parse_known_args([a for a in (args or []) if a != prog])

@@ -55,3 +55,10 @@ def test_a_benchmark_runs_end_to_end_through_the_harness_at_a_tiny_scale_on_a_un
         left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'quorum_bench_%%'").fetchall()
     mine = {s.db for s in harness.STACKS}
     assert mine and not mine & {name for (name,) in left}
+
+
+def test_the_goal_scale_runs_only_with_full_and_an_explicit_size_wins():
+    # `make bench` fits 15 minutes on smaller default scales; --full runs the scales the goals name.
+    assert harness.options("audit", ["audit"], entries=0).full is False
+    assert harness.options("audit", ["audit", "--full"], entries=0).full is True
+    assert harness.options("audit", ["--full", "--entries", "5"], entries=0).entries == 5
