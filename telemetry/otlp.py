@@ -163,10 +163,11 @@ def _records(message: ExportTraceServiceRequest, result: ExportResult, now: date
     records = []
     for resource_spans in message.resource_spans:
         resource = mapping.attributes(resource_spans.resource.attributes)
+        service_name = mapping.resource_service_name(resource)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 try:
-                    record = mapping.span_record(span, resource)
+                    record = mapping.span_record(span, resource, service_name)
                 except ValueError as exc:
                     result.rejected += 1
                     result.messages.append(f"span refused: {exc}")

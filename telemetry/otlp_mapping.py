@@ -106,9 +106,12 @@ def attributes(key_values) -> dict:
         key = kv.key
         key = renamed.get(key, key)
         anyvalue = kv.value
-        if anyvalue.WhichOneof("value") == "string_value":
-            value = anyvalue.string_value[:MAX_STRING]
-            if key in json_valued and value[:1] in ("{", "["):
+        # A non-empty string_value means the oneof holds a string (one read instead of two);
+        # an empty one may be an empty string or another kind: the generic path tells which.
+        value = anyvalue.string_value
+        if value:
+            value = value[:MAX_STRING]
+            if key in json_valued and value[0] in "{[":
                 with contextlib.suppress(ValueError):  # else kept as sent: it merely starts with a brace
                     value = json.loads(value)
         else:
@@ -164,6 +167,10 @@ class SpanRecord:
         return str(value)[:120]
 
 
+def resource_service_name(resource: dict) -> str:
+    return str(resource.get(SERVICE_NAME) or "")[:200]
+
+
 def operation_of(name: str, attrs: dict) -> str:
     """``gen_ai.operation.name``, or the first word of the span name when it is a known operation
     (the conventions name spans ``"{operation} {target}"``)."""
@@ -174,33 +181,49 @@ def operation_of(name: str, attrs: dict) -> str:
     return first if first in KNOWN_OPERATIONS else ""
 
 
-def span_record(span, resource: dict) -> SpanRecord:
+def span_record(span, resource: dict, service_name: str | None = None) -> SpanRecord:
     """An OTLP ``Span`` message (with its resource's attributes) as a :class:`SpanRecord`.
-    Raises ``ValueError`` for a span no receiver can keep (ids of the wrong length)."""
-    if len(span.trace_id) != 16 or len(span.span_id) != 8 or len(span.parent_span_id) not in (0, 8):
+    ``service_name`` is :func:`resource_service_name` of ``resource`` when the caller has it
+    (once per resource instead of once per span). Raises ``ValueError`` for a span no receiver
+    can keep (ids of the wrong length)."""
+    if service_name is None:
+        service_name = resource_service_name(resource)
+    trace_id, span_id, parent_span_id = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) != 16 or len(span_id) != 8 or len(parent_span_id) not in (0, 8):
         raise ValueError("trace_id must be 16 bytes, span_id and parent_span_id 8 bytes")
     attrs = attributes(span.attributes)
-    start = nanos_to_datetime(span.start_time_unix_nano)
-    end = nanos_to_datetime(max(span.end_time_unix_nano, span.start_time_unix_nano))
-    events = [
-        {
-            "name": event.name[:200],
-            "offset_us": max(0, (event.time_unix_nano - span.start_time_unix_nano) // 1000),
-            "attributes": attributes(event.attributes),
-        }
-        for event in span.events
-    ]
+    # Hot path (every span): each protobuf field read builds a Python object, so each is read once.
+    start_nanos = span.start_time_unix_nano
+    end_nanos = span.end_time_unix_nano
+    start = _EPOCH + timedelta(microseconds=start_nanos // 1000)
+    end = start if end_nanos <= start_nanos else _EPOCH + timedelta(microseconds=end_nanos // 1000)
+    events = (
+        [
+            {
+                "name": event.name[:200],
+                "offset_us": max(0, (event.time_unix_nano - start_nanos) // 1000),
+                "attributes": attributes(event.attributes),
+            }
+            for event in span.events
+        ]
+        if len(span.events)
+        else []
+    )
+    status = span.status
+    code = status.code
+    name = span.name
+    operation = attrs.get(OPERATION)
     return SpanRecord(
-        trace_id=span.trace_id.hex(),
-        span_id=span.span_id.hex(),
-        parent_span_id=span.parent_span_id.hex(),
-        name=span.name[:200],
-        operation=operation_of(span.name, attrs),
+        trace_id=trace_id.hex(),
+        span_id=span_id.hex(),
+        parent_span_id=parent_span_id.hex(),
+        name=name[:200],
+        operation=operation[:40] if isinstance(operation, str) and operation else operation_of(name, attrs),
         start=start,
         end=end,
-        status_code=int(span.status.code) if 0 <= span.status.code <= 2 else 0,
-        status_message=span.status.message[:500],
-        service_name=str(resource.get(SERVICE_NAME) or "")[:200],
+        status_code=int(code) if 0 <= code <= 2 else 0,
+        status_message=status.message[:500],
+        service_name=service_name,
         attributes=attrs,
         events=events,
         resource=resource,

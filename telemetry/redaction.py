@@ -75,7 +75,7 @@ def _redact(value, denied):
     if kind is str:
         return value if len(value) < 13 else _CARD_CANDIDATE.sub(_mask_match, value)
     if kind is dict:
-        return {key: (REDACTED if _norm(str(key)) in denied else _redact(item, denied)) for key, item in value.items()}
+        return _redact_dict(value, denied)
     if kind is bool or kind is float or value is None:
         return value
     if kind is int:
@@ -95,6 +95,20 @@ def _redact(value, denied):
     if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
         return _big_int(value)
     return value
+
+
+def _redact_dict(value: dict, denied) -> dict:
+    # The commonest case (a span's attributes, a JSON object): short plain strings are kept as
+    # they are without a call apiece; anything else goes through _redact. Same rules.
+    out = {}
+    for key, item in value.items():
+        if _norm(key if type(key) is str else str(key)) in denied:
+            out[key] = REDACTED
+        elif type(item) is str:
+            out[key] = item if len(item) < 13 else _CARD_CANDIDATE.sub(_mask_match, item)
+        else:
+            out[key] = _redact(item, denied)
+    return out
 
 
 def _big_int(value: int):

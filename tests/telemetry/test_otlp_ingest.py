@@ -229,6 +229,31 @@ def test_the_openai_seed_attribute_maps_to_the_request_seed():
     assert mapped == {"gen_ai.request.seed": 7}
 
 
+def test_every_attribute_kind_decodes_including_empty_strings_and_braces_that_are_not_json():
+    """The string fast path reads string_value first: an empty string and the other kinds (whose
+    string_value is empty too) must still decode as what they are."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+
+    mapped = otlp_mapping.attributes(
+        [
+            KeyValue(key="empty", value=AnyValue(string_value="")),
+            KeyValue(key="unset", value=AnyValue()),
+            KeyValue(key="zero", value=AnyValue(int_value=0)),
+            KeyValue(key="no", value=AnyValue(bool_value=False)),
+            KeyValue(key="half", value=AnyValue(double_value=0.5)),
+            KeyValue(key="list", value=AnyValue(array_value=ArrayValue(values=[AnyValue(string_value="a")]))),
+            KeyValue(key="gen_ai.tool.call.arguments", value=AnyValue(string_value='{"a": 1}')),
+            KeyValue(key="gen_ai.tool.call.result", value=AnyValue(string_value="{not json")),
+            KeyValue(key="long", value=AnyValue(string_value="x" * (otlp_mapping.MAX_STRING + 5))),
+        ]
+    )
+    assert mapped == {
+        "empty": "", "unset": None, "zero": 0, "no": False, "half": 0.5, "list": ["a"],
+        "gen_ai.tool.call.arguments": {"a": 1}, "gen_ai.tool.call.result": "{not json",
+        "long": "x" * otlp_mapping.MAX_STRING,
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(("value", "shadow"), [(True, True), ("true", True), (False, False), ("yes", False)])
 def test_the_shadow_attribute_marks_a_shadow_run(client, agent, agent_key, deployed_version, value, shadow):
     body = recorded(root_attributes={otlp_mapping.Q_SHADOW: value}).SerializeToString()

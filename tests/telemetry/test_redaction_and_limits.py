@@ -41,6 +41,17 @@ def test_luhn():
     assert redact({"a": [1, True, None]}, denied=frozenset()) == {"a": [1, True, None]}
 
 
+def test_redaction_of_a_flat_mapping_keeps_short_strings_and_masks_long_ones():
+    """The dict fast path: short strings as they are, long ones card-masked, denied keys (any
+    key type, compared normalised) replaced, nested values through the general rules."""
+    denied = frozenset({"password", "1"})
+    value = {"Pass-Word": "hunter2", 1: "x", "card": "4111 1111 1111 1111", "note": "short", "n": {"password": 2}}
+    assert redact(value, denied) == {
+        "Pass-Word": "[redacted]", 1: "[redacted]", "card": "************1111", "note": "short",
+        "n": {"password": "[redacted]"},
+    }  # fmt: skip
+
+
 def test_it_rate_limits_per_agent_with_429_and_retry_after(settings, agent_client, run_payload, agent):
     settings.TELEMETRY_RATE_LIMIT_PER_MINUTE = 3
     codes = [agent_client.get("/api/v1/controls/").status_code for _ in range(3)]
