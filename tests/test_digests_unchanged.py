@@ -19,6 +19,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
 from approvals.models import ApprovalRequest
 from approvals.services import payload_hash_compute
@@ -118,9 +119,15 @@ def _pinned(payload: dict) -> dict:
     return pinned
 
 
-@pytest.fixture
-def demo(db):
-    call_command("seed_demo", stdout=io.StringIO())
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    # Both demo tests only read, so the demo (about 8 s) is seeded once for the file, not per test.
+    # It lives in a transaction rolled back when the file ends, so no row reaches another file; each
+    # test's own transaction nests inside it as a savepoint.
+    with django_db_blocker.unblock(), transaction.atomic():
+        call_command("seed_demo", stdout=io.StringIO())
+        yield
+        transaction.set_rollback(True)
 
 
 def test_it_keeps_the_demo_bundle_digests(demo):
