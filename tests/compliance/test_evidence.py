@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Decision
@@ -88,10 +89,15 @@ class _swapped:
         EVIDENCE_QUERIES[self.name] = self.saved
 
 
-@pytest.fixture
-def demo(db):
-    call_command("seed_demo", stdout=io.StringIO())
-    return Agent.objects.get(slug="support-triage")
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    # Seeded once for the file (about 7 s), not per test. It lives in a transaction rolled back when
+    # the file ends, so no row reaches another file; each test's own transaction nests inside it as a
+    # savepoint, so what one test writes is gone before the next.
+    with django_db_blocker.unblock(), transaction.atomic():
+        call_command("seed_demo", stdout=io.StringIO())
+        yield Agent.objects.get(slug="support-triage")
+        transaction.set_rollback(True)
 
 
 def _labels(result):
