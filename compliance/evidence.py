@@ -41,9 +41,19 @@ DRILL_MAX_AGE = timedelta(days=365)
 
 @dataclass(frozen=True)
 class EvidenceRecord:
+    """One evidence record. ``perm`` is the permission the linked page demands (the page answers
+    403 without it), so the page renders a link only for viewers who hold it and names ``who``
+    can open it for the others."""
+
     label: str
     url: str = ""
     at: datetime | None = None
+    perm: str = ""
+    who: str = ""
+
+
+AUDIT_PERM, AUDIT_WHO = "registry.view_auditentry", "auditors and the governance board"
+INCIDENT_PERM, INCIDENT_WHO = "incidents.view_incident", "incident readers"
 
 
 @dataclass(frozen=True)
@@ -262,6 +272,8 @@ def chain_verification(agent: Agent | None) -> EvidenceResult:
         f"Audit chain verified: entries {last.first_seq}-{last.head_seq} intact",
         reverse("trail:explorer"),
         last.checked_at,
+        AUDIT_PERM,
+        AUDIT_WHO,
     )
     return EvidenceResult(records=(record,), count=1)
 
@@ -374,7 +386,11 @@ def incident_response(agent: Agent | None) -> EvidenceResult:
     return _result(
         qs.order_by("-detected_at"),
         lambda i: EvidenceRecord(
-            f"{i.reference} {i.title} ({i.get_status_display().lower()})", i.get_absolute_url(), i.detected_at
+            f"{i.reference} {i.title} ({i.get_status_display().lower()})",
+            i.get_absolute_url(),
+            i.detected_at,
+            INCIDENT_PERM,
+            INCIDENT_WHO,
         ),
         f"No incident recorded for {_whose(agent)}: incident response has not been exercised.",
     )
@@ -387,7 +403,11 @@ def incident_postmortems(agent: Agent | None) -> EvidenceResult:
     return _result(
         qs.order_by("-published_at"),
         lambda p: EvidenceRecord(
-            f"Postmortem of {p.incident.reference}", p.incident.get_absolute_url(), p.published_at
+            f"Postmortem of {p.incident.reference}",
+            p.incident.get_absolute_url(),
+            p.published_at,
+            INCIDENT_PERM,
+            INCIDENT_WHO,
         ),
         f"No published postmortem for {_whose(agent)}.",
     )

@@ -221,3 +221,24 @@ def test_the_evidence_pack_carries_the_mapping(agent):
     assert mapping["scope"] == agent.slug and mapping["catalogue_version"] == "1"
     assert {c["id"] for c in mapping["controls"]} == {c.id for c in catalogue_load().controls}
     assert "compliance/framework_mapping.json" in {f["path"] for f in manifest["files"]}
+
+
+def test_evidence_links_are_shown_only_to_roles_that_may_open_them(demo, client, request):
+    """The agent mapping page links evidence only where the viewer may open it (no 403 behind a
+    link); other evidence is text naming who can open it. Checked for every role the crawl uses."""
+    chain = ChainVerification.objects.order_by("-checked_at").first()
+    assert chain is not None and chain.ok  # the demo verified the chain: the audit record is there
+    for role in ROLES:
+        user = request.getfixturevalue(role)
+        client.force_login(user)
+        response = client.get(f"/compliance/frameworks/agents/{demo.slug}/")
+        assert response.status_code == 200, role
+        html = response.content.decode()
+        links = set(re.findall(r'href="(/[^"#]*)', html))
+        assert ('href="/audit/"' in html) == user.has_perm("registry.view_auditentry"), role
+        if not user.has_perm("registry.view_auditentry"):
+            assert "(open to auditors and the governance board)" in html, role
+        if not user.has_perm("incidents.view_incident"):
+            assert not any(link.startswith("/incidents/") for link in links), role
+        for link in sorted(links):
+            assert client.get(link).status_code < 400, (role, link)
