@@ -75,10 +75,21 @@ class _Governance:
     def __init__(self, agent: Agent):
         self.by_label: dict[str, _VersionInfo] = {}
         self.by_digest: dict[str, _VersionInfo] = {}
-        # One query: a row per (version, granted tool), or one row with tool None.
-        rows = AgentVersion.objects.filter(agent=agent).values_list(
-            "id", "label", "state", "approved_at", "model_name", "model_provider", "bundle_digest", "grants__tool__name"
-        )
+        # One query: a row per (version, granted tool), or one row with tool None; newest version
+        # first so by_digest keeps the newest on a shared digest. Hand-written SQL because this
+        # runs on every ingest POST and the ORM's query compilation cost ~as much as the round
+        # trip (cProfile, issue 22); tests/telemetry/test_governance.py covers the rules.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT v.id, v.label, v.state, v.approved_at, v.model_name, v.model_provider,"
+                " v.bundle_digest, t.name"
+                " FROM registry_agentversion v"
+                " LEFT JOIN registry_toolgrant g ON g.version_id = v.id"
+                " LEFT JOIN registry_tool t ON t.id = g.tool_id"
+                " WHERE v.agent_id = %s ORDER BY v.created_at DESC",
+                [agent.pk],
+            )
+            rows = cursor.fetchall()
         for vid, label, state, approved_at, model_name, provider, digest, tool in rows:
             info = self.by_label.get(label)
             if info is None:
