@@ -131,7 +131,11 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 if DATABASES["default"]["HOST"].lower().startswith("%2f"):
     # A Unix socket directory, percent-encoded in the URL's host (the embedded server listens on one).
     DATABASES["default"]["HOST"] = unquote(DATABASES["default"]["HOST"])
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections: the agent endpoints are a few milliseconds of work, and opening a new
+# PostgreSQL connection on every request would cost as much again. Health checks drop a connection
+# the server closed (a restart, a failover) before a request uses it.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
 # A streaming replica for report reads (docs/SCALING.md): registry/db_routing.py sends the report
 # selectors' reads there and everything else, every write included, to "default".
 DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
@@ -139,6 +143,7 @@ REPORT_READS_DATABASE = None
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = environ.Env.db_url_config(DATABASE_REPLICA_URL)
     DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"]["CONN_MAX_AGE"])
+    DATABASES["replica"].setdefault("CONN_HEALTH_CHECKS", DATABASES["default"]["CONN_HEALTH_CHECKS"])
     REPORT_READS_DATABASE = "replica"
 DATABASE_ROUTERS = ["registry.db_routing.ReportReplicaRouter"]
 

@@ -26,6 +26,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # Tests change agents and keys behind the services' back (QuerySet.update) to set up cases; the
 # key cache is tested on its own with real web processes (tests/registry/test_agent_key_cache.py).
 os.environ.setdefault("AGENT_KEY_CACHE_SECONDS", "0")
+# A connection per request, as before production kept them open: the test database is dropped at the
+# end while the servers the tests start may still be running, and a held connection would block that.
+os.environ.setdefault("CONN_MAX_AGE", "0")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -46,3 +46,31 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_keeps_database_connections_open_and_checks_them(tmp_path):
+    """A new PostgreSQL connection per request would cost the agent endpoints as much as their work."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": "p" * 20 + "Xq9-production-secret-key-with-plenty-of-entropy-7c1f",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/quorum",
+            "QUORUM_VAR_DIR": str(tmp_path),
+        }
+    )
+    code = (
+        "from django.conf import settings as s; d = s.DATABASES['default'];"
+        " print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+
+    def printed():
+        run = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        return run.stdout.split() or [run.stderr]
+
+    assert printed() == ["60", "True"]
+    env["CONN_MAX_AGE"] = "0"  # a pooler in front (PgBouncer) may want them closed: the variable still decides
+    assert printed() == ["0", "True"]
