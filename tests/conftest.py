@@ -4,10 +4,13 @@ Every role user's password is ``pw``."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.db import transaction
 
 from registry import roles
 from tests.factories import AgentFactory, TeamFactory, UserFactory
@@ -306,3 +309,15 @@ def _compliance_release_gates(request):
     kept = [gate for gate in apply_gates if gate not in (documentation_gate, fria_gate)]
     with apply_gates.override(*kept):
         yield
+
+
+@pytest.fixture(scope="module")
+def demo_seeded_for_module(django_db_setup, django_db_blocker):
+    """The demo (``seed_demo``, 7-8 s) seeded once for a test file instead of once per test. It
+    lives in a transaction rolled back when the file ends, so no row reaches another file; each
+    test's own transaction nests inside it as a savepoint, so what one test writes is gone before
+    the next."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        call_command("seed_demo", stdout=io.StringIO())
+        yield
+        transaction.set_rollback(True)

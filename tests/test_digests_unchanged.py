@@ -13,13 +13,10 @@ is checked against a recomputation instead."""
 
 from __future__ import annotations
 
-import io
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
-from django.db import transaction
 
 from approvals.models import ApprovalRequest
 from approvals.services import payload_hash_compute
@@ -120,14 +117,8 @@ def _pinned(payload: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    # Both demo tests only read, so the demo (about 8 s) is seeded once for the file, not per test.
-    # It lives in a transaction rolled back when the file ends, so no row reaches another file; each
-    # test's own transaction nests inside it as a savepoint.
-    with django_db_blocker.unblock(), transaction.atomic():
-        call_command("seed_demo", stdout=io.StringIO())
-        yield
-        transaction.set_rollback(True)
+def demo(demo_seeded_for_module):
+    """Both demo tests only read: the demo is seeded once for the file."""
 
 
 def test_it_keeps_the_demo_bundle_digests(demo):

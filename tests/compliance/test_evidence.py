@@ -8,8 +8,6 @@ import zipfile
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
-from django.db import transaction
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Decision
@@ -90,14 +88,9 @@ class _swapped:
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    # Seeded once for the file (about 7 s), not per test. It lives in a transaction rolled back when
-    # the file ends, so no row reaches another file; each test's own transaction nests inside it as a
-    # savepoint, so what one test writes is gone before the next.
-    with django_db_blocker.unblock(), transaction.atomic():
-        call_command("seed_demo", stdout=io.StringIO())
-        yield Agent.objects.get(slug="support-triage")
-        transaction.set_rollback(True)
+def demo(demo_seeded_for_module, django_db_blocker):
+    with django_db_blocker.unblock():
+        return Agent.objects.get(slug="support-triage")
 
 
 def _labels(result):
