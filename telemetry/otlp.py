@@ -409,17 +409,34 @@ def _run_items(agent: Agent, records: list[mapping.SpanRecord]) -> list[dict]:
     return items
 
 
-def _stored_spans(agent: Agent, trace_ids: set[str], since: datetime) -> list[mapping.SpanRecord]:
-    from .models import Span
+# One index probe per trace (agent, trace id), whatever the statistics say. A plain
+# ``trace_id = ANY(…)`` on a day partition not yet analysed (a new day, before autovacuum's pass)
+# costs about the same as a scan of the (agent, start time) index, and PostgreSQL took that: it
+# read every span of the agent since the earliest root (12,800 rows, 4 ms, in the OTLP bench)
+# instead of 0.3 ms. ``OFFSET 0`` keeps the subquery from being flattened into a join that could
+# hash over that scan again; each trace's own equality is far more selective than any time range
+# even with no statistics. Partitions are still pruned by ``start_time``.
+STORED_SPANS_SQL = (
+    "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.operation, s.start_time, s.end_time, "  # noqa: S608
+    "s.status_code, s.attributes FROM unnest(%s::varchar[]) AS t(trace_id) CROSS JOIN LATERAL ("
+    f"SELECT * FROM {SPANS.name} s WHERE s.agent_id = %s AND s.trace_id = t.trace_id "
+    "AND s.start_time >= %s OFFSET 0) s"
+)
 
-    rows = Span.objects.filter(agent_id=agent.pk, trace_id__in=trace_ids, start_time__gte=since).values_list(
-        "trace_id", "span_id", "parent_span_id", "name", "operation", "start_time", "end_time", "status_code",
-        "attributes",
-    )  # fmt: skip
+
+def _stored_spans(agent: Agent, trace_ids: set[str], since: datetime) -> list[mapping.SpanRecord]:
+    with connection.cursor() as cursor:
+        cursor.execute(STORED_SPANS_SQL, [sorted(trace_ids), agent.pk, since])
+        rows = cursor.fetchall()
     return [
-        mapping.SpanRecord(t, s, p, n, op, st, en, sc, "", "", attrs or {}, [])
+        mapping.SpanRecord(t, s, p, n, op, st, en, sc, "", "", _json_value(attrs) or {}, [])
         for t, s, p, n, op, st, en, sc, attrs in rows
     ]
+
+
+def _json_value(value):
+    # Django's PostgreSQL backend hands jsonb to raw cursors as text (its JSONField parses it).
+    return json.loads(value) if isinstance(value, str) else value
 
 
 _SPAN_COLUMNS = (

@@ -298,3 +298,60 @@ def test_child_spans_arriving_after_their_root_update_the_run(client, agent, age
     assert Span.objects.filter(agent_id=agent.pk, trace_id=run.trace_id).count() == len(
         message.resource_spans[0].scope_spans[0].spans
     )
+
+
+def test_children_exported_before_their_root_count_in_its_run(client, agent, agent_key, deployed_version):
+    """Children end, and are exported, before their root: the root's export reads them back from
+    the span table (tools, tokens and cost from their stored, JSON-valued attributes)."""
+    message = recorded(tools=("tickets.read",))
+    children, root = _split(message, lambda span: span.name.startswith("invoke_agent"))
+    assert _post(client, children, agent_key).status_code == 200
+    assert not Run.objects.filter(agent=agent).exists()
+    assert _post(client, root, agent_key).status_code == 200
+    run = Run.objects.get(agent=agent)
+    assert (run.tool_calls, run.tools_used) == (1, ["tickets.read"])
+    assert (run.input_tokens, run.output_tokens, str(run.cost_usd)) == (320, 80, "0.004000")
+
+
+def test_the_stored_children_read_back_probes_the_trace_index_on_a_partition_never_analysed(agent):
+    """Issue 16: on a day partition autovacuum has not analysed yet, ``trace_id = ANY(…)`` made
+    PostgreSQL scan the agent's (agent, start time) index over every span since the earliest root.
+    The read-back probes the (agent, trace id) index per trace whatever the statistics say."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from telemetry import otlp
+
+    day = timezone.now() + timedelta(days=3)  # a partition of its own, never analysed
+    otlp.partitions_ensure(otlp.SPANS, day, day)
+    table = otlp.SPANS.partition_name(otlp.SPANS.slice_start(day))
+    start = day.replace(hour=1, minute=0, second=0, microsecond=0)
+    records = [
+        otlp_mapping.SpanRecord(
+            f"{n // 8:032x}",
+            f"{n:016x}",
+            "",
+            "chat gpt-4o",
+            "chat",
+            start + timedelta(milliseconds=n),
+            start + timedelta(milliseconds=n + 5),
+            0,
+            "",
+            "",
+            {"gen_ai.request.model": "gpt-4o", "n": n},
+            [],
+        )  # fmt: skip
+        for n in range(12_800)
+    ]
+    otlp.spans_copy(otlp.span_rows(agent.pk, records, timezone.now()), table)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relname = %s", [table])
+        assert cursor.fetchone() in (None, (None, None))
+        wanted = [f"{trace:032x}" for trace in range(1500, 1564)]  # 64 traces: the bench export's roots
+        cursor.execute("EXPLAIN " + otlp.STORED_SPANS_SQL, [wanted, agent.pk, start])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "agent_id_trace_id" in plan and "agent_id_start_time" not in plan, plan
+    stored = otlp._stored_spans(agent, {wanted[0], wanted[-1]}, start)
+    assert sorted(s.span_id for s in stored) == [f"{n:016x}" for n in [*range(12_000, 12_008), *range(12_504, 12_512)]]
+    assert stored[0].attributes["gen_ai.request.model"] == "gpt-4o"
