@@ -44,8 +44,8 @@ from approvals.choices import RequestStatus, Verdict
 from approvals.models import ApprovalRequest
 from registry import roles as role_names
 from registry.audit import acting_as, audit_baseline, audited_save
-from registry.audit_chain import chain_append
-from registry.budgets import REFUSED_HARD_CAP, hard_cap_reached, spend_charge
+from registry.audit_chain import chain_append, chain_entry
+from registry.budgets import REFUSED_HARD_CAP, hard_cap_reached, spend_charge, spend_charge_statement
 from registry.canonical import canonical_json, canonical_sha256
 from registry.choices import ActionTier, VersionState
 from registry.grant_constraints import constraint_refusal, rate_limits
@@ -66,6 +66,7 @@ from .context import (
     request_context_parse,
 )
 from .gate_selectors import GateRead, gate_read
+from .gate_store import allowed_action_write
 from .language import (
     OUTCOME_ALLOW,
     OUTCOME_APPROVAL,
@@ -605,24 +606,27 @@ def action_request_submit(
     # replay that loses the key race rolls its charge back).
     atomic = pending or rated or connection.in_atomic_block or outcome.status != ActionStatus.DENIED
     try:
-        with transaction.atomic() if atomic else nullcontext():
-            outcome = _rate_checked(agent, tool, gate, outcome, now)
-            outcome = _budget_charged(agent, tool, outcome, values, cost, request_context, now)
-            snapshot = decision_snapshot(agent=agent, tool=tool, policy=policy, gate=gate, outcome=outcome, now=now)
-            snapshot["context"] = context_as_json(values)
-            snapshot["cost_usd"] = str(cost)
-            action = _create(
-                agent,
-                tool,
-                policy,
-                outcome,
-                stored_parameters,
-                idempotency_key,
-                fingerprint,
-                change_request,
-                now,
-                snapshot,
-            )
+        # The common case, in one round trip; a charge refused there wrote nothing, and the
+        # general path below decides again with what it finds.
+        row = (stored_parameters, idempotency_key, fingerprint, change_request)
+        action = _allowed_written(agent, tool, policy, gate, outcome, values, cost, request_context, row, now, rated)
+        if action is None:
+            with transaction.atomic() if atomic else nullcontext():
+                outcome = _rate_checked(agent, tool, gate, outcome, now)
+                outcome = _budget_charged(agent, tool, outcome, values, cost, request_context, now)
+                snapshot = _snapshot(agent, tool, policy, gate, outcome, values, cost, now)
+                action = _create(
+                    agent,
+                    tool,
+                    policy,
+                    outcome,
+                    stored_parameters,
+                    idempotency_key,
+                    fingerprint,
+                    change_request,
+                    now,
+                    snapshot,
+                )
     except IntegrityError:
         # The key is taken: a replay, or a concurrent post that won the race. Answer what it stored.
         existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
@@ -636,6 +640,33 @@ def action_request_submit(
 
         shadow_evaluate(action=action, tool=tool, values=values, shadow=(read.shadow_id, read.shadow_rules))
     return SubmitResult(action, created=True)
+
+
+def _allowed_written(
+    agent, tool, policy, gate, outcome: Outcome, values: dict, cost, request_context, row_fields: tuple, now, rated
+) -> ActionRequest | None:
+    """An allowed action's charge, row and audit entry in one statement (``actions/gate_store.py``):
+    the stored row; None, with nothing written, when the charge was refused, or when the action
+    is not simply allowed, its grant has rates (their count needs the general path's lock) or the
+    month's hard cap was reached (the general path decides those)."""
+    if outcome.status != ActionStatus.ALLOWED or rated or hard_cap_hit(agent=agent, values=values):
+        return None
+    snapshot = _snapshot(agent, tool, policy, gate, outcome, values, cost, now)
+    row = _action_row(agent, tool, policy, outcome, *row_fields, now, snapshot)
+    charge = allowed_action_write(
+        action=row,
+        entry=chain_entry(**_gate_decision_entry(row, agent, tool, policy, outcome)),
+        charge=spend_charge_statement(agent=agent, cost_usd=cost, session_id=request_context.session_id, now=now),
+    )
+    return row if charge.charged else None
+
+
+def _snapshot(agent, tool, policy, gate, outcome: Outcome, values: dict, cost, now) -> dict:
+    """The decision's snapshot with the context it was decided on and the declared cost."""
+    snapshot = decision_snapshot(agent=agent, tool=tool, policy=policy, gate=gate, outcome=outcome, now=now)
+    snapshot["context"] = context_as_json(values)
+    snapshot["cost_usd"] = str(cost)
+    return snapshot
 
 
 def _budget_charged(agent, tool, outcome: Outcome, values: dict, cost, request_context, now) -> Outcome:
@@ -719,30 +750,13 @@ def _create(
     agent, tool, policy, outcome: Outcome, stored_parameters, key, fingerprint, change_request, now, snapshot=None
 ):
     pending = outcome.status == ActionStatus.PENDING
-    ttl = settings.ACTIONS_PENDING_TTL
+    fields = (stored_parameters, key, fingerprint, change_request)
+    action = _action_row(agent, tool, policy, outcome, *fields, now, snapshot)
     # The row is the record of this decision; it is not audited again on insert (later changes,
     # pending -> approved / denied / expired, are). The approval request has its own audit trail.
     with disable_auditlog():
-        action = ActionRequest.objects.create(
-            agent=agent,
-            tool=tool,
-            idempotency_key=key,
-            fingerprint=fingerprint,
-            parameters=stored_parameters,
-            status=outcome.status,
-            source=outcome.source,
-            policy_version=policy,
-            rule_number=outcome.rule_number,
-            rule_text=outcome.rule_text[:500],
-            reason=outcome.reason[:500],
-            required_approvals=outcome.required_approvals,
-            approver_role=", ".join(outcome.roles)[:150],
-            change_request=change_request,
-            expires_at=now + ttl if pending else None,
-            decided_at=None if pending else now,
-            decision_snapshot=snapshot,
-        )
-    _chain_gate_decision(action, agent, tool, policy, outcome)
+        action.save(force_insert=True)
+    chain_append(**_gate_decision_entry(action, agent, tool, policy, outcome))
     if pending:
         from approvals.services import request_create
 
@@ -778,15 +792,41 @@ def _create(
 GATE_ACTIONS = {ActionStatus.ALLOWED: "gate.allow", ActionStatus.DENIED: "gate.deny", ActionStatus.PENDING: "gate.ask"}
 
 
-def _chain_gate_decision(action: ActionRequest, agent: Agent, tool: Tool, policy, outcome: Outcome) -> None:
-    """The gate's decision on the audit chain (issue 15): the agent asked, the policy answered."""
-    chain_append(
-        action=GATE_ACTIONS.get(outcome.status, f"gate.{outcome.status}"),
-        actor=agent,
+def _action_row(
+    agent, tool, policy, outcome: Outcome, stored_parameters, key, fingerprint, change_request, now, snapshot
+) -> ActionRequest:
+    """The request's row as the gate decided it, not yet saved."""
+    pending = outcome.status == ActionStatus.PENDING
+    return ActionRequest(
         agent=agent,
-        obj=action,
-        summary=f"{agent.slug} asked to run {tool.name}: {outcome.status} ({outcome.source}) {outcome.reason}"[:500],
-        payload={
+        tool=tool,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        parameters=stored_parameters,
+        status=outcome.status,
+        source=outcome.source,
+        policy_version=policy,
+        rule_number=outcome.rule_number,
+        rule_text=outcome.rule_text[:500],
+        reason=outcome.reason[:500],
+        required_approvals=outcome.required_approvals,
+        approver_role=", ".join(outcome.roles)[:150],
+        change_request=change_request,
+        expires_at=now + settings.ACTIONS_PENDING_TTL if pending else None,
+        decided_at=None if pending else now,
+        decision_snapshot=snapshot,
+    )
+
+
+def _gate_decision_entry(action: ActionRequest, agent: Agent, tool: Tool, policy, outcome: Outcome) -> dict:
+    """The gate's decision as an audit chain entry (issue 15): the agent asked, the policy answered."""
+    return {
+        "action": GATE_ACTIONS.get(outcome.status, f"gate.{outcome.status}"),
+        "actor": agent,
+        "agent": agent,
+        "obj": action,
+        "summary": f"{agent.slug} asked to run {tool.name}: {outcome.status} ({outcome.source}) {outcome.reason}"[:500],
+        "payload": {
             "tool": tool.name,
             "status": outcome.status,
             "source": outcome.source,
@@ -798,7 +838,7 @@ def _chain_gate_decision(action: ActionRequest, agent: Agent, tool: Tool, policy
             "fingerprint": action.fingerprint,
             "parameters": action.parameters,
         },
-    )
+    }
 
 
 def _preview(tool, policy, outcome: Outcome, stored_parameters, now) -> dict:

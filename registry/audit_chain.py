@@ -105,7 +105,7 @@ def chain_head() -> tuple[int, str]:
     return 0, GENESIS_HASH
 
 
-def chain_append(
+def chain_entry(
     *,
     action: str,
     actor=None,
@@ -117,21 +117,13 @@ def chain_append(
     summary: str = "",
     payload: dict | None = None,
 ) -> AuditEntry:
-    """Append one entry to the chain, inside the caller's transaction if there is one.
-
-    ``actor`` is a person (user), an :class:`Agent` or ``None`` (the system); ``actor_kind``
-    overrides the kind read from it. ``obj`` names the object (``app_label.model`` and pk), or
-    give ``object_type``/``object_id``. ``agent`` (instance or id) files the entry under an agent.
-    The entry is sequenced in commit order (see the module docstring for the lock).
-
-    Inside :func:`chain_batch` the entry is queued and written with the batch's others when the
-    batch ends (its ``seq`` and hashes are set then); otherwise it is written now, in one
-    statement."""
+    """An entry as :func:`chain_append` appends it, not yet written (``seq`` and hashes unset):
+    for a caller that writes it in its own statement (:func:`chain_entries_sql`)."""
     kind, actor_id, actor_label = _actor_fields(actor, actor_kind)
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-    entry = AuditEntry(
+    return AuditEntry(
         occurred_at=timezone.now(),
         actor_kind=kind,
         actor_id=actor_id,
@@ -143,6 +135,21 @@ def chain_append(
         summary=summary.replace("\x00", ""),
         payload=payload_normalize(payload or {}),
     )
+
+
+def chain_append(**fields) -> AuditEntry:
+    """Append one entry to the chain, inside the caller's transaction if there is one.
+
+    ``actor`` is a person (user), an :class:`Agent` or ``None`` (the system); ``actor_kind``
+    overrides the kind read from it. ``obj`` names the object (``app_label.model`` and pk), or
+    give ``object_type``/``object_id``. ``agent`` (instance or id) files the entry under an agent.
+    ``action``, ``summary`` and ``payload`` say what happened (:func:`chain_entry`).
+    The entry is sequenced in commit order (see the module docstring for the lock).
+
+    Inside :func:`chain_batch` the entry is queued and written with the batch's others when the
+    batch ends (its ``seq`` and hashes are set then); otherwise it is written now, in one
+    statement."""
+    entry = chain_entry(**fields)
     pending = _batch.get()
     if pending is not None:
         pending.append(entry)
@@ -195,9 +202,12 @@ def _content_pieces(entry: AuditEntry) -> dict:
     return {"text_before_prev": before_prev, "text_before_seq": before_seq, "text_after_seq": after_seq}
 
 
-def _entries_write(entries: list[AuditEntry]) -> None:
-    """Lock the chain, read its head and insert ``entries`` after it, in one statement; then
-    check each stored hash against the one computed here (a mismatch fails the transaction)."""
+def chain_entries_sql(entries: list[AuditEntry], name: str = "chain") -> tuple[str, dict]:
+    """The call that appends ``entries`` (lock, head, inserts: migration 0016's function) as an
+    SQL expression with named parameters (``%(<name>_key)s``, ``%(<name>_rows)s``), for a caller
+    that puts it in a statement of its own; it yields ``(entry_id, entry_seq, entry_prev,
+    entry_hash)`` per entry, to be checked by :func:`chain_entries_stored`. The lock it takes is
+    held until the transaction ends: call it last."""
     rows = [
         {
             **_content_pieces(entry),
@@ -214,21 +224,30 @@ def _entries_write(entries: list[AuditEntry]) -> None:
         }
         for entry in entries
     ]
+    sql = f"registry_audit_chain_append(%({name}_key)s, %({name}_rows)s::jsonb)"
+    return sql, {f"{name}_key": CHAIN_LOCK_KEY, f"{name}_rows": json.dumps(rows)}
+
+
+def chain_entries_stored(entries: list[AuditEntry], stored) -> None:
+    """Take the ids, seqs and hashes the database gave ``entries`` and check each hash against the
+    one computed here: a mismatch raises, failing the transaction, instead of leaving an entry the
+    verifier would reject."""
+    for entry, (pk, seq, prev_hash, stored_hash) in zip(entries, stored, strict=True):
+        entry.pk, entry.seq, entry.prev_hash = pk, seq, prev_hash
+        entry.content_hash = content_hash_of(entry.chain_content())
+        if entry.content_hash != stored_hash:
+            raise RuntimeError(f"Audit entry #{seq}: the database hashed {stored_hash}, Quorum {entry.content_hash}.")
+        entry._state.adding = False
+
+
+def _entries_write(entries: list[AuditEntry]) -> None:
+    """Lock the chain, read its head and insert ``entries`` after it, in one statement; then
+    check each stored hash against the one computed here (a mismatch fails the transaction)."""
+    call, params = chain_entries_sql(entries)
     # Inside the caller's transaction no savepoint is needed: a failed insert fails the caller.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT entry_id, entry_seq, entry_prev, entry_hash FROM registry_audit_chain_append(%s, %s::jsonb)",
-            [CHAIN_LOCK_KEY, json.dumps(rows)],
-        )
-        stored = cursor.fetchall()
-        for entry, (pk, seq, prev_hash, stored_hash) in zip(entries, stored, strict=True):
-            entry.pk, entry.seq, entry.prev_hash = pk, seq, prev_hash
-            entry.content_hash = content_hash_of(entry.chain_content())
-            if entry.content_hash != stored_hash:
-                raise RuntimeError(
-                    f"Audit entry #{seq}: the database hashed {stored_hash}, Quorum {entry.content_hash}."
-                )
-            entry._state.adding = False
+        cursor.execute(f"SELECT entry_id, entry_seq, entry_prev, entry_hash FROM {call}", params)  # noqa: S608
+        chain_entries_stored(entries, cursor.fetchall())
 
 
 # --- checkpoints ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -91,11 +92,16 @@ class Charge:
 
 _TABLE = SpendCounter._meta.db_table
 
-# One statement: the month row is charged only while under the cap; the day and session rows only
-# if the month row was (the CTE reads the month's RETURNING). Concurrent charges of one agent
+# The charge is a list of CTEs ending with ``charge_result(refused, month_before, month_after)``:
+# ``spend_charge`` selects that row; the gate adds its own writes after it in the same statement
+# (``ChargeStatement``).
+#
+# Without a ceiling: the month row is charged only while under the cap; the day and session rows
+# only if the month row was (the CTE reads the month's RETURNING). Concurrent charges of one agent
 # serialise on the month row's lock, and ON CONFLICT re-evaluates the WHERE on the newest version.
-_CHARGE_SQL = f"""
-WITH m AS (
+# Refused: the month's spend is not read here (``month_before`` NULL; ``spend_charge_settled``).
+_CHARGE_CTES = f"""
+m AS (
     INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at)
     VALUES (%(agent)s, 'month', %(month)s, %(cost)s, %(steps)s, %(now)s)
     ON CONFLICT (agent_id, period, key) DO UPDATE
@@ -111,15 +117,17 @@ WITH m AS (
     ON CONFLICT (agent_id, period, key) DO UPDATE
         SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, steps = c.steps + EXCLUDED.steps,
             updated_at = EXCLUDED.updated_at
+), charge_result AS (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM m) THEN NULL ELSE '{REFUSED_HARD_CAP}' END AS refused,
+        NULL::numeric AS month_before, (SELECT cost_usd FROM m) AS month_after
 )
-SELECT cost_usd FROM m
-"""  # noqa: S608 (the table name is ours; every value is a parameter)
+"""  # noqa: S608 (the table name and the refusal code are ours; every value is a parameter)
 
 # The charge of an agent with a ceiling, run under the agent's advisory lock: one statement reads
 # the committed month, day and session rows (absent = 0), decides which ceiling or cap refuses it
 # (in the order of ``actions.budgets.ceiling_refusal``), and charges all three rows or none.
-_CHARGE_CEILINGS_SQL = f"""
-WITH counters AS (
+_CHARGE_CEILINGS_CTES = f"""
+counters AS (
     SELECT
         coalesce(max(c.cost_usd) FILTER (WHERE c.period = 'month'), 0) AS month_cost,
         coalesce(max(c.cost_usd) FILTER (WHERE c.period = 'day'), 0) AS day_cost,
@@ -149,9 +157,11 @@ WITH counters AS (
         SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, steps = c.steps + EXCLUDED.steps,
             updated_at = EXCLUDED.updated_at
     RETURNING c.period, c.cost_usd
+), charge_result AS (
+    SELECT verdict.refused, verdict.month_cost AS month_before,
+        (SELECT cost_usd FROM charged WHERE period = 'month') AS month_after
+    FROM verdict
 )
-SELECT verdict.refused, verdict.month_cost, (SELECT cost_usd FROM charged WHERE period = 'month')
-FROM verdict
 """  # noqa: S608 (the table name and the refusal codes are ours; every value is a parameter)
 
 
@@ -161,6 +171,72 @@ _LOCK_SQL = "SELECT pg_advisory_xact_lock(%(lock)s::int, %(agent)s::int);"
 def _ceiling(value):
     """A ceiling as the charge's SQL takes it: None for 0 (none), so its comparison is NULL (false)."""
     return value or None
+
+
+@dataclass(frozen=True)
+class ChargeStatement:
+    """One action's charge as SQL, for a caller that adds its own writes to the same statement
+    (the gate inserts the action and its audit entry only if the charge went through):
+    ``prefix`` (the agent's lock, or nothing) must run first in the same transaction, then one
+    statement ``WITH <ctes>, <the caller's CTEs> SELECT …`` that reads ``charge_result(refused,
+    month_before, month_after)``; ``spend_charge_settled`` turns that row into a :class:`Charge`."""
+
+    agent: Agent
+    cost_usd: Decimal
+    month: str
+    prefix: str
+    ctes: str
+    params: dict
+
+
+def spend_charge_statement(
+    *,
+    agent: Agent,
+    cost_usd: Decimal,
+    session_id: str | None,
+    now: datetime,
+    steps: int = 1,
+    enforce_hard_cap: bool = True,
+    enforce_ceilings: bool = True,
+) -> ChargeStatement:
+    """The charge :func:`spend_charge` makes, not yet run (same rules, same arguments)."""
+    day, month = period_keys(now)
+    cap = agent.budget_hard_cap_usd if enforce_hard_cap and agent.budget_hard_cap_usd > 0 else None
+    params = {
+        "agent": agent.pk,
+        "month": month,
+        "day": day,
+        "session": session_id or None,
+        "cost": cost_usd,
+        "steps": steps,
+        "now": now,
+        "cap": cap,
+    }
+    if not (enforce_ceilings and has_ceilings(agent)):
+        return ChargeStatement(agent, cost_usd, month, "", _CHARGE_CTES, params)
+    # The race: twenty requests of one session with 19 of its 20 steps taken each read 19 and
+    # each take the 20th. Under the agent's lock, each charge's statement starts after the
+    # previous charge committed, so it reads 20 and is refused. The lock and the charge are two
+    # statements: in READ COMMITTED each statement takes its own snapshot, so the charge's is
+    # taken after the lock is granted.
+    params |= {
+        "lock": BUDGET_AGENT_LOCK,
+        "session_steps": _ceiling(agent.budget_session_steps),
+        "session_cost": _ceiling(agent.budget_session_cost_usd),
+        "day_cost": _ceiling(agent.budget_day_cost_usd),
+        "day_steps": _ceiling(agent.budget_day_steps),
+    }
+    return ChargeStatement(agent, cost_usd, month, _LOCK_SQL, _CHARGE_CEILINGS_CTES, params)
+
+
+def spend_charge_settled(statement: ChargeStatement, refused: str | None, month_before, month_after) -> Charge:
+    """The :class:`Charge` a statement's ``charge_result`` row says; a charge that crossed the soft
+    cap alerts (once: only one increment crosses it)."""
+    if refused is not None:
+        before = month_before if month_before is not None else _month_spend(statement.agent, statement.month)
+        return Charge(False, before, refused)
+    _soft_cap_check(statement.agent, before=month_after - statement.cost_usd, after=month_after, month=statement.month)
+    return Charge(True, month_after)
 
 
 def spend_charge(
@@ -176,72 +252,25 @@ def spend_charge(
     """Add one action's cost and step to the agent's month, day and session: all or nothing, and
     nothing once the month's spend has reached the hard cap or (``enforce_ceilings``) the session's
     or the day's spend or steps have reached a ceiling of the agent (see the module docstring).
-    One round trip. A
-    crossing of the soft cap alerts (once: only one increment crosses it)."""
-    day, month = period_keys(now)
-    cap = agent.budget_hard_cap_usd if enforce_hard_cap and agent.budget_hard_cap_usd > 0 else None
-    if enforce_ceilings and has_ceilings(agent):
-        return _charge_under_ceilings(agent, cost_usd, session_id or None, day, month, now, steps, cap)
-    params = {
-        "agent": agent.pk,
-        "month": month,
-        "day": day,
-        "session": session_id or None,
-        "cost": cost_usd,
-        "steps": steps,
-        "now": now,
-        "cap": cap,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_CHARGE_SQL, params)
+    One round trip. A crossing of the soft cap alerts (once: only one increment crosses it)."""
+    statement = spend_charge_statement(
+        agent=agent,
+        cost_usd=cost_usd,
+        session_id=session_id,
+        now=now,
+        steps=steps,
+        enforce_hard_cap=enforce_hard_cap,
+        enforce_ceilings=enforce_ceilings,
+    )
+    sql = f"{statement.prefix}WITH {statement.ctes} SELECT refused, month_before, month_after FROM charge_result"  # noqa: S608
+    # With the lock, the transaction keeps it until the charge is committed (atomic, without a
+    # savepoint inside the gate's own transaction).
+    with transaction.atomic(savepoint=False) if statement.prefix else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(sql, statement.params)
+        if statement.prefix:
+            cursor.nextset()
         row = cursor.fetchone()
-    if row is None:
-        return Charge(False, _month_spend(agent, month), REFUSED_HARD_CAP)
-    after = row[0]
-    _soft_cap_check(agent, before=after - cost_usd, after=after, month=month)
-    return Charge(True, after)
-
-
-def _charge_under_ceilings(
-    agent: Agent,
-    cost_usd: Decimal,
-    session_id: str | None,
-    day: str,
-    month: str,
-    now: datetime,
-    steps: int,
-    cap: Decimal | None,
-) -> Charge:
-    """The charge of an agent with a ceiling (module docstring): the agent's lock, then the charge."""
-    params = {
-        "agent": agent.pk,
-        "month": month,
-        "day": day,
-        "session": session_id,
-        "cost": cost_usd,
-        "steps": steps,
-        "now": now,
-        "cap": cap,
-        "session_steps": _ceiling(agent.budget_session_steps),
-        "session_cost": _ceiling(agent.budget_session_cost_usd),
-        "day_cost": _ceiling(agent.budget_day_cost_usd),
-        "day_steps": _ceiling(agent.budget_day_steps),
-    }
-    # The race: twenty requests of one session with 19 of its 20 steps taken each read 19 and
-    # each take the 20th. Under the lock, each charge's statement starts after the previous
-    # charge committed, so it reads 20 and is refused. (Outside a transaction the lock would be
-    # released at once: atomic, without a savepoint inside the gate's own transaction.)
-    # One round trip, two statements: in READ COMMITTED each statement of the string takes its own
-    # snapshot, so the charge's is taken after the lock is granted (client-side binding, the
-    # backend's default, sends both as one simple query).
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_LOCK_SQL + _CHARGE_CEILINGS_SQL, {**params, "lock": BUDGET_AGENT_LOCK})
-        cursor.nextset()
-        refused, before, after = cursor.fetchone()
-    if refused is not None:
-        return Charge(False, before, refused)
-    _soft_cap_check(agent, before=after - cost_usd, after=after, month=month)
-    return Charge(True, after)
+    return spend_charge_settled(statement, *row)
 
 
 def _month_spend(agent: Agent, month: str) -> Decimal:

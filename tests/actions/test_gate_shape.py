@@ -1,5 +1,6 @@
 """The gate's hot path (issue 22 item 3, issue 18 item 7): one read for the tool, its policy, the
-fleet switch, the shadow, the grant and the context; the counts over recent requests only when
+fleet switch, the shadow, the grant and the context, and one write for the charge, the row and
+its audit entry; the counts over recent requests only when
 the rules (or a running shadow's) read them, and a rule reading one sees its right value while
 the other is not computed. The statement count of an auto-allowed request is pinned."""
 
@@ -8,15 +9,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from actions.gate_store import allowed_action_write
 from actions.language import rules_parse
-from actions.models import PolicyShadow, ShadowDecision
+from actions.models import ActionRequest, PolicyShadow, ShadowDecision
 from actions.services import action_request_submit, policy_version_create
-from registry.budgets import spend_charge
-from registry.models import Agent
+from registry.audit_chain import chain_entry, chain_verify
+from registry.budgets import spend_charge, spend_charge_statement
+from registry.models import Agent, AuditEntry, SpendCounter
 from tests.factories import ToolFactory
 
 from .conftest import grant_deployed
@@ -43,21 +46,97 @@ def submit(agent, key, **extra):
     )
 
 
-def test_an_auto_allowed_request_is_seven_statements(agent, gated):
-    """One read (tool, policy, fleet switch, shadow, grant and the context), then BEGIN, the
-    budget charge, the insert, the chain's head and entry, COMMIT: no second context query when
-    no rule reads a count, no shadow query when none runs."""
+def _own(queries) -> list[str]:
+    """The statements the gate sent, without the savepoint the test's transaction adds."""
+    return [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+def test_an_auto_allowed_request_is_two_statements(agent, gated):
+    """One read (tool, policy, fleet switch, shadow, grant and the context), then one write: the
+    budget charge, the insert and the chain's append in one statement (actions/gate_store.py), so
+    two round trips and no BEGIN/COMMIT; no second context query when no rule reads a count, no
+    shadow query when none runs."""
     gated("allow if context.spend_today_usd < 100 and context.hour >= 0")
     submit(agent, "warm")
     fresh = Agent.objects.get(pk=agent.pk)
     with CaptureQueriesContext(connection) as queries:
         action = action_request_submit(agent=fresh, tool_name="tickets.reply", parameters={}, idempotency_key="k")
     assert action.action.status == "allowed"
-    sql = [q["sql"] for q in queries]
+    sql = _own(queries)
     assert "registry_spendcounter" in sql[0] and "actions_actionpolicyversion" in sql[0]
-    assert not any("actions_policyshadow" in q for q in sql[1:])
-    assert not any(q.startswith("SELECT") and "count(*)" in q for q in sql)
-    assert len(sql) <= 7, sql  # the chain's append may become one statement (helper 3)
+    assert len(sql) == 2, sql
+    write = sql[1]
+    assert write.startswith("WITH")  # no ceiling: no lock statement before it
+    assert "INSERT INTO registry_spendcounter" in write and 'INSERT INTO "actions_actionrequest"' in write
+    assert "registry_audit_chain_append" in write
+    stored = ActionRequest.objects.get(pk=action.action.pk)
+    assert (stored.status, stored.idempotency_key, stored.tool.name) == ("allowed", "k", "tickets.reply")
+    entry = AuditEntry.objects.get(object_id=str(stored.pk))
+    assert entry.action == "gate.allow" and entry.agent_id == agent.pk
+    assert chain_verify().ok
+
+
+def test_with_a_ceiling_the_agents_lock_goes_in_the_same_round_trip(agent, gated):
+    gated("allow")
+    Agent.objects.filter(pk=agent.pk).update(budget_session_steps=20)
+    fresh = Agent.objects.get(pk=agent.pk)
+    with CaptureQueriesContext(connection) as queries:
+        action = action_request_submit(
+            agent=fresh, tool_name="tickets.reply", parameters={}, idempotency_key="k", session_id="s-1"
+        )
+    assert action.action.status == "allowed"
+    sql = _own(queries)
+    assert len(sql) == 2 and sql[1].startswith("SELECT pg_advisory_xact_lock("), sql
+    assert SpendCounter.objects.get(agent=agent, period="session", key="s-1").steps == 1
+
+
+def test_a_charge_refused_in_the_write_stores_nothing(agent, gated):
+    """A ceiling reached after the context was read: the one statement refuses the charge, and
+    neither the row nor its audit entry is written (they hang on the charge's result)."""
+    policy = gated("allow")
+    Agent.objects.filter(pk=agent.pk).update(budget_session_steps=1)
+    fresh = Agent.objects.get(pk=agent.pk)
+    now = timezone.now()
+    spend_charge(agent=fresh, cost_usd=Decimal("0"), session_id="s-1", now=now)
+    head = AuditEntry.objects.count()
+    row = ActionRequest(
+        agent=fresh, tool=policy.tool, idempotency_key="late", fingerprint="0" * 64, parameters={},
+        status="allowed", source="policy_rule", decided_at=now,
+    )  # fmt: skip
+    charge = allowed_action_write(
+        action=row,
+        entry=chain_entry(action="gate.allow", actor=fresh, agent=fresh, obj=row),
+        charge=spend_charge_statement(agent=fresh, cost_usd=Decimal("1"), session_id="s-1", now=now),
+    )
+    assert (charge.charged, charge.refused) == (False, "session_steps")
+    assert not ActionRequest.objects.filter(idempotency_key="late").exists()
+    assert AuditEntry.objects.count() == head
+    assert SpendCounter.objects.get(agent=agent, period="session", key="s-1").steps == 1
+    # Through the gate the general path then answers the refusal.
+    action = submit(agent, "after", session_id="s-1").action
+    assert action.status == "denied" and action.source == "budget"
+
+
+def test_a_key_taken_in_the_write_charges_nothing(agent, gated):
+    """The idempotency key's unique constraint fails the one statement: the charge is undone with it."""
+    policy = gated("allow")
+    fresh = Agent.objects.get(pk=agent.pk)
+    first = submit(agent, "same").action
+    month = SpendCounter.objects.get(agent=agent, period="month").steps
+    now = timezone.now()
+    row = ActionRequest(
+        agent=fresh, tool=policy.tool, idempotency_key="same", fingerprint="0" * 64, parameters={},
+        status="allowed", source="policy_rule", decided_at=now,
+    )  # fmt: skip
+    with pytest.raises(IntegrityError):
+        allowed_action_write(
+            action=row,
+            entry=chain_entry(action="gate.allow", actor=fresh, agent=fresh, obj=row),
+            charge=spend_charge_statement(agent=fresh, cost_usd=Decimal("1"), session_id=None, now=now),
+        )
+    assert SpendCounter.objects.get(agent=agent, period="month").steps == month
+    assert list(ActionRequest.objects.filter(idempotency_key="same")) == [first]
+    assert chain_verify().ok
 
 
 def test_the_counts_are_read_only_when_a_rule_reads_them(agent, gated):
