@@ -17,9 +17,12 @@ import anyio.abc
 import anyio.to_thread
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp.server import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from quorum_sdk import ActionDenied, ActionExpired, QuorumClient, QuorumError
+
+from .keepalive import upstream_http_client
 
 log = logging.getLogger("quorum_mcp")
 
@@ -50,11 +53,20 @@ class Upstream:
             return cls(spec)
         raise ValueError(f"Upstream {spec!r}: use stdio:<command> or an http(s)://…/mcp URL.")
 
-    def server_spec(self) -> StdioServerParameters | str:
+    async def open(self, stack: AsyncExitStack, message_handler: Any) -> Client:
+        """Connect (closed with ``stack``). Legacy mode (the initialize handshake) for every
+        upstream: its session's GET stream is where ``tools/list_changed`` arrives. Over HTTP the
+        connections are kept alive between calls (:mod:`quorum_mcp.keepalive`)."""
         if self.target.startswith("stdio:"):
             argv = shlex.split(self.target[len("stdio:") :])
-            return StdioServerParameters(command=argv[0], args=argv[1:])
-        return self.target
+            server: Any = StdioServerParameters(command=argv[0], args=argv[1:])
+        else:
+            http = await stack.enter_async_context(upstream_http_client())
+            server = streamable_http_client(self.target, http_client=http)
+        self.client = await stack.enter_async_context(
+            Client(server, mode="legacy", cache=None, message_handler=message_handler)
+        )
+        return self.client
 
 
 @dataclass(frozen=True)
@@ -117,9 +129,7 @@ class Gateway:
     async def connect(self, stack: AsyncExitStack) -> None:
         """Connect every upstream (closed with ``stack``) and check their tools against the pins."""
         for upstream in self.upstreams:
-            upstream.client = await stack.enter_async_context(
-                Client(upstream.server_spec(), mode="legacy", cache=None, message_handler=self._handler(upstream))
-            )
+            await upstream.open(stack, self._handler(upstream))
         await self.refresh()
 
     def _handler(self, upstream: Upstream):
