@@ -193,3 +193,31 @@ def test_tools_list_changed_rehashes_and_hides_a_changed_tool(live_server, agent
     assert violation.agent.slug == "support-triage"
     pin = ApprovalRequest.objects.get(kind="tool_pin", status="pending", payload__name="payments.refund")
     assert pin.payload["description"] == POISONED
+
+
+def test_the_server_finds_a_called_tools_schema_without_listing_tools(live_server, agent_key, gated_agent):
+    """Before each ``tools/call`` the MCP server checks the call's ``Mcp-Param-*`` headers against
+    the tool's input schema; the gateway hands it the schema of a visible tool directly (it ran the
+    whole ``tools/list`` handler per call before), and nothing for a hidden or unknown tool."""
+    from contextlib import AsyncExitStack
+
+    from quorum_mcp import Gateway, Upstream
+    from quorum_sdk import QuorumClient
+
+    async def main():
+        quorum = QuorumClient(live_server.url, agent_key)
+        gateway = Gateway(quorum, [Upstream.parse(f"stdio:{shlex.join(UPSTREAM)}")], record_runs=False)
+        try:
+            async with AsyncExitStack() as stack:
+                await gateway.connect(stack)
+                lookup = gateway.server.get_tool_input_schema
+                listed = {tool.name: tool for _upstream, tool in gateway.visible.values()}
+                return lookup, {name: lookup(name) for name in ("payments.refund", "kb.search", "nope")}, listed
+        finally:
+            await anyio.to_thread.run_sync(quorum.close)
+
+    lookup, schemas, listed = in_own_thread(lambda: anyio.run(main))
+    assert lookup is not None, "without the lookup the server lists every tool before each call"
+    assert schemas["payments.refund"] == listed["payments.refund"].input_schema
+    assert schemas["payments.refund"]["required"] == ["amount_usd", "customer_tier", "order_id"]
+    assert schemas["kb.search"] is None and schemas["nope"] is None
