@@ -355,3 +355,33 @@ def test_the_stored_children_read_back_probes_the_trace_index_on_a_partition_nev
     stored = otlp._stored_spans(agent, {wanted[0], wanted[-1]}, start)
     assert sorted(s.span_id for s in stored) == [f"{n:016x}" for n in [*range(12_000, 12_008), *range(12_504, 12_512)]]
     assert stored[0].attributes["gen_ai.request.model"] == "gpt-4o"
+
+
+def test_json_valued_attributes_keep_integers_past_64_bits_exact_and_card_numbers_masked(
+    client, agent, agent_key, deployed_version
+):
+    """Tool arguments are parsed with orjson, which reads an integer past 64 bits as a float (digits
+    lost, a card number no longer masked): such documents go through the standard parser."""
+    arguments = {"n": 123456789012345678901234567890, "paid_with": 9500000000000000018, "also": 4111111111111111}
+    assert _post(client, recorded(tool_arguments=arguments).SerializeToString(), agent_key).status_code == 200
+    tool = Span.objects.get(agent_id=agent.pk, operation="execute_tool")
+    assert tool.attributes["gen_ai.tool.call.arguments"] == {
+        "n": 123456789012345678901234567890,
+        "paid_with": "***************0018",
+        "also": "************1111",
+    }
+
+
+def test_not_a_number_is_stored_as_null_in_a_double_and_as_sent_in_a_json_text(
+    client, agent, agent_key, deployed_version
+):
+    """jsonb refuses NaN: a NaN double attribute is stored as null, and a JSON-valued attribute
+    holding NaN (not JSON) is kept as the string sent. Both once failed the whole export."""
+    message = recorded(root_attributes={"quorum.test.ratio": float("nan")}, tool_arguments={"x": float("nan")})
+    response = _post(client, message.SerializeToString(), agent_key)
+    assert response.status_code == 200 and not _answer(response).HasField("partial_success")
+    root = Span.objects.get(agent_id=agent.pk, operation="invoke_agent")
+    assert "quorum.test.ratio" in root.attributes and root.attributes["quorum.test.ratio"] is None
+    tool = Span.objects.get(agent_id=agent.pk, operation="execute_tool")
+    assert tool.attributes["gen_ai.tool.call.arguments"] == '{"x": NaN}'
+    assert Run.objects.filter(agent=agent).count() == 1
