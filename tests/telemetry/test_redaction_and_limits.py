@@ -90,3 +90,19 @@ def test_the_rate_limit_counter_lives_in_the_shared_cache(settings, agent_client
     assert "redis" in settings.CACHES["default"]["BACKEND"].lower()
     window = int(time.time() // 60)
     assert caches["default"].get(f"telemetry:rl:runs:{agent.pk}:{window}") == 2
+
+
+def test_the_redis_cache_builds_its_client_once_per_pool():
+    """config/redis_cache.py: Django's backend built a redis-py client (and its callback table) on
+    every call; ours keeps one per pool, and it still talks to the same Redis."""
+    from django.core.cache import caches
+
+    from config.redis_cache import RedisCache
+
+    backend = caches["default"]
+    assert isinstance(backend, RedisCache)
+    first = backend._cache.get_client("k")
+    assert backend._cache.get_client("k", write=True) is first
+    backend.set("redis-cache-test", {"n": 1}, 30)
+    assert backend.get_many(["redis-cache-test", "absent"]) == {"redis-cache-test": {"n": 1}}
+    assert backend._cache.get_client() is first
