@@ -16,6 +16,15 @@ from quorum_sdk import QuorumClient
 from .gateway import Gateway, Upstream
 
 
+def configure_logging() -> None:
+    """INFO on stderr: one line per tool call (quorum_sdk's gate decision), warnings, hidden tools."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # httpx (the SDK's client, asking Quorum) and httpx2 (mcp's, calling the upstream) log every
+    # request at INFO: two more lines per tool call, written on the call's path.
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="quorum-mcp", description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", action="append", required=True, help="stdio:<command> or http(s)://…/mcp; repeat")
@@ -29,9 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         upstreams = [Upstream.parse(spec) for spec in args.upstream]
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    # httpx logs every request at INFO: two lines per tool call on the gateway's hot path.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging()
     quorum = QuorumClient(args.url, args.key)
     gateway = Gateway(quorum, upstreams, approval_timeout=args.approval_timeout, poll_initial=args.poll)
     try:

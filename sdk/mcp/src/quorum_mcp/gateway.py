@@ -235,7 +235,8 @@ class Gateway:
             return _error(f"Quorum could not be asked, so {name} was not called: {exc}")
         assert upstream.client is not None
         result = await upstream.client.call_tool(name, arguments)
-        log.info("quorum-mcp: %s %s (%s)", name, action.get("status"), action.get("id"))
+        # DEBUG: the gate already logged its decision at INFO ("quorum: <tool> allowed (<id>)").
+        log.debug("quorum-mcp: %s %s (%s) called", name, action.get("status"), action.get("id"))
         failed = bool(getattr(result, "is_error", False))
         self._record(name, started, outcome="failed" if failed else "resolved", reason="other" if failed else None)
         return result
