@@ -412,11 +412,11 @@ def _run_items(agent: Agent, records: list[mapping.SpanRecord]) -> list[dict]:
 
 # One index probe per trace (agent, trace id), whatever the statistics say. A plain
 # ``trace_id = ANY(…)`` on a day partition not yet analysed (a new day, before autovacuum's pass)
-# costs about the same as a scan of the (agent, start time) index, and PostgreSQL took that: it
-# read every span of the agent since the earliest root (12,800 rows, 4 ms, in the OTLP bench)
-# instead of 0.3 ms. ``OFFSET 0`` keeps the subquery from being flattened into a join that could
-# hash over that scan again; each trace's own equality is far more selective than any time range
-# even with no statistics. Partitions are still pruned by ``start_time``.
+# could read every span of the agent since the earliest root instead (12,800 rows, 4 ms, in the OTLP
+# bench). ``OFFSET 0`` keeps the subquery from being flattened into a join that could hash over such
+# a scan; each probe's two equalities are the most selective index there is (the (agent, start
+# time) index, which tied with it on a small unanalysed partition, is gone: migration 0016).
+# Partitions are still pruned by ``start_time``.
 STORED_SPANS_SQL = (
     "SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.operation, s.start_time, s.end_time, "  # noqa: S608
     "s.status_code, s.attributes FROM unnest(%s::varchar[]) AS t(trace_id) CROSS JOIN LATERAL ("
