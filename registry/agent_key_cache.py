@@ -78,7 +78,8 @@ def cache_key(secret: str, key, stamp: str | None) -> None:
     if settings.AGENT_KEY_CACHE_SECONDS <= 0:
         return
     if len(_entries) > 10_000:  # bounded: a process serving many agents forgets the oldest
-        _entries.pop(next(iter(_entries)))
+        # Threads of one worker may both evict: the second finds the key gone (gthread workers).
+        _entries.pop(next(iter(_entries), None), None)
     _entries[_digest(secret)] = _Entry(key=key, stamp=stamp, verified_at=time.monotonic())
 
 

@@ -74,3 +74,48 @@ def test_production_keeps_database_connections_open_and_checks_them(tmp_path):
     assert printed() == ["60", "True"]
     env["CONN_MAX_AGE"] = "0"  # a pooler in front (PgBouncer) may want them closed: the variable still decides
     assert printed() == ["0", "True"]
+
+
+def test_the_web_process_keeps_agent_connections_alive(tmp_path):
+    """gunicorn.conf.py (read when gunicorn starts in the repository root): threaded workers with
+    keep-alive, so an agent's second request reuses its connection (a sync worker closes it after
+    every response); a bad thread count stops the start with a message."""
+    import http.client
+    import time
+
+    from bench.harness import free_port
+
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "DATABASE_URL", "REDIS_URL") if k in os.environ}
+    env |= {"DJANGO_SETTINGS_MODULE": "config.settings_test", "PYTHONWARNINGS": "ignore::UserWarning"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--check-config"],
+        cwd=ROOT, env={**env, "GUNICORN_THREADS": "many"}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "GUNICORN_THREADS must be a whole number" in bad.stdout + bad.stderr
+    port = free_port()
+    argv = [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"]
+    web = subprocess.Popen([*argv, "--log-level", "warning"], cwd=ROOT, env=env)  # noqa: S603 - fixed argv
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        deadline = time.time() + 90
+        while True:
+            try:
+                conn.request("GET", "/healthz")
+                first = conn.getresponse()
+                first.read()
+                break
+            except OSError:
+                conn.close()
+                assert time.time() < deadline, "gunicorn did not start"
+                time.sleep(0.3)
+        sock = conn.sock
+        assert first.status == 200 and first.getheader("Connection", "").lower() != "close"
+        assert sock is not None  # http.client closes its socket when the server says close
+        conn.request("GET", "/healthz")
+        second = conn.getresponse()
+        second.read()
+        assert second.status == 200 and conn.sock is sock
+        conn.close()
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
