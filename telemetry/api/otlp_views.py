@@ -79,10 +79,13 @@ def otlp_principal(request: HttpRequest):
     if len(header) != 2 or header[0].lower() != b"bearer":
         raise exceptions.AuthenticationFailed("Send 'Authorization: Bearer <agent key or discovery key>'.")
     key = header[1].decode(errors="replace")
-    token_failures_check(request)
     prefix = key.partition(".")[0]
     discovery_key = None
     if prefix and prefix not in _agent_key_prefixes:
+        # An address locked out for failed keys is refused before the table is read. A known agent
+        # key's prefix skips this: the agent key check reads the failure count itself, with the
+        # key cache's stamp in the same round trip (a second GET here was one more per export).
+        token_failures_check(request)
         discovery_key = DiscoveryKey.objects.filter(prefix=prefix).first()
     if discovery_key is None:
         principal, _key = AgentKeyAuthentication().authenticate_token(request, key)

@@ -388,3 +388,27 @@ def test_not_a_number_is_stored_as_null_in_a_double_and_as_sent_in_a_json_text(
     tool = Span.objects.get(agent_id=agent.pk, operation="execute_tool")
     assert tool.attributes["gen_ai.tool.call.arguments"] == '{"x": NaN}'
     assert Run.objects.filter(agent=agent).count() == 1
+
+
+def test_an_address_locked_out_for_failed_keys_is_refused_even_with_a_known_agent_key(
+    client, agent, agent_key, deployed_version, settings
+):
+    """The receiver reads the failure count once per export: for a key whose prefix it knows as an
+    agent's, in the agent key check; for any other key, before it reads the discovery keys."""
+    import time
+
+    from django.test import Client
+
+    settings.QUORUM_TOKEN_FAILURES_PER_MINUTE = 2
+    body = recorded(tools=("tickets.read",)).SerializeToString()
+    left = 60 - time.time() % 60  # failures are counted per clock minute: keep the burst in one
+    if left < 10:
+        time.sleep(left + 0.1)
+    assert _post(client, body, agent_key).status_code == 200  # the prefix is now known as an agent's
+    guesser = Client(REMOTE_ADDR="203.0.113.77")
+    for _ in range(2):
+        assert _post(guesser, body, "qk_guess.wrong").status_code == 401
+    assert _post(guesser, body, "qk_guess.wrong").status_code == 429
+    refused = _post(guesser, body, agent_key)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert _post(client, body, agent_key).status_code == 200  # another address is not affected
