@@ -11,7 +11,8 @@ On its own fresh database, with gunicorn on loopback (production-like settings):
 
 Both interleaved over ``--rounds`` rounds with an A/A control (see ``bench.harness``).
 Options: ``--rows N`` per measurement (10000), ``--requests M`` (400), ``--clients C`` (8),
-``--workers W`` gunicorn workers (2), ``--rounds R`` (6). PostgreSQL from ``BENCH_PG``, Redis
+``--workers W`` gunicorn workers (2), ``--rounds R`` (6), ``--only batch|single`` to measure one
+comparison (both when omitted). PostgreSQL from ``BENCH_PG``, Redis
 from ``BENCH_REDIS_URL``."""
 
 from __future__ import annotations
@@ -96,30 +97,40 @@ def batch_rows(url: str, key: str, rows: int, clients: int = 2) -> float:
 
 
 def main(args: list[str] | None = None) -> dict:
-    opts = harness.options("telemetry", args, rows=10_000, requests=400)
+    opts = harness.options("telemetry", args, rows=10_000, requests=400, only="")
     figures: dict[str, float] = {}
     with harness.Stack("telemetry", workers=opts.workers) as stack:
         key = stack.agent_key()
         agent_id, version_id = stack.agent_ids
-        row = harness.compare(
-            "runs: batch API ÷ COPY",
-            lambda: copy_rows(stack.db_url, agent_id, version_id, opts.rows),
-            lambda: batch_rows(stack.url, key, opts.rows),
-            unit="rows/s",
-            rounds=opts.rounds,
-            goal=(">=", 0.25),
-        )
-        figures["b_over_a"] = row.figure()
-        now = datetime.now(UTC)
-        bare = harness.get("/api/v1/agent/whoami/", key)
-        single = harness.post_json("/api/v1/runs/", key, lambda i: run_payload(i, "single", now))
-        row = harness.compare(
-            "runs: single POST ÷ bare GET",
-            lambda: harness.http_load(stack.url, bare, total=opts.requests, clients=opts.clients),
-            lambda: harness.http_load(stack.url, single, total=opts.requests, clients=opts.clients),
-            unit="req/s",
-            rounds=opts.rounds,
-            goal=(">=", 0.6),
-        )
-        figures["c_over_bare"] = row.figure()
+        if opts.only not in ("", "single"):
+            figures["b_over_a"] = _batch_row(stack, key, agent_id, version_id, opts)
+        if opts.only not in ("", "batch"):
+            figures["c_over_bare"] = _single_row(stack, key, opts)
     return figures
+
+
+def _batch_row(stack: harness.Stack, key: str, agent_id: int, version_id: int, opts) -> float:
+    row = harness.compare(
+        "runs: batch API ÷ COPY",
+        lambda: copy_rows(stack.db_url, agent_id, version_id, opts.rows),
+        lambda: batch_rows(stack.url, key, opts.rows),
+        unit="rows/s",
+        rounds=opts.rounds,
+        goal=(">=", 0.25),
+    )
+    return row.figure()
+
+
+def _single_row(stack: harness.Stack, key: str, opts) -> float:
+    now = datetime.now(UTC)
+    bare = harness.get("/api/v1/agent/whoami/", key)
+    single = harness.post_json("/api/v1/runs/", key, lambda i: run_payload(i, "single", now))
+    row = harness.compare(
+        "runs: single POST ÷ bare GET",
+        lambda: harness.http_load(stack.url, bare, total=opts.requests, clients=opts.clients),
+        lambda: harness.http_load(stack.url, single, total=opts.requests, clients=opts.clients),
+        unit="req/s",
+        rounds=opts.rounds,
+        goal=(">=", 0.6),
+    )
+    return row.figure()

@@ -286,13 +286,7 @@ def spend_add_runs(*, agent: Agent, costs: list[tuple[datetime, Decimal]]) -> No
     """Add the cost of newly stored runs (``(started_at, cost_usd)`` each) to the agent's month and
     day counters: one upsert for all its periods, never refused (the run already happened). A
     crossing of the soft cap alerts."""
-    totals: dict[tuple[str, str], Decimal] = {}
-    for started_at, cost in costs:
-        if not cost:
-            continue
-        day, month = period_keys(started_at)
-        totals[(SpendPeriod.MONTH, month)] = totals.get((SpendPeriod.MONTH, month), ZERO) + cost
-        totals[(SpendPeriod.DAY, day)] = totals.get((SpendPeriod.DAY, day), ZERO) + cost
+    totals = spend_runs_totals(costs)
     if not totals:
         return
     now = timezone.now()
@@ -310,6 +304,43 @@ def spend_add_runs(*, agent: Agent, costs: list[tuple[datetime, Decimal]]) -> No
             params,
         )
         returned = cursor.fetchall()
+    spend_runs_alert(agent, totals, returned)
+
+
+def spend_runs_totals(costs: list[tuple[datetime, Decimal]]) -> dict[tuple[str, str], Decimal]:
+    """What ``costs`` (``(started_at, cost_usd)`` of stored runs) add per ``(period, key)``: each
+    run to the month and the day of its start in the budget zone; runs costing nothing add nothing."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    for started_at, cost in costs:
+        if not cost:
+            continue
+        day, month = period_keys(started_at)
+        totals[(SpendPeriod.MONTH, month)] = totals.get((SpendPeriod.MONTH, month), ZERO) + cost
+        totals[(SpendPeriod.DAY, day)] = totals.get((SpendPeriod.DAY, day), ZERO) + cost
+    return totals
+
+
+# The run-spend upsert of ``spend_add_runs`` as the body of a CTE, for a caller that stores runs and
+# adds their spend in one statement (telemetry's ingest: one round trip, one commit). It reads the
+# relation ``spend_in(period, key, cost)`` the caller's statement defines (one row per period, cost
+# above zero) and the parameters ``%(agent)s`` and ``%(spend_now)s``; the same rules as
+# ``spend_add_runs``: months before days, never refused. Hand the returned rows to
+# ``spend_runs_alert``.
+SPEND_RUNS_UPSERT_CTE = f"""
+    INSERT INTO {_TABLE} AS c (agent_id, period, key, cost_usd, steps, updated_at)
+    SELECT %(agent)s, s.period, s.key, s.cost, 0, %(spend_now)s FROM spend_in s
+    ORDER BY s.period <> 'month', s.period, s.key
+    ON CONFLICT (agent_id, period, key) DO UPDATE
+        SET cost_usd = c.cost_usd + EXCLUDED.cost_usd, updated_at = EXCLUDED.updated_at
+    RETURNING c.period, c.key, c.cost_usd
+"""  # noqa: S608 (the table name is ours; every value is a parameter)
+
+
+def spend_runs_alert(
+    agent: Agent, totals: dict[tuple[str, str], Decimal], returned: list[tuple[str, str, Decimal]]
+) -> None:
+    """After a run-spend upsert: ``returned`` holds its ``(period, key, cost_usd after)`` rows and
+    ``totals`` what it added; a month that crossed the soft cap alerts."""
     for period, key, after in returned:
         if period == SpendPeriod.MONTH:
             _soft_cap_check(agent, before=after - totals[(period, key)], after=after, month=key)

@@ -7,13 +7,14 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from registry.budgets import spend_add_runs
+from registry.budgets import SPEND_RUNS_UPSERT_CTE, period_keys, spend_runs_alert, spend_runs_totals
 from registry.choices import VersionState
 from registry.models import Agent, AgentVersion
 
@@ -70,33 +71,22 @@ class _Finding:
 
 
 class _Governance:
-    """The agent's registered versions, loaded once per request (two queries)."""
+    """The agent's registered versions and their granted tools, as the ingest statement last read
+    them (``_GOVERNANCE_CTE``), with the fingerprint of that read."""
 
-    def __init__(self, agent: Agent):
+    def __init__(self, fingerprint: str, document: str):
+        self.fingerprint = fingerprint
         self.by_label: dict[str, _VersionInfo] = {}
         self.by_digest: dict[str, _VersionInfo] = {}
-        # One query: a row per (version, granted tool), or one row with tool None; newest version
-        # first so by_digest keeps the newest on a shared digest. Hand-written SQL because this
-        # runs on every ingest POST and the ORM's query compilation cost ~as much as the round
-        # trip (cProfile, issue 22); tests/telemetry/test_governance.py covers the rules.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT v.id, v.label, v.state, v.approved_at, v.model_name, v.model_provider,"
-                " v.bundle_digest, t.name"
-                " FROM registry_agentversion v"
-                " LEFT JOIN registry_toolgrant g ON g.version_id = v.id"
-                " LEFT JOIN registry_tool t ON t.id = g.tool_id"
-                " WHERE v.agent_id = %s ORDER BY v.created_at DESC",
-                [agent.pk],
-            )
-            rows = cursor.fetchall()
-        for vid, label, state, approved_at, model_name, provider, digest, tool in rows:
+        # A row per (version, granted tool), or one row with tool None; newest version first, so
+        # by_digest keeps the newest on a shared digest.
+        for vid, label, state, has_approved_at, model_name, provider, digest, tool in json.loads(document):
             info = self.by_label.get(label)
             if info is None:
                 info = _VersionInfo(
                     id=vid,
                     label=label,
-                    approved=state in APPROVED_STATES or approved_at is not None,
+                    approved=state in APPROVED_STATES or has_approved_at,
                     model_name=model_name,
                     model_provider=provider,
                     digest=digest,
@@ -177,7 +167,9 @@ def runs_ingest(*, agent: Agent, items: list, received_at: datetime | None = Non
     and stores nothing (``INSERT … ON CONFLICT DO NOTHING``, so two replays racing on two
     connections still make one row); metadata is
     redacted before storage; governance findings on the new runs become compliance
-    violations, deduplicated per agent, version key, kind and hour. The run is always kept."""
+    violations, deduplicated per agent, version key, kind and hour. The run is always kept. The
+    cost of the runs stored counts toward the agent's day and month (``registry.budgets``) in the
+    same statement that stores them."""
     received_at = received_at or timezone.now()
     results: list[ItemResult] = []
     accepted: list[tuple[ItemResult, RunIn]] = []
@@ -211,38 +203,84 @@ def runs_ingest(*, agent: Agent, items: list, received_at: datetime | None = Non
     if not accepted:
         return results
 
-    governance = _Governance(agent)
-    denied = deny_list()
-    rows = []
-    findings_by_run: dict[str, list[_Finding]] = {}
-    for _result, run in accepted:
-        version_id, findings = governance.check(run)
-        findings_by_run[run.run_id] = findings
-        rows.append(_row(run, version_id, denied))
-
-    # A lone INSERT is atomic on its own; the explicit transaction (two more round trips) is
-    # only needed when violations must be written together with the runs.
-    needs_transaction = any(findings_by_run.values())
-    with transaction.atomic() if needs_transaction else _null():
-        created = _insert_runs(agent.pk, rows, received_at)
-        violation_rows: dict[tuple, dict] = {}
-        for result, run in accepted:
-            if run.run_id not in created:
-                result.status = "duplicate"
-                continue
-            hour = run.started_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-            for finding in findings_by_run[run.run_id]:
-                result.violations.append(finding.kind)
-                key = (finding.version_key, finding.kind, hour)
-                if key in violation_rows:
-                    violation_rows[key]["run_count"] += 1
-                else:
-                    violation_rows[key] = {"finding": finding, "hour": hour, "run_id": run.run_id, "run_count": 1}
-        if violation_rows:
-            _upsert_violations(agent.pk, violation_rows, received_at)
-    # Budgets that act: the new runs' cost counts toward the agent's day and month (one upsert each).
-    spend_add_runs(agent=agent, costs=[(run.started_at, run.cost_usd) for r, run in accepted if r.status == "created"])
+    _runs_store(agent, accepted, received_at)
     return results
+
+
+# Per web process: the last governance read of each agent (its versions and tool grants). Never
+# trusted on its own: the ingest statement recomputes the fingerprint of what it would read now
+# and stores nothing unless it equals the one the findings were computed from (see _runs_store).
+# It saves the read's round trip on every request but an agent's first and the one after a change.
+_GOVERNANCE: dict[int, _Governance] = {}
+_GOVERNANCE_MAX_AGENTS = 10_000
+_GOVERNANCE_ATTEMPTS = 3
+
+
+def _runs_store(agent: Agent, accepted: list[tuple[ItemResult, RunIn]], received_at: datetime) -> None:
+    """Store the accepted runs and their findings: runs, spend and (when any) violations in one
+    transaction, and with no finding one statement (``_INGEST_SQL``, atomic on its own: no
+    BEGIN/COMMIT round trips). The findings come from the cached governance read; the statement
+    stores nothing when the governance it reads has another fingerprint (an agent's first request
+    in this process, or a version or grant changed meanwhile), answers what it read instead, and
+    the findings are recomputed from that and the statement sent again. So the findings always
+    match the versions and grants the runs were stored against, in the statement's own snapshot."""
+    governance = _GOVERNANCE.get(agent.pk)
+    denied = deny_list()
+    spend_now = timezone.now()
+    for _attempt in range(_GOVERNANCE_ATTEMPTS):
+        findings_by_run: dict[str, list[_Finding]] = {}
+        rows = []
+        if governance is not None:
+            for _result, run in accepted:
+                version_id, findings = governance.check(run)
+                findings_by_run[run.run_id] = findings
+                rows.append(_row(run, version_id, denied))
+        # Violations must be written together with their runs; a lone statement is atomic already.
+        needs_transaction = any(findings_by_run.values())
+        with transaction.atomic() if needs_transaction else _null():
+            matched, read, created, spend_rows = _ingest_statement(
+                agent.pk, governance.fingerprint if governance else None, rows, received_at, spend_now
+            )
+            if matched:
+                _violations_record(agent.pk, accepted, findings_by_run, created, received_at)
+                break
+        governance = _Governance(*read)
+        if len(_GOVERNANCE) >= _GOVERNANCE_MAX_AGENTS:
+            _GOVERNANCE.clear()
+        _GOVERNANCE[agent.pk] = governance
+    else:
+        raise RuntimeError(f"Agent {agent.pk}'s versions changed during {_GOVERNANCE_ATTEMPTS} ingest attempts.")
+    for result, run in accepted:
+        if run.run_id not in created:
+            result.status = "duplicate"
+    # Budgets that act: the new runs' cost counts toward the agent's day and month (added by the
+    # statement that stored them); a month crossing the soft cap alerts, after the commit.
+    totals = spend_runs_totals([(run.started_at, run.cost_usd) for r, run in accepted if r.status == "created"])
+    spend_runs_alert(agent, totals, spend_rows)
+
+
+def _violations_record(
+    agent_id: int,
+    accepted: list[tuple[ItemResult, RunIn]],
+    findings_by_run: dict[str, list[_Finding]],
+    created: set[str],
+    now: datetime,
+) -> None:
+    """The findings of the runs just created, as violation rows counted per version key, kind and hour."""
+    violation_rows: dict[tuple, dict] = {}
+    for result, run in accepted:
+        if run.run_id not in created:
+            continue
+        hour = run.started_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        for finding in findings_by_run[run.run_id]:
+            result.violations.append(finding.kind)
+            key = (finding.version_key, finding.kind, hour)
+            if key in violation_rows:
+                violation_rows[key]["run_count"] += 1
+            else:
+                violation_rows[key] = {"finding": finding, "hour": hour, "run_id": run.run_id, "run_count": 1}
+    if violation_rows:
+        _upsert_violations(agent_id, violation_rows, now)
 
 
 def _run_id_of(item) -> str | None:
@@ -250,34 +288,39 @@ def _run_id_of(item) -> str | None:
     return value[:128] if isinstance(value, str) else None
 
 
-def _row(run: RunIn, version_id: int | None, denied) -> tuple:
+def _row(run: RunIn, version_id: int | None, denied) -> dict:
+    """The run as the ingest statement's JSON record: its columns, and the day and month its cost counts toward."""
     latency = run.latency_ms
     if latency < 0:
         latency = min(int((run.ended_at - run.started_at).total_seconds() * 1000), 86_400_000)
-    return (
-        version_id,
-        run.run_id,
-        run.version_label,
-        run.bundle_digest,
-        run.model,
-        run.channel,
-        run.started_at,
-        run.ended_at,
-        latency,
-        run.status,
-        run.outcome,
-        run.reason or "",
-        run.input_tokens,
-        run.output_tokens,
-        run.cost_usd,
-        run.tool_calls,
-        run.tools_used,
-        run.policy_blocks,
-        run.human_minutes,
-        run.trace_id,
-        redact(run.metadata, denied) if run.metadata else {},
-        run.shadow,
-    )
+    # Only a run with a cost adds to the spend (the statement skips the others).
+    spend_day, spend_month = period_keys(run.started_at) if run.cost_usd else (None, None)
+    return {
+        "version_id": version_id,
+        "run_id": run.run_id,
+        "version_label": run.version_label,
+        "bundle_digest": run.bundle_digest,
+        "model": run.model,
+        "channel": run.channel,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "latency_ms": latency,
+        "status": run.status,
+        "outcome": run.outcome,
+        "reason": run.reason or "",
+        "input_tokens": run.input_tokens,
+        "output_tokens": run.output_tokens,
+        "cost_usd": run.cost_usd,
+        "tool_calls": run.tool_calls,
+        "tools_used": run.tools_used,
+        "policy_blocks": run.policy_blocks,
+        "human_minutes": run.human_minutes,
+        "trace_id": run.trace_id,
+        "metadata": redact(run.metadata, denied) if run.metadata else {},
+        "shadow": run.shadow,
+        "spend_day": spend_day,
+        "spend_month": spend_month,
+    }
 
 
 _RUN_COLUMNS = (
@@ -291,30 +334,87 @@ _PG_TYPES = (
 )  # fmt: skip
 
 
+# The governance read: one JSON document, a row per (version, granted tool) or one row with tool
+# null, newest version first; its md5 is the fingerprint _runs_store compares. Hand-written SQL
+# because this runs on every ingest request (ORM query building cost about as much as the round
+# trip, issue 22); tests/telemetry/test_governance.py covers the rules.
+_GOVERNANCE_CTE = """
+    SELECT coalesce(json_agg(json_build_array(v.id, v.label, v.state, v.approved_at IS NOT NULL, v.model_name,
+                                              v.model_provider, v.bundle_digest, t.name)
+                             ORDER BY v.created_at DESC, v.id DESC, t.name), '[]')::text AS document
+    FROM registry_agentversion v
+    LEFT JOIN registry_toolgrant g ON g.version_id = v.id
+    LEFT JOIN registry_tool t ON t.id = g.tool_id
+    WHERE v.agent_id = %(agent)s
+"""
+_RUN_TABLE = Run._meta.db_table
+_RECORD = ", ".join(f"{c} {t}" for c, t in zip(_RUN_COLUMNS, _PG_TYPES, strict=True))
+# One statement whatever the batch size: the runs travel as one JSON document that PostgreSQL
+# unpacks in C (json_to_recordset; no per-value quoting in Python), each with the day and month
+# its cost counts toward. Only when the governance read matches the fingerprint the findings were
+# computed from are the runs inserted (a replay, same agent, run id and start, is skipped by
+# ON CONFLICT) and the spend of those inserted added (registry.budgets' upsert).
+_INGEST_SQL = f"""
+WITH gov AS ({_GOVERNANCE_CTE}),
+checked AS (SELECT document, md5(document) AS fingerprint,
+                   coalesce(md5(document) = %(fingerprint)s, false) AS matched FROM gov),
+r AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%(runs)s::json) AS t({_RECORD}, spend_day text, spend_month text)
+),
+ins AS (
+    INSERT INTO {_RUN_TABLE} (agent_id, {", ".join(_RUN_COLUMNS)}, received_at)
+    SELECT %(agent)s, {", ".join("r." + c for c in _RUN_COLUMNS)}, %(received_at)s
+    FROM r WHERE (SELECT matched FROM checked)
+    ON CONFLICT (agent_id, run_id, started_at) DO NOTHING
+    RETURNING run_id, cost_usd
+),
+spend_in AS (
+    SELECT p.period, p.key, sum(ins.cost_usd) AS cost
+    FROM ins JOIN r USING (run_id)
+    CROSS JOIN LATERAL (VALUES ('month', r.spend_month), ('day', r.spend_day)) AS p(period, key)
+    WHERE ins.cost_usd > 0
+    GROUP BY p.period, p.key
+),
+spend AS ({SPEND_RUNS_UPSERT_CTE})
+SELECT c.matched, c.fingerprint, CASE WHEN c.matched THEN NULL ELSE c.document END,
+       ARRAY(SELECT run_id FROM ins),
+       (SELECT json_agg(json_build_array(period, key, cost_usd::text)) FROM spend)
+FROM checked c
+"""  # noqa: S608 - table and column names are ours; every value is a parameter
+
+
 def _json_default(value):
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)  # Decimal: exact digits, never a float
 
 
-def _insert_runs(agent_id: int, rows: list[tuple], received_at: datetime) -> set[str]:
-    """Insert rows, skipping (agent, run_id) pairs already stored; return the run ids inserted."""
-    table = Run._meta.db_table
-    cols = ", ".join(("agent_id", *_RUN_COLUMNS, "received_at"))
-    created: set[str] = set()
+def _ingest_statement(
+    agent_id: int, fingerprint: str | None, rows: list[dict], received_at: datetime, spend_now: datetime
+) -> tuple[bool, tuple[str, str], set[str], list[tuple[str, str, Decimal]]]:
+    """Run ``_INGEST_SQL``: whether the governance matched ``fingerprint`` (else nothing was
+    written), the governance read (fingerprint, document; the document only when it did not
+    match), the run ids inserted, and the spend rows (period, key, cost after)."""
     with connection.cursor() as cursor:
-        # One statement whatever the batch size: the rows travel as one JSON document that
-        # PostgreSQL unpacks in C (json_to_recordset) — no per-value quoting in Python.
-        columns = ", ".join(f"{c} {t}" for c, t in zip(_RUN_COLUMNS, _PG_TYPES, strict=True))
-        sql = (
-            f"INSERT INTO {table} ({cols}) SELECT %s, {', '.join('t.' + c for c in _RUN_COLUMNS)}, %s "  # noqa: S608
-            f"FROM json_to_recordset(%s::json) AS t({columns}) "
-            "ON CONFLICT (agent_id, run_id, started_at) DO NOTHING RETURNING run_id"
+        cursor.execute(
+            _INGEST_SQL,
+            {
+                "agent": agent_id,
+                "fingerprint": fingerprint,
+                "runs": json.dumps(rows, default=_json_default),
+                "received_at": received_at,
+                "spend_now": spend_now,
+            },
         )
-        document = json.dumps([dict(zip(_RUN_COLUMNS, row, strict=True)) for row in rows], default=_json_default)
-        cursor.execute(sql, [agent_id, received_at, document])
-        created.update(r[0] for r in cursor.fetchall())
-    return created
+        matched, new_fingerprint, document, created, spend = cursor.fetchone()
+    if isinstance(spend, str):  # a driver that does not decode json columns
+        spend = json.loads(spend)
+    return (
+        matched,
+        (new_fingerprint, document),
+        set(created),
+        [(period, key, Decimal(cost)) for period, key, cost in spend or ()],
+    )
 
 
 def _upsert_violations(agent_id: int, violation_rows: dict[tuple, dict], now: datetime) -> None:
