@@ -7,12 +7,18 @@ equivalent ORM query (a select_related, subqueries, a second query for the grant
 milliseconds of Python per request, more than the query itself (README, Performance). The rows
 become model instances through the fields' own database converters, so callers see the same
 objects the ORM would give them.
+
+Policy versions are immutable and never deleted (their model refuses both), so the query carries
+only the policy's id and creation time, and each process keeps the versions it has read (parsed:
+fields, rules and their source texts, the bulk of the row): a new version is a new id, read once.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 
@@ -50,7 +56,8 @@ def _sql_parts() -> tuple[str, str]:
     )
     select = [
         *_columns(Tool, "t"),
-        *_columns(ActionPolicyVersion, "p"),
+        "p.id",
+        "p.created_at",
         "gc.side_effects_enabled",
         "s.id",
         "s.rules",
@@ -69,6 +76,25 @@ def _sql_parts() -> tuple[str, str]:
         f"LEFT JOIN {grant} g ON g.version_id = v.id AND g.tool_id = t.id "
         "WHERE t.name = %s"
     )
+
+
+# (id, created_at) -> the version as read; the creation time guards against an id that a test
+# database's reset sequence hands out again. Bounded: past the bound it is cleared, never wrong.
+_policy_versions: dict[tuple[int, datetime], ActionPolicyVersion] = {}
+POLICY_VERSIONS_KEPT = 1000
+
+
+def _policy_version(pk: int, created_at: datetime) -> ActionPolicyVersion:
+    """The policy version ``pk``: a copy of the one this process keeps (read on first use; one
+    query), so a request may set attributes on it (``tool``, ``fleet_enabled``) without touching
+    another's."""
+    kept = _policy_versions.get((pk, created_at))
+    if kept is None:
+        kept = ActionPolicyVersion.objects.get(pk=pk)
+        if len(_policy_versions) >= POLICY_VERSIONS_KEPT:
+            _policy_versions.clear()
+        _policy_versions[(pk, created_at)] = kept
+    return copy.copy(kept)
 
 
 def _instance(model, values: list):
@@ -98,16 +124,12 @@ def gate_read(*, tool_name: str, agent_id: int, extra: list[tuple[str, str, list
     row = list(row)
     extra_values = dict(zip((name for name, _sql, _params in extra), row[len(row) - len(extra) :], strict=True))
     row = row[: len(row) - len(extra)]
-    parts = []
-    for model in (Tool, ActionPolicyVersion):
-        size = len(model._meta.concrete_fields)
-        parts.append(row[:size])
-        row = row[size:]
-    fleet, shadow_id, shadow_rules = row[:3]
-    row = row[3:]
+    tool_size = len(Tool._meta.concrete_fields)
+    tool = _instance(Tool, row[:tool_size])
+    policy_id, policy_created, fleet, shadow_id, shadow_rules = row[tool_size : tool_size + 5]
+    row = row[tool_size + 5 :]
     version_size = len(AgentVersion._meta.concrete_fields)
-    tool = _instance(Tool, parts[0])
-    policy = _instance(ActionPolicyVersion, parts[1])
+    policy = _policy_version(policy_id, policy_created) if policy_id is not None else None
     version = _instance(AgentVersion, row[:version_size])
     grant = _instance(ToolGrant, row[version_size:])
     if policy is not None:

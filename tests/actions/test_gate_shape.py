@@ -78,6 +78,7 @@ def test_an_auto_allowed_request_is_two_statements(agent, gated):
 
 def test_with_a_ceiling_the_agents_lock_goes_in_the_same_round_trip(agent, gated):
     gated("allow")
+    submit(agent, "warm")  # the policy version read once (see the next test)
     Agent.objects.filter(pk=agent.pk).update(budget_session_steps=20)
     fresh = Agent.objects.get(pk=agent.pk)
     with CaptureQueriesContext(connection) as queries:
@@ -193,3 +194,25 @@ def test_a_running_shadow_reads_the_fields_its_rules_need(agent, gated):
     assert action.decision_snapshot["context"]["spend_today_usd"] == "2.000000"
     decision = ShadowDecision.objects.get(action=action)
     assert (decision.status, decision.agreed) == ("denied", False)
+
+
+def test_a_policy_version_is_read_once_per_process_and_a_new_one_at_once(agent, gated):
+    """Versions are immutable: the gate's query carries the policy's id only, and the process
+    reads a version's row (rules, fields, sources) the first time it meets it, never again."""
+    gated('deny "first" if note == "x"\nallow')
+
+    def policy_reads(key, **params):
+        with CaptureQueriesContext(connection) as queries:
+            action = action_request_submit(
+                agent=Agent.objects.get(pk=agent.pk), tool_name="tickets.reply", parameters=params, idempotency_key=key
+            ).action
+        reads = [q["sql"] for q in queries if '"actions_actionpolicyversion"."rules"' in q["sql"]]
+        return action, reads
+
+    action, reads = policy_reads("a", note="x")
+    assert (action.status, action.reason, len(reads)) == ("denied", "first", 1)
+    action, reads = policy_reads("b", note="x")
+    assert (action.status, reads) == ("denied", [])
+    second = gated('deny "second" if note == "x"\nallow')
+    action, reads = policy_reads("c", note="x")
+    assert (action.status, action.reason, action.policy_version_id, len(reads)) == ("denied", "second", second.pk, 1)
