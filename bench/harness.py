@@ -11,7 +11,8 @@ did meanwhile than about A and B. So every comparison here is
   its spread (min–max), and beside it the A'/A control, i.e. the noise floor. A ratio whose
   distance from 1 is within the control's spread tells you nothing.
 
-Servers are real: ``Stack`` migrates a fresh database with a unique name, starts gunicorn on a
+Servers are real: ``Stack`` migrates a fresh database with a unique name (``demo=True``: a clone of
+one database seeded with the demo per run, for the benches that read demo pages), starts gunicorn on a
 free loopback port with production-like settings (DEBUG off, no debug toolbar, persistent
 connections, the same agent throttle on every agent endpoint, the bare ``whoami`` included,
 limit raised the same for all so nothing answers 429), and optionally a Celery worker. The
@@ -372,9 +373,17 @@ class Stack:
     manager: everything it started is stopped and the database dropped on exit."""
 
     def __init__(
-        self, name: str, *, workers: int = 2, serve: bool = True, celery: int = 0, env: dict[str, str] | None = None
+        self,
+        name: str,
+        *,
+        workers: int = 2,
+        serve: bool = True,
+        celery: int = 0,
+        env: dict[str, str] | None = None,
+        demo: bool = False,
     ):
         self.extra_env = env or {}
+        self.demo = demo  # clone a database seeded with the demo (``seed_demo``) instead of an empty one
         self.pg = os.environ.get("BENCH_PG", DEFAULT_PG).rstrip("/")
         self.db = f"quorum_bench_{name}_{uuid.uuid4().hex[:8]}"
         self.db_url = f"{self.pg}/{self.db}"
@@ -411,7 +420,7 @@ class Stack:
     def __enter__(self) -> Stack:
         import psycopg
 
-        template = _migrated_template(self)
+        template = _demo_template(self) if self.demo else _migrated_template(self)
         with psycopg.connect(f"{self.pg}/postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.db}" TEMPLATE "{template}"')
         try:
@@ -543,6 +552,27 @@ def _migrated_template(stack: Stack) -> str:
         )
         _TEMPLATES[stack.pg] = name
     return _TEMPLATES[stack.pg]
+
+
+def _demo_template(stack: Stack) -> str:
+    """The migrated template with the demo seeded (``manage.py seed_demo``), made once per process:
+    the benches that read demo pages clone it instead of seeding the demo each (a minute or more
+    per bench, the demo's 90 days of telemetry)."""
+    key = f"{stack.pg} demo"
+    if key not in _TEMPLATES:
+        import atexit
+
+        import psycopg
+
+        name = f"quorum_bench_demo_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(f"{stack.pg}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_template(stack)}"')
+        atexit.register(_drop, stack.pg, name)
+        env = {**stack.env, "DATABASE_URL": f"{stack.pg}/{name}"}
+        seed = [PYTHON, "manage.py", "seed_demo"]
+        subprocess.run(seed, cwd=ROOT, env=env, check=True, timeout=TIMEOUT, stdout=subprocess.DEVNULL)  # noqa: S603
+        _TEMPLATES[key] = name
+    return _TEMPLATES[key]
 
 
 def _drop(pg: str, name: str) -> None:

@@ -17,8 +17,7 @@ from bench import harness
 
 def main(args: list[str]) -> None:
     opts = harness.options("intake_documents", args, requests=60, rounds=5)
-    with harness.Stack("intake_documents", workers=1) as stack:
-        stack.manage("seed_demo")
+    with harness.Stack("intake_documents", workers=1, demo=True) as stack:
         cookie = stack.session_cookie("auditor")
         agent_page = harness.get("/agents/support-triage/", headers=cookie)
         documents_page = harness.get("/compliance/agents/support-triage/documents/", headers=cookie)
