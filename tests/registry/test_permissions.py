@@ -189,3 +189,17 @@ def test_staff_without_model_permission_gets_403_in_the_admin(client, agent):
     response = client.post(reverse("admin:registry_agent_change", args=[agent.pk]), {"name": "x"})
     assert response.status_code == 403
     assert client.get(reverse("admin:registry_agent_add")).status_code == 403
+
+
+def test_the_agent_card_reads_a_users_object_permissions_once(client, owner_user, agent):
+    """The card asks many questions of one user about one agent (edit, operate, approve, …); the
+    user's and groups' object permissions are read once, not once per question (it was 18 times)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(owner_user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("registry:agent_detail", kwargs={"slug": agent.slug}))
+    assert response.status_code == 200
+    reads = [q["sql"] for q in queries if "guardian_userobjectpermission" in q["sql"] and "SELECT" in q["sql"]]
+    assert 1 <= len(reads) <= 2, reads  # the checker's user read (and its groups' read) for this agent
