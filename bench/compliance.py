@@ -17,7 +17,7 @@ from bench import harness
 
 
 def main(args: list[str]) -> None:
-    opts = harness.options("compliance", args, requests=40, rounds=5)
+    opts = harness.options("compliance", args, requests=20, rounds=5)
     with harness.Stack("compliance", workers=1, demo=True) as stack:
         cookie = stack.session_cookie("auditor")
         portfolio = harness.get("/compliance/frameworks/", headers=cookie)

@@ -269,7 +269,7 @@ def options(prog: str, args: list[str] | None, **defaults) -> argparse.Namespace
     """The common options (``--rounds``, ``--clients``, ``--workers``, ``--requests``, ``--full``) plus any
     defaults given; unknown arguments (other benches' names) are ignored."""
     parser = argparse.ArgumentParser(prog=f"bench {prog}")
-    parser.add_argument("--rounds", type=int, default=defaults.pop("rounds", 6))
+    parser.add_argument("--rounds", type=int, default=defaults.pop("rounds", 5))  # the least the harness allows
     parser.add_argument("--clients", type=int, default=defaults.pop("clients", 8))
     parser.add_argument("--workers", type=int, default=defaults.pop("workers", 2))
     parser.add_argument("--requests", type=int, default=defaults.pop("requests", 400))
