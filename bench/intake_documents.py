@@ -16,7 +16,7 @@ from bench import harness
 
 
 def main(args: list[str]) -> None:
-    opts = harness.options("intake_documents", args, requests=60, rounds=5)
+    opts = harness.options("intake_documents", args, requests=30, rounds=5)
     with harness.Stack("intake_documents", workers=1, demo=True) as stack:
         cookie = stack.session_cookie("auditor")
         agent_page = harness.get("/agents/support-triage/", headers=cookie)

@@ -105,7 +105,7 @@ def _celery(opts) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    opts = harness.options("scale_out", args, rounds=5, requests=100, clients=8, agents=200, runs=30, chunk=50, only="")
+    opts = harness.options("scale_out", args, rounds=5, requests=60, clients=8, agents=200, runs=30, chunk=50, only="")
     if opts.only in ("", "web"):
         _web(opts)
     if opts.only in ("", "celery"):

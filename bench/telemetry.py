@@ -11,7 +11,7 @@ On its own fresh database, with gunicorn on loopback (production-like settings):
 
 Both interleaved over ``--rounds`` rounds with an A/A control (see ``bench.harness``).
 Options: ``--rows N`` per measurement (10000), ``--requests M`` (400), ``--clients C`` (8),
-``--workers W`` gunicorn workers (2), ``--rounds R`` (6), ``--only batch|single`` to measure one
+``--workers W`` gunicorn workers (2), ``--rounds R`` (5), ``--only batch|single`` to measure one
 comparison (both when omitted). PostgreSQL from ``BENCH_PG``, Redis
 from ``BENCH_REDIS_URL``."""
 
@@ -102,9 +102,9 @@ def main(args: list[str] | None = None) -> dict:
     with harness.Stack("telemetry", workers=opts.workers) as stack:
         key = stack.agent_key()
         agent_id, version_id = stack.agent_ids
-        if opts.only not in ("", "single"):
+        if opts.only in ("", "batch"):
             figures["b_over_a"] = _batch_row(stack, key, agent_id, version_id, opts)
-        if opts.only not in ("", "batch"):
+        if opts.only in ("", "single"):
             figures["c_over_bare"] = _single_row(stack, key, opts)
     return figures
 

@@ -39,7 +39,7 @@ print("RESULT", action.pk, settings.SESSION_COOKIE_NAME, store.session_key)
 
 
 def main(args: list[str]) -> None:
-    opts = harness.options("trail", args, requests=60, rounds=5)
+    opts = harness.options("trail", args, requests=30, rounds=5)
     with harness.Stack("trail", workers=1, demo=True) as stack:
         action_id, cookie_name, session = stack.python(SETUP)
         cookie = {"Cookie": f"{cookie_name}={session}"}
