@@ -1,7 +1,7 @@
 """Per-agent rate limit, counted atomically in the shared cache (Redis in production).
 
-A fixed one-minute window per agent. On Redis one ``MULTI``/``EXEC`` does ``INCR`` and
-``EXPIRE``, so every web process and node shares one exact count in one round trip.
+A fixed one-minute window per agent. On Redis one script does ``INCR`` and ``EXPIRE`` atomically,
+so every web process and node shares one exact count in one round trip.
 DRF's own ``SimpleRateThrottle`` reads and rewrites a list, which two processes can race."""
 
 from __future__ import annotations
@@ -50,13 +50,10 @@ def _hit(key: str) -> int:
     """Count one request in the window's counter; atomic across processes."""
     client = _redis_client()
     if client is not None:
-        # One round trip: INCR and set the expiry in the same MULTI/EXEC.
+        # One round trip, one command: a script runs INCR and EXPIRE atomically (as MULTI/EXEC
+        # did, without redis-py building a pipeline, and copying its callback table, per request).
         full_key = cache.make_and_validate_key(key)
-        with client.pipeline(transaction=True) as pipe:
-            pipe.incr(full_key)
-            pipe.expire(full_key, WINDOW_SECONDS + 5)
-            count, _ = pipe.execute()
-        return int(count)
+        return int(_window_script(client)(keys=[full_key], args=[WINDOW_SECONDS + 5]))
     # Other cache backends (the embedded file cache): add() creates the counter atomically,
     # of two processes racing on the window's first request one adds, the other increments.
     if cache.add(key, 1, timeout=WINDOW_SECONDS + 5):
@@ -66,6 +63,18 @@ def _hit(key: str) -> int:
     except ValueError:  # expired in between
         cache.add(key, 1, timeout=WINDOW_SECONDS + 5)
         return 1
+
+
+_WINDOW_LUA = "local n = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) return n"
+
+
+def _window_script(client):
+    """The window's script bound to ``client``, kept on it (redis-py then sends the script's SHA,
+    and the script itself only when the server does not know it yet, e.g. after a restart)."""
+    script = getattr(client, "_quorum_window_script", None)
+    if script is None:
+        script = client._quorum_window_script = client.register_script(_WINDOW_LUA)
+    return script
 
 
 def _redis_client():
