@@ -239,29 +239,13 @@ def spend_charge_settled(statement: ChargeStatement, refused: str | None, month_
     return Charge(True, month_after)
 
 
-def spend_charge(
-    *,
-    agent: Agent,
-    cost_usd: Decimal,
-    session_id: str | None,
-    now: datetime,
-    steps: int = 1,
-    enforce_hard_cap: bool = True,
-    enforce_ceilings: bool = True,
-) -> Charge:
+def spend_charge(**arguments) -> Charge:
     """Add one action's cost and step to the agent's month, day and session: all or nothing, and
     nothing once the month's spend has reached the hard cap or (``enforce_ceilings``) the session's
     or the day's spend or steps have reached a ceiling of the agent (see the module docstring).
-    One round trip. A crossing of the soft cap alerts (once: only one increment crosses it)."""
-    statement = spend_charge_statement(
-        agent=agent,
-        cost_usd=cost_usd,
-        session_id=session_id,
-        now=now,
-        steps=steps,
-        enforce_hard_cap=enforce_hard_cap,
-        enforce_ceilings=enforce_ceilings,
-    )
+    The arguments are :func:`spend_charge_statement`'s. One round trip. A crossing of the soft cap
+    alerts (once: only one increment crosses it)."""
+    statement = spend_charge_statement(**arguments)
     sql = f"{statement.prefix}WITH {statement.ctes} SELECT refused, month_before, month_after FROM charge_result"  # noqa: S608
     # With the lock, the transaction keeps it until the charge is committed (atomic, without a
     # savepoint inside the gate's own transaction).
