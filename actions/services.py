@@ -608,25 +608,14 @@ def action_request_submit(
     try:
         # The common case, in one round trip; a charge refused there wrote nothing, and the
         # general path below decides again with what it finds.
-        row = (stored_parameters, idempotency_key, fingerprint, change_request)
+        row = (stored_parameters, idempotency_key, fingerprint, change_request)  # the row's own fields
         action = _allowed_written(agent, tool, policy, gate, outcome, values, cost, request_context, row, now, rated)
         if action is None:
             with transaction.atomic() if atomic else nullcontext():
                 outcome = _rate_checked(agent, tool, gate, outcome, now)
                 outcome = _budget_charged(agent, tool, outcome, values, cost, request_context, now)
                 snapshot = _snapshot(agent, tool, policy, gate, outcome, values, cost, now)
-                action = _create(
-                    agent,
-                    tool,
-                    policy,
-                    outcome,
-                    stored_parameters,
-                    idempotency_key,
-                    fingerprint,
-                    change_request,
-                    now,
-                    snapshot,
-                )
+                action = _create(agent, tool, policy, outcome, row, now, snapshot)
     except IntegrityError:
         # The key is taken: a replay, or a concurrent post that won the race. Answer what it stored.
         existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
@@ -746,12 +735,11 @@ def _grant_refused(outcome: Outcome) -> bool:
     )
 
 
-def _create(
-    agent, tool, policy, outcome: Outcome, stored_parameters, key, fingerprint, change_request, now, snapshot=None
-):
+def _create(agent, tool, policy, outcome: Outcome, row_fields: tuple, now, snapshot):
+    """Store the request as decided (``row_fields``: stored parameters, key, fingerprint, change
+    request), chain its decision, and for a pending one open its approval request."""
     pending = outcome.status == ActionStatus.PENDING
-    fields = (stored_parameters, key, fingerprint, change_request)
-    action = _action_row(agent, tool, policy, outcome, *fields, now, snapshot)
+    action = _action_row(agent, tool, policy, outcome, *row_fields, now, snapshot)
     # The row is the record of this decision; it is not audited again on insert (later changes,
     # pending -> approved / denied / expired, are). The approval request has its own audit trail.
     with disable_auditlog():
@@ -768,10 +756,10 @@ def _create(
             payload={
                 "action_request": str(action.pk),
                 "tool": tool.name,
-                "parameters": stored_parameters,
+                "parameters": action.parameters,
                 "rule": rule,
                 "policy_version": policy.number if policy else None,
-                "change_request": change_request.pk if change_request else None,
+                "change_request": action.change_request_id,
             },
             requester=None,
             justification=f"{agent.name} asks to run {tool.name}; {where}: {rule}.",
