@@ -369,11 +369,17 @@ def hard_cap_reached(*, agent: Agent, spend_usd: Decimal, now: datetime) -> Budg
     if agent.budget_hard_cap_action == BudgetAction.KILL_SWITCH:
         from .services import agent_controls_update
 
-        automatic_change_announce(agent=agent, kind="budget_action", reason=reason)
-        if Agent.objects.filter(pk=agent.pk, side_effects_enabled=True).exists():
-            agent_controls_update(agent_id=agent.pk, actor=None, reason=reason, side_effects_enabled=False)
-        for hook in hard_cap_kill_switch_hooks:
-            hook(agent, reason)
+        # The agent's row lock before the announcement's audit entry: an action being stored holds
+        # a key-share lock on the agent (its row's foreign key) and then takes the audit chain's
+        # lock, so taking the chain's lock first and the agent's after deadlocked with it.
+        with transaction.atomic():
+            locked = Agent.objects.select_for_update().filter(pk=agent.pk)
+            enabled = locked.values_list("side_effects_enabled", flat=True).first()
+            automatic_change_announce(agent=agent, kind="budget_action", reason=reason)
+            if enabled:
+                agent_controls_update(agent_id=agent.pk, actor=None, reason=reason, side_effects_enabled=False)
+            for hook in hard_cap_kill_switch_hooks:
+                hook(agent, reason)
     alert = Alert(
         kind="budget",
         dedup_key=f"budget-hard:{agent.pk}:{month}",
