@@ -127,7 +127,7 @@ def tool_locked_for_apply(name: str) -> Tool:
     them, so the second sees the new version and is refused."""
     from approvals.exceptions import ApplyBlocked
 
-    tool = Tool.objects.select_for_update().filter(name=name).first()
+    tool = Tool.objects.select_for_update(no_key=True).filter(name=name).first()
     if tool is None:
         raise ApplyBlocked(f"Tool {name} was removed from the catalog.")
     return tool
@@ -222,7 +222,7 @@ def policy_version_create(
     if len(note) > MAX_NOTE:
         raise ValidationError({"note": f"Keep the note under {MAX_NOTE} characters."})
     with transaction.atomic(), acting_as(actor):
-        Tool.objects.select_for_update().get(pk=tool.pk)
+        Tool.objects.select_for_update(no_key=True).get(pk=tool.pk)
         versions = ActionPolicyVersion.objects.filter(tool=tool).order_by("-number")
         last = versions.values_list("number", flat=True).first()
         return ActionPolicyVersion.objects.create(

@@ -331,7 +331,7 @@ def _target_locked(agent: Agent | None, spec: KindSpec) -> Agent | None:
     """The request's agent, its row locked for the rest of the creating transaction; None for a
     fleet-wide kind (which names no agent), and a refusal for any other kind without one."""
     if agent is not None:
-        return Agent.objects.select_for_update().select_related("owner_team").get(pk=agent.pk)
+        return Agent.objects.select_for_update(no_key=True).select_related("owner_team").get(pk=agent.pk)
     if not spec.fleet_wide:
         raise ValidationError({"agent": f"Name the agent this {spec.label.lower()} is for."})
     return None

@@ -100,7 +100,7 @@ def assessment_submit(
         raise ValidationError({"valid_until": "The reassessment date must be in the future."})
     with transaction.atomic():
         # The agent's row lock numbers versions one at a time (the unique constraint backs it).
-        Agent.objects.select_for_update().only("pk").get(pk=agent.pk)
+        Agent.objects.select_for_update(no_key=True).only("pk").get(pk=agent.pk)
         latest = ImpactAssessment.objects.filter(agent=agent, kind=kind).aggregate(v=Max("version"))["v"] or 0
         assessment = ImpactAssessment.objects.create(
             agent=agent,

@@ -194,7 +194,7 @@ def document_add(
     with transaction.atomic():
         # The agent's row lock serialises two uploads of the same kind: each gets its own version
         # number (the unique constraint on agent, kind, version backs it).
-        Agent.objects.select_for_update().only("pk").get(pk=agent.pk)
+        Agent.objects.select_for_update(no_key=True).only("pk").get(pk=agent.pk)
         latest = AgentDocument.objects.filter(agent=agent, kind=kind).aggregate(v=Max("version"))["v"] or 0
         doc.version = latest + 1
         if upload:

@@ -49,7 +49,7 @@ def drill_start(*, agent: Agent, actor, mode: str, note: str = "") -> KillSwitch
     with transaction.atomic(), acting_as(actor):
         # A drill started while the switch is being flipped by someone else: the agent row lock
         # orders the two, so the drill sees the switch as it really is.
-        locked = Agent.objects.select_for_update().get(pk=agent.pk)
+        locked = Agent.objects.select_for_update(no_key=True).get(pk=agent.pk)
         if mode == DrillMode.LIVE and locked.status == "production":
             raise ValidationError({"mode": "A live drill would stop a production agent: run a dry run instead."})
         if mode == DrillMode.LIVE and not locked.side_effects_enabled:

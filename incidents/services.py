@@ -606,7 +606,9 @@ def kill_switch_pull(
     reason = _require_reason(reason)
     _check_choice(failure_mode, FailureMode, "failure_mode")
     with transaction.atomic(), acting_as(actor):
-        was_on = Agent.objects.select_for_update().values_list("side_effects_enabled", flat=True).get(pk=agent.pk)
+        was_on = (
+            Agent.objects.select_for_update(no_key=True).values_list("side_effects_enabled", flat=True).get(pk=agent.pk)
+        )
         if was_on:
             agent_controls_update(agent_id=agent.pk, actor=actor, reason=reason, side_effects_enabled=False)
         incident, created = incident_open_or_link(

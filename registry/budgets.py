@@ -369,11 +369,15 @@ def hard_cap_reached(*, agent: Agent, spend_usd: Decimal, now: datetime) -> Budg
     if agent.budget_hard_cap_action == BudgetAction.KILL_SWITCH:
         from .services import agent_controls_update
 
-        # The agent's row lock before the announcement's audit entry: an action being stored holds
-        # a key-share lock on the agent (its row's foreign key) and then takes the audit chain's
-        # lock, so taking the chain's lock first and the agent's after deadlocked with it.
+        # The race: twenty requests at the cap, one pulling the switch while the others store their
+        # rows. A stored action takes a key-share lock on its agent (the foreign key's check, at the
+        # end of the statement that also appended its audit entry, so after the chain's lock); a
+        # FOR UPDATE lock on the agent waits for that key-share and blocks it, and with the chain's
+        # lock on the other side the two deadlocked (CI, stop 28). Every lock on an agent row is
+        # FOR NO KEY UPDATE (no_key=True): it still excludes every other change to the agent, and
+        # it never blocks a row that only references the agent.
         with transaction.atomic():
-            locked = Agent.objects.select_for_update().filter(pk=agent.pk)
+            locked = Agent.objects.select_for_update(no_key=True).filter(pk=agent.pk)
             enabled = locked.values_list("side_effects_enabled", flat=True).first()
             automatic_change_announce(agent=agent, kind="budget_action", reason=reason)
             if enabled:

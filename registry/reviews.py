@@ -234,7 +234,7 @@ def review_complete(*, review_id: int, reviewer, findings: str, outcome: str) ->
         review = Review.objects.select_for_update().get(pk=review_id)
         if review.status != ReviewStatus.OPEN:
             raise ValidationError("This review is already completed.")
-        agent = Agent.objects.select_for_update().get(pk=review.agent_id)
+        agent = Agent.objects.select_for_update(no_key=True).get(pk=review.agent_id)
         review.status = ReviewStatus.COMPLETED
         review.findings = findings
         review.outcome = outcome

@@ -47,7 +47,7 @@ def agent_save_from_form(*, form, user) -> Agent:
     """Save a validated agent form (create or edit) and keep the owner's object rights in step."""
     previous_owner = None
     if form.instance.pk:
-        previous_owner = Agent.objects.select_for_update().get(pk=form.instance.pk).owner
+        previous_owner = Agent.objects.select_for_update(no_key=True).get(pk=form.instance.pk).owner
     agent = form.save()
     agent_grant_owner_rights(agent=agent, previous_owner=previous_owner)
     return agent
@@ -115,7 +115,7 @@ def agent_controls_update(*, agent_id: int, actor=None, reason: str = "", **chan
     unknown = set(changes) - CONTROL_FIELDS
     if unknown:
         raise ValueError(f"Not a runtime control: {', '.join(sorted(unknown))}")
-    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
     was_enabled = agent.side_effects_enabled
     for field, value in changes.items():
         setattr(agent, field, value)
@@ -260,11 +260,15 @@ def user_key_revoke(*, user, key_id: str) -> UserAPIKey:
 
 # --- effects of approved change requests ---------------------------------------------------
 # Lock order everywhere: the agent row first, then its versions (two applies cannot deadlock).
+# Locks on agents, versions and tools are FOR NO KEY UPDATE (no_key=True): they exclude each other
+# as FOR UPDATE would, but not the key-share lock of an action, run or span being stored for the
+# row (its foreign key's check). FOR UPDATE made those inserts wait on an operator's change while
+# they held the audit chain's lock, a deadlock (registry/budgets.py, hard_cap_reached).
 
 
 def _agent_of_version_locked(version_id: int) -> Agent:
     agent_id = AgentVersion.objects.filter(pk=version_id).values_list("agent_id", flat=True).get()
-    return Agent.objects.select_for_update().get(pk=agent_id)
+    return Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
 
 
 def version_grant_label(*, agent: Agent, base_label: str, mark: str = "g") -> str:
@@ -278,7 +282,7 @@ def version_grant_label(*, agent: Agent, base_label: str, mark: str = "g") -> st
 
 
 def _version_locked(*, version_id: int, bundle_digest: str | None = None) -> AgentVersion:
-    version = AgentVersion.objects.select_for_update().get(pk=version_id)
+    version = AgentVersion.objects.select_for_update(no_key=True).get(pk=version_id)
     if bundle_digest is not None and version.bundle_digest != bundle_digest:
         raise RegistryConflict(f"Version {version.label}'s configuration changed since it was approved; request again.")
     return version
@@ -326,7 +330,9 @@ def _supersede_deployed(agent: Agent, except_pk: int | None = None) -> AgentVers
     """The agent's deployed version, if any (other than ``except_pk``), becomes superseded: at
     most one deployed version per agent (a database constraint too)."""
     current = (
-        AgentVersion.objects.select_for_update().filter(agent=agent, state=VersionState.DEPLOYED).exclude(pk=except_pk)
+        AgentVersion.objects.select_for_update(no_key=True)
+        .filter(agent=agent, state=VersionState.DEPLOYED)
+        .exclude(pk=except_pk)
     ).first()
     if current is not None:
         _version_set_state(current, VersionState.SUPERSEDED)
@@ -457,12 +463,14 @@ def version_rollback_to_previous(*, agent_id: int, actor=None, reason: str) -> t
     Returns ``(previous, rolled_back)``. Refused when there is no deployed version or no earlier
     one. The agent row is locked first (the lock order of every apply), so a go-live approved at
     the same moment waits and then sees the rolled-back state."""
-    agent = Agent.objects.select_for_update().get(pk=agent_id)
-    current = AgentVersion.objects.select_for_update().filter(agent=agent, state=VersionState.DEPLOYED).first()
+    agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
+    current = (
+        AgentVersion.objects.select_for_update(no_key=True).filter(agent=agent, state=VersionState.DEPLOYED).first()
+    )
     if current is None:
         raise RegistryConflict(f"{agent.name} has no deployed version to roll back.")
     previous = (
-        AgentVersion.objects.select_for_update()
+        AgentVersion.objects.select_for_update(no_key=True)
         .filter(agent=agent, state=VersionState.SUPERSEDED, deployed_at__isnull=False)
         .order_by("-deployed_at", "-pk")
         .first()
@@ -481,7 +489,7 @@ def version_rollback_to_previous(*, agent_id: int, actor=None, reason: str) -> t
 def canary_set(*, agent_id: int, version_id: int, bundle_digest: str, share_pct: Decimal, actor=None) -> Agent:
     """Send ``share_pct`` % of the agent's traffic to an approved version whose configuration is
     unchanged (``bundle_digest``); a share of 0 ends the canary."""
-    Agent.objects.select_for_update().get(pk=agent_id)  # lock order: the agent first
+    Agent.objects.select_for_update(no_key=True).get(pk=agent_id)  # lock order: the agent first
     version = _version_locked(version_id=version_id, bundle_digest=bundle_digest)
     if version.state not in PROMOTABLE_VERSION_STATES:
         raise RegistryConflict(f"Version {version.label} is {version.get_state_display().lower()}, no longer approved.")
@@ -496,7 +504,7 @@ def canary_set(*, agent_id: int, version_id: int, bundle_digest: str, share_pct:
 @transaction.atomic
 def agent_retire(*, agent_id: int, actor=None) -> Agent:
     """Retire an agent for good: status retired, side effects off, no canary."""
-    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
     agent.status = AgentStatus.RETIRED
     agent.save(update_fields=["status"])
     return agent_controls_update(
@@ -508,7 +516,7 @@ def agent_retire(*, agent_id: int, actor=None) -> Agent:
 def agent_set_tier(*, agent_id: int, risk_tier: int, from_tier: int) -> Agent:
     """Move an agent to another risk tier, provided it is still at ``from_tier`` (the tier the
     change was decided from: a tier changed meanwhile needs a new decision)."""
-    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
     if agent.risk_tier != from_tier:
         raise RegistryConflict(f"The tier changed meanwhile (approved from tier {from_tier}, now {agent.risk_tier}).")
     agent.risk_tier = risk_tier
@@ -520,7 +528,7 @@ def agent_set_tier(*, agent_id: int, risk_tier: int, from_tier: int) -> Agent:
 def agent_set_status(*, agent_id: int, status: str, from_status: str, actor=None) -> Agent:
     """Move an agent to another lifecycle status, provided it is still in ``from_status`` (the
     status the change was decided from). Retirement has its own service (:func:`agent_retire`)."""
-    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
     if agent.status != from_status:
         raise RegistryConflict(
             f"The status changed meanwhile (approved from {from_status}, now {agent.get_status_display().lower()})."
@@ -543,7 +551,7 @@ def agent_scope_set(*, agent_id: int, field: str, value, from_value, actor=None)
 
     if field not in AGENT_SCOPE_FIELDS:
         raise ValueError(f"Not a scope field: {field}")
-    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    agent = Agent.objects.select_for_update(no_key=True).get(pk=agent_id)
     if governed_value_current(agent, field) != from_value:
         raise RegistryConflict(f"{agent._meta.get_field(field).verbose_name} changed meanwhile; ask again.")
     previous_owner = agent.owner
@@ -564,7 +572,7 @@ def agent_scope_set(*, agent_id: int, field: str, value, from_value, actor=None)
 def tool_set_tier(*, tool_id: int, action_tier: int, from_tier: int, actor=None) -> Tool:
     """Move a catalog tool to another action tier, provided it is still at ``from_tier``. The
     gate's defaults follow the tier, so lowering it is a two-person change request."""
-    tool = Tool.objects.select_for_update().get(pk=tool_id)
+    tool = Tool.objects.select_for_update(no_key=True).get(pk=tool_id)
     if tool.action_tier != from_tier:
         raise RegistryConflict(
             f"{tool.name}'s tier changed meanwhile (approved from {from_tier}, now {tool.action_tier})."

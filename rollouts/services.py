@@ -47,7 +47,7 @@ def plan_start(*, request, actor) -> RolloutPlan:
     halted plan of the agent is cancelled, superseded by this one; there must be a deployed
     version to compare the canary with. Runs inside the engine's apply transaction."""
     p = request.payload
-    agent = Agent.objects.select_for_update().get(pk=request.agent_id)  # lock order: the agent first
+    agent = Agent.objects.select_for_update(no_key=True).get(pk=request.agent_id)  # lock order: the agent first
     stable = agent.deployed_version
     if stable is None or stable.pk == p["version_id"]:
         raise ApplyBlocked(f"{agent.name} has no other deployed version to compare the canary with.")
@@ -327,7 +327,7 @@ def plan_cancel(*, plan_id: int, actor, reason: str) -> RolloutPlan:
         plan = RolloutPlan.objects.select_related("agent", "version").filter(pk=plan_id).first()
         if plan is None:
             raise ValidationError("No such rollout plan.")
-        agent = Agent.objects.select_for_update().get(pk=plan.agent_id)
+        agent = Agent.objects.select_for_update(no_key=True).get(pk=plan.agent_id)
         if not may_cancel_plan(actor, agent):
             raise PermissionDenied("Only an operator of this agent or the governance board may cancel its plan.")
         plan = RolloutPlan.objects.select_for_update().select_related("version").get(pk=plan_id)

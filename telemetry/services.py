@@ -611,7 +611,7 @@ def violation_record_once(
     the second one finds the first one's row."""
     if kind not in ViolationKind.values:
         raise ValueError(f"Unknown violation kind {kind!r}.")
-    Agent.objects.select_for_update().only("pk").get(pk=agent.pk)
+    Agent.objects.select_for_update(no_key=True).only("pk").get(pk=agent.pk)
     now = timezone.now()
     existing = ComplianceViolation.objects.filter(agent=agent, kind=kind, version_key=key).order_by("hour").first()
     if existing is not None:

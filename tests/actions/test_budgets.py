@@ -423,3 +423,20 @@ def test_a_bad_cap_is_refused_naming_the_field_and_changes_nothing(agent, owner_
         request_create(agent=agent, kind=SCOPE_CHANGE, payload=payload, requester=owner_user, justification="x")
     assert field in exc.value.message_dict
     assert not ApprovalRequest.objects.exists()
+
+
+
+def test_the_kill_switch_at_the_cap_locks_the_agent_without_blocking_rows_that_reference_it(agent):
+    """GIVEN the hard cap's kill switch being pulled, THEN every lock it takes on the agent's row is
+    FOR NO KEY UPDATE: it excludes other changes to the agent, but not an action or span being
+    stored for it (their foreign key's key-share lock). FOR UPDATE made those wait, and with the
+    audit chain's lock on the other side the race above deadlocked (CI, stop 28)."""
+    from registry.budgets import hard_cap_reached
+
+    agent = caps(agent, budget_hard_cap_usd=Decimal("10"), budget_hard_cap_action=BudgetAction.KILL_SWITCH)
+    with CaptureQueriesContext(connection) as queries:
+        assert hard_cap_reached(agent=agent, spend_usd=Decimal("12"), now=_now()) is not None
+    locks = [q["sql"] for q in queries if 'FROM "registry_agent"' in q["sql"] and "FOR " in q["sql"]]
+    assert len(locks) >= 2  # the budget's own lock and agent_controls_update's
+    assert all(sql.endswith("FOR NO KEY UPDATE") for sql in locks), locks
+    assert Agent.objects.get(pk=agent.pk).side_effects_enabled is False
