@@ -22,8 +22,10 @@ Issue 18, item 7 (the gate stays fast with context), two more rows:
 * **auto-decided action request with context, p50** (ms): one client, sequential requests to
   ``tickets.reply`` whose policy reads the context (spend, session step, incident, hour), each
   with a session id and a cost, so the gate computes the context (one query), checks the budget
-  ceilings and charges the counters (one upsert). Measured at the client on loopback, so it is an
-  upper bound of the server time. Goal ≤ 5 ms.
+  ceilings and charges the counters (one upsert). The goal is on server time, read from each
+  answer's ``Server-Timing: app;dur=`` header (``config/server_timing.py``: from the first
+  middleware in to the response leaving it); the round trip at the client on loopback, an upper
+  bound, is the next row. Goal ≤ 5 ms.
 """
 
 from __future__ import annotations
@@ -114,12 +116,26 @@ def main(args: list[str] | None = None) -> dict:
             rounds=opts.rounds,
             goal=(">=", 0.6),
         )
+        # Two figures from the same requests: the server's own time (its Server-Timing header, what
+        # the goal names) and the round trip at the client (an upper bound, network and client in).
+        client_p50: list[float] = []
         latency = harness.measure(
-            "actions: auto-decided request with context p50",
-            lambda: _p50_ms(stack.url, harness.post_json("/api/v1/action-requests/", key, reply), opts.requests),
+            "actions: auto-decided request with context p50, server time",
+            lambda: _p50_ms(
+                stack.url, harness.post_json("/api/v1/action-requests/", key, reply), opts.requests, client_p50
+            ),
             unit="ms",
             rounds=opts.rounds,
             goal=("<=", 5.0),
+        )
+        client = harness.record(
+            harness.Row(
+                "actions: the same requests' p50 at the client (loopback)",
+                "ms",
+                client_p50,
+                machine=latency.machine,
+                control=client_p50[1:] + client_p50[:1],
+            )
         )
     per_rule = harness.measure(
         "actions: evaluation per additional rule", _per_rule_us, unit="µs", rounds=opts.rounds, goal=("<=", 1.0)
@@ -128,16 +144,18 @@ def main(args: list[str] | None = None) -> dict:
         "ratio": row.figure(),
         "row": row.as_dict(),
         "context_p50_ms": latency.figure(),
+        "context_client_p50_ms": client.figure(),
         "per_rule_us": per_rule.figure(),
     }
 
 
-def _p50_ms(url: str, make, total: int) -> float:
-    """Median milliseconds of ``total`` sequential requests on one keep-alive connection."""
+def _p50_ms(url: str, make, total: int, client_p50: list[float]) -> float:
+    """Median server milliseconds (``Server-Timing: app;dur=``) of ``total`` sequential requests on
+    one keep-alive connection; the median round trip at the client is appended to ``client_p50``."""
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     base = next(_ROUND) * 10_000_000
-    times = []
+    times, server = [], []
     try:
         for i in range(total):
             method, path, body, headers, expect = make(base + i)
@@ -148,9 +166,23 @@ def _p50_ms(url: str, make, total: int) -> float:
             times.append((time.perf_counter() - start) * 1000)
             if response.status != expect or not _allowed(data):
                 raise RuntimeError(f"answered {response.status}: {data[:200]!r}")
+            server.append(server_timing_ms(response.getheader("Server-Timing", "")))
     finally:
         conn.close()
-    return statistics.median(times)
+    client_p50.append(statistics.median(times))
+    return statistics.median(server)
+
+
+def server_timing_ms(header: str) -> float:
+    """The ``app`` duration of a ``Server-Timing`` header (``app;dur=3.21``), in ms."""
+    for metric in header.split(","):
+        name, *params = (part.strip() for part in metric.split(";"))
+        if name == "app":
+            for param in params:
+                key, _, value = param.partition("=")
+                if key == "dur":
+                    return float(value)
+    raise RuntimeError(f"no app duration in Server-Timing: {header!r}")
 
 
 _ROUND = iter(range(1, 10**6))

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the time it adds covers every middleware below and the view (config/server_timing.py).
+    "config.server_timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.security_headers.PermissionsPolicyMiddleware",
     "csp.middleware.CSPMiddleware",
