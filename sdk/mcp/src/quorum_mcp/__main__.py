@@ -10,9 +10,9 @@ import argparse
 import logging
 import socket
 
-import anyio
 from quorum_sdk import QuorumClient
 
+from .eventloop import run
 from .gateway import Gateway, Upstream
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     gateway = Gateway(quorum, upstreams, approval_timeout=args.approval_timeout, poll_initial=args.poll)
     try:
         if args.http is None:
-            anyio.run(gateway.serve_stdio)
+            run(gateway.serve_stdio)
         else:
             # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so (Nagle and the
             # peer's delayed ACK otherwise hold the last small write of each answer ~40 ms on loopback).
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
             # being checked waits in the backlog instead of being refused.
             sock.listen(128)
             print(f"PORT {sock.getsockname()[1]}", flush=True)
-            anyio.run(gateway.serve_http, sock)
+            run(gateway.serve_http, sock)
     except KeyboardInterrupt:
         pass
     finally:

@@ -12,8 +12,9 @@ import argparse
 import socket
 import sys
 
-import anyio
 from mcp.server.mcpserver import MCPServer
+
+from .eventloop import run
 
 REFUND_DESCRIPTION = "Refund an order to the customer's original payment method."
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     sock.listen(128)  # before telling the port: an early client waits instead of being refused
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     app = server.streamable_http_app()
-    anyio.run(uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve, [sock])
+    run(uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve, [sock])  # the gateway's loop
     sys.exit(0)
 
 

@@ -66,6 +66,8 @@ class RunExporter:
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         self._closed = False
+        self._wake = threading.Event()  # a full batch or a flush: send now, not at the deadline
+        self._collected = 0  # runs the thread holds in the batch it is collecting
         self._thread = threading.Thread(target=self._loop, name="quorum-run-exporter", daemon=True)
         self._thread.start()
         if register_atexit:
@@ -90,6 +92,11 @@ class RunExporter:
                 self._dropped += 1
                 return False
             self._in_flight += 1
+            # Wake the thread only for a full batch (it wakes by itself for the first run of a
+            # batch and at the batch's deadline): a wake-up per run put a thread switch on the
+            # caller's path, ~0.3 ms of every gated MCP call on a loaded two-core machine.
+            if self._queue.qsize() + self._collected >= self.max_batch:
+                self._wake.set()
         return True
 
     @property
@@ -103,7 +110,8 @@ class RunExporter:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued run was sent (or dropped); ``False`` on timeout."""
         with contextlib.suppress(queue.Full):  # a full queue: the thread is busy anyway
-            self._queue.put_nowait(None)  # wakes the thread: send what is there now
+            self._queue.put_nowait(None)  # the thread sends what is there now
+        self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
             while self._in_flight:
@@ -123,6 +131,7 @@ class RunExporter:
         self.flush(self.shutdown_timeout if timeout is None else timeout)
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
+        self._wake.set()
         self._thread.join(0.5)
         with self._lock:
             self._dropped += self._in_flight
@@ -141,23 +150,31 @@ class RunExporter:
 
     def _collect(self) -> tuple[list[dict[str, Any]], bool]:
         """Block for the first run, then take more until the batch is full, ``max_interval``
-        has passed since the first, or a flush marker arrives."""
+        has passed since the first, or a flush marker arrives. Between the first run and the
+        deadline the thread sleeps on ``_wake`` (set by a full batch or a flush), not on the
+        queue: a queue wait would wake it for every run submitted."""
         first = self._queue.get()
         if first is None:
             return [], self._closed and self._queue.empty()
         batch = [first]
         deadline = time.monotonic() + self.max_interval
         while len(batch) < self.max_batch:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
             try:
-                item = self._queue.get(timeout=left)
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._collected = len(batch)
+                self._wake.wait(left)
+                # Cleared before the queue is read again: a run submitted from here on is either
+                # read below or sets the event anew, so no wake-up is lost.
+                self._wake.clear()
+                continue
             if item is None:
                 break
             batch.append(item)
+        self._collected = 0
         return batch, False
 
     def _send(self, batch: list[dict[str, Any]]) -> None:
