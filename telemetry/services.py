@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from registry.budgets import SPEND_RUNS_UPSERT_CTE, period_keys, spend_runs_alert, spend_runs_totals
+from registry.budgets import SPEND_RUNS_UPSERT_CTE, period_keys, spend_runs_alert, spend_runs_totals_by_period
 from registry.choices import VersionState
 from registry.models import Agent, AgentVersion
 
@@ -254,8 +254,13 @@ def _runs_store(agent: Agent, accepted: list[tuple[ItemResult, RunIn]], received
         if run.run_id not in created:
             result.status = "duplicate"
     # Budgets that act: the new runs' cost counts toward the agent's day and month (added by the
-    # statement that stored them); a month crossing the soft cap alerts, after the commit.
-    totals = spend_runs_totals([(run.started_at, run.cost_usd) for r, run in accepted if r.status == "created"])
+    # statement that stored them, to the keys _row computed); a month crossing the soft cap alerts,
+    # after the commit.
+    totals = spend_runs_totals_by_period(
+        (row["spend_day"], row["spend_month"], run.cost_usd)
+        for (result, run), row in zip(accepted, rows, strict=True)
+        if result.status == "created"
+    )
     spend_runs_alert(agent, totals, spend_rows)
 
 
@@ -289,7 +294,9 @@ def _run_id_of(item) -> str | None:
 
 
 def _row(run: RunIn, version_id: int | None, denied) -> dict:
-    """The run as the ingest statement's JSON record: its columns, and the day and month its cost counts toward."""
+    """The run as the ingest statement's JSON record: its columns, and the day and month its cost counts toward.
+    Times and decimals are turned into their JSON text here: the encoder's ``default`` hook, called
+    four times per run, made encoding a batch of 1,000 runs about twice as slow."""
     latency = run.latency_ms
     if latency < 0:
         latency = min(int((run.ended_at - run.started_at).total_seconds() * 1000), 86_400_000)
@@ -302,19 +309,19 @@ def _row(run: RunIn, version_id: int | None, denied) -> dict:
         "bundle_digest": run.bundle_digest,
         "model": run.model,
         "channel": run.channel,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
+        "started_at": run.started_at.isoformat(),
+        "ended_at": run.ended_at.isoformat(),
         "latency_ms": latency,
         "status": run.status,
         "outcome": run.outcome,
         "reason": run.reason or "",
         "input_tokens": run.input_tokens,
         "output_tokens": run.output_tokens,
-        "cost_usd": run.cost_usd,
+        "cost_usd": str(run.cost_usd),
         "tool_calls": run.tool_calls,
         "tools_used": run.tools_used,
         "policy_blocks": run.policy_blocks,
-        "human_minutes": run.human_minutes,
+        "human_minutes": str(run.human_minutes),
         "trace_id": run.trace_id,
         "metadata": redact(run.metadata, denied) if run.metadata else {},
         "shadow": run.shadow,
@@ -384,6 +391,7 @@ FROM checked c
 
 
 def _json_default(value):
+    # Only what metadata can hold beyond JSON's own types (numbers with a fraction arrive as Decimal).
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)  # Decimal: exact digits, never a float

@@ -119,3 +119,18 @@ def test_the_web_process_keeps_agent_connections_alive(tmp_path):
     finally:
         web.terminate()
         web.wait(timeout=30)
+
+
+def test_each_web_worker_freezes_what_it_loaded_at_start():
+    """gunicorn.conf.py's ``post_worker_init``: what the worker loaded (every view of the URLconf
+    included) is frozen out of the garbage collector's generations, so a full collection triggered
+    by a large batch does not walk it with the interpreter lock held."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "DATABASE_URL", "REDIS_URL") if k in os.environ}
+    env |= {"DJANGO_SETTINGS_MODULE": "config.settings_test", "PYTHONWARNINGS": "ignore::UserWarning"}
+    code = (
+        "import gc, runpy, sys, django; django.setup(); before = 'telemetry.api.views' in sys.modules;"
+        " runpy.run_path('gunicorn.conf.py')['post_worker_init'](None);"
+        " print(before, 'telemetry.api.views' in sys.modules, gc.get_freeze_count() > 50_000)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["False", "True", "True"], run.stdout + run.stderr
