@@ -192,10 +192,7 @@ def _policy(rules: int) -> list[dict]:
     from actions.language import fields_parse, rules_parse
 
     fields = fields_parse("amount_usd: decimal\ncustomer_tier: enum(standard, pro, enterprise)")
-    misses = [
-        f'deny "r{n}" if amount_usd > {1000 + n} and context.spend_today_usd >= {n}'
-        for n in range(rules - 1)
-    ]
+    misses = [f'deny "r{n}" if amount_usd > {1000 + n} and context.spend_today_usd >= {n}' for n in range(rules - 1)]
     return rules_parse("\n".join([*misses, "allow if customer_tier in ['standard', 'pro']"]), fields)
 
 

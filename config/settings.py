@@ -78,7 +78,8 @@ MIDDLEWARE = [
     "config.server_timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.security_headers.PermissionsPolicyMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the policy for answers without a nonce built once (config/security_headers.py).
+    "config.security_headers.CSPMiddleware",
     "config.input_guards.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -94,7 +95,8 @@ MIDDLEWARE = [
     "registry.mfa.SecondStepMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    # auditlog's context (actor, address, correlation id) without a receiver per request.
+    "registry.audit.AuditContextMiddleware",
     # Last, as axes asks: turns a locked-out login into its lockout answer.
     "axes.middleware.AxesMiddleware",
 ]

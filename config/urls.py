@@ -17,6 +17,8 @@ handler500 = "config.error_views.server_error"
 handler404 = "config.error_views.not_found"
 
 urlpatterns = [
+    # First: agents call these on every step (config/api_urls.py); no other pattern starts with it.
+    path("api/v1/", include("config.api_urls")),
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     # OTLP/HTTP's standard path, so an exporter needs only the base URL (also under /api/v1/otlp/).
@@ -41,7 +43,6 @@ urlpatterns = [
     path("compliance/", include("compliance.urls")),
     path("", include("telemetry.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's page carries one inline <style> (its own template): that view alone may use
     # inline styles; its script is served as a file (the split view), so script-src stays strict.

@@ -12,11 +12,12 @@ class RegistryConfig(AppConfig):
         from auditlog.signals import pre_log
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_in, user_login_failed
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_save, pre_save
 
         from . import audit_sources
         from .agent_key_cache import key_changed
         from .assurance import record_password_sign_in
+        from .audit import request_context_receiver
         from .extensions import NavItem, agent_card_sections, home_panels, nav_items
         from .lifecycle import account_saved, orphaned_card_section, orphaned_home_panel
         from .mfa import second_step_on_login
@@ -37,6 +38,8 @@ class RegistryConfig(AppConfig):
         # The audit chain's own sources (issue 15): auditlog's entries and logins.
         pre_log.connect(audit_sources.remember_logged_instance, dispatch_uid="registry.audit_chain_pre_log")
         post_save.connect(audit_sources.chain_logentry, sender=LogEntry, dispatch_uid="registry.audit_chain_logentry")
+        # The request's audit context (registry/audit.py, AuditContextMiddleware): one receiver for good.
+        pre_save.connect(request_context_receiver, sender=LogEntry, dispatch_uid="registry.request_audit_context")
         user_logged_in.connect(audit_sources.chain_login, dispatch_uid="registry.audit_chain_login")
         user_login_failed.connect(audit_sources.chain_login_failed, dispatch_uid="registry.audit_chain_login_failed")
         user_logged_in.connect(second_step_on_login, dispatch_uid="registry.second_step_on_login")

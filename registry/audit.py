@@ -7,16 +7,51 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from auditlog.context import auditlog_value, disable_auditlog, set_actor
+from auditlog.cid import set_cid
+from auditlog.context import _set_extra_data, auditlog_value, disable_auditlog, set_actor
 from auditlog.diff import model_instance_diff
+from auditlog.middleware import AuditlogMiddleware
 from auditlog.models import LogEntry, LogEntryManager
 from auditlog.signals import pre_log
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models.signals import post_save, pre_save
+from django.http import HttpRequest, HttpResponse
 
 from . import audit_sources
 from .audit_chain import chain_batch
+
+# --- the request's audit context, without a signal receiver per request -------------------------
+#
+# auditlog's middleware connects a pre_save receiver for LogEntry at the start of every request and
+# disconnects it at the end (``auditlog.context.call_context_manager``). Connecting takes the
+# signal's lock and empties its receiver cache, so every model save in every thread then looks its
+# receivers up again; on the agent endpoints it cost about a tenth of a millisecond of CPU per
+# request (issue 18's gate latency). Here one receiver is connected for good (``ready``) and the
+# middleware only sets the context: auditlog's receiver fills in a LogEntry from the context whose
+# ``signal_duid`` is its own, so entries get the same actor, address and port as before, and a
+# nested ``acting_as`` (auditlog's ``set_actor``, its own duid and receiver) still wins inside it.
+
+REQUEST_CONTEXT_DUID = ("quorum.request_audit_context",)
+
+
+def request_context_receiver(sender, instance, **kwargs) -> None:
+    """pre_save of LogEntry: the current request's actor, address and port onto the entry."""
+    _set_extra_data(sender, instance, signal_duid=REQUEST_CONTEXT_DUID)
+
+
+class AuditContextMiddleware(AuditlogMiddleware):
+    """auditlog's middleware (the same context: actor, remote address and port, correlation id)
+    with the context set, and reset after the answer, instead of a receiver connected per request."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        set_cid(request)
+        context = {**self.get_extra_data(request), "signal_duid": REQUEST_CONTEXT_DUID}
+        token = auditlog_value.set(context)
+        try:
+            return self.get_response(request)
+        finally:
+            auditlog_value.reset(token)
 
 
 @contextmanager

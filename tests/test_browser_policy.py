@@ -107,10 +107,24 @@ def test_every_console_page_has_the_security_headers_and_no_inline_code(agent, o
 
 
 def test_an_api_answer_has_the_headers_too(client):
+    from csp.utils import build_policy
+
     response = client.get("/api/v1/agents/")
     assert response.status_code == 401
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # Built once per process (config/security_headers.py), the same text django-csp builds.
+    assert response.headers["Content-Security-Policy"] == build_policy()
+
+
+def test_a_page_that_draws_a_nonce_still_gets_its_own_policy(client, board_user):
+    """The once-built policy is only for answers without a nonce: a page's scripts carry a fresh
+    nonce, named in its header, different on the next page."""
+    client.force_login(board_user)
+    first, second = client.get("/agents/"), client.get("/agents/")
+    nonces = [re.search(r"'nonce-([^']+)'", r.headers["Content-Security-Policy"]).group(1) for r in (first, second)]
+    assert nonces[0] != nonces[1]
+    assert f'nonce="{nonces[0]}"' in first.content.decode()
 
 
 @pytest.mark.browser

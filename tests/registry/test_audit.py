@@ -84,3 +84,24 @@ def test_api_errors_name_list_items_like_a_path():
     errors = flatten_errors({"results": {3: {"case": ["Unknown case."]}}, "name": ["Required."]})
     assert {"code": "invalid", "field": "results[3].case", "message": "Unknown case."} in errors
     assert {"code": "invalid", "field": "name", "message": "Required."} in errors
+
+
+def test_a_request_sets_the_audit_context_without_connecting_a_receiver(client, board_user, agent, monkeypatch):
+    """auditlog's middleware connected a pre_save receiver per request (emptying the signal's cache
+    for every thread); ours sets the context only, and the entry still names the user and address."""
+    from django.db.models.signals import pre_save
+
+    connects = []
+    original = pre_save.connect
+    monkeypatch.setattr(pre_save, "connect", lambda *a, **k: connects.append(k) or original(*a, **k))
+    client.force_login(board_user)
+    client.post(
+        reverse("registry:agent_edit", args=[agent.slug]),
+        _edit_payload(agent, unit_of_work="ticket solved"),
+        HTTP_X_CORRELATION_ID="req-42",
+    )
+    entry = _entries(Agent, agent.pk).filter(action=LogEntry.Action.UPDATE).latest("timestamp")
+    assert entry.actor == board_user
+    assert entry.remote_addr == "127.0.0.1"
+    assert entry.cid == "req-42"  # the correlation id header, as auditlog's middleware reads it
+    assert connects == []
