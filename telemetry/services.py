@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -32,6 +32,14 @@ APPROVED_STATES = frozenset(
 
 
 # --- ingest ------------------------------------------------------------------------------------
+
+
+class GovernanceChangedDuringIngest(OperationalError):
+    """The agent's versions or grants changed between every attempt of one ingest, so no attempt
+    could store its runs against the governance it checked them with. Like PostgreSQL's
+    serialization failure (also an ``OperationalError``), nothing was stored and the same request
+    will succeed when retried: the API answers 503 with ``Retry-After`` (``config.error_views``,
+    and the OTLP receiver's own handling), never 500."""
 
 
 @dataclass
@@ -249,7 +257,9 @@ def _runs_store(agent: Agent, accepted: list[tuple[ItemResult, RunIn]], received
             _GOVERNANCE.clear()
         _GOVERNANCE[agent.pk] = governance
     else:
-        raise RuntimeError(f"Agent {agent.pk}'s versions changed during {_GOVERNANCE_ATTEMPTS} ingest attempts.")
+        raise GovernanceChangedDuringIngest(
+            f"Agent {agent.pk}'s versions changed during {_GOVERNANCE_ATTEMPTS} ingest attempts."
+        )
     for result, run in accepted:
         if run.run_id not in created:
             result.status = "duplicate"

@@ -83,3 +83,28 @@ def test_the_run_crossing_the_soft_cap_opens_the_budget_alert(agent, run_payload
         assert not alerts.exists()
         runs_ingest(agent=agent, items=[run_payload(cost_usd="0.60")])
     assert alerts.count() == 1 and "reached its monthly budget" in alerts.get().title
+
+
+def test_governance_changing_on_every_attempt_is_a_503_to_retry_and_stores_nothing(
+    agent, agent_client, run_payload, monkeypatch
+):
+    """The ingest retries while the agent's governance changes under it; past its attempts it
+    stores nothing and answers 503 with Retry-After, like a serialization failure (not a 500)."""
+    from telemetry import services
+
+    stale = []
+    statement = services._ingest_statement
+
+    def never_matching(agent_id, fingerprint, rows, received_at, spend_now):
+        # As if a version changed again just before each statement: no fingerprint ever matches.
+        stale.append(fingerprint)
+        return statement(agent_id, f"stale-{len(stale)}", rows, received_at, spend_now)
+
+    monkeypatch.setattr(services, "_ingest_statement", never_matching)
+    agent_client.raise_request_exception = False  # answered as in production: by handler500
+    response = agent_client.post("/api/v1/runs/", run_payload(), format="json")
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"]
+    assert response.json()["errors"][0]["code"] == "service_unavailable"
+    assert len(stale) == services._GOVERNANCE_ATTEMPTS
+    assert not Run.objects.filter(agent=agent).exists()
