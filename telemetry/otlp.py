@@ -15,6 +15,7 @@ import gzip
 import json
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -462,31 +463,40 @@ def _to_json(value) -> str:
 
 
 def span_rows(agent_id: int, records: list[mapping.SpanRecord], now: datetime) -> list[tuple]:
-    """The rows COPY writes: attributes and events redacted (deny-listed keys, card numbers)."""
+    """The rows COPY writes: attributes and events redacted (deny-listed keys, card numbers).
+    Times travel as ISO 8601 text: psycopg's COPY formatting of a timezone-aware datetime cost
+    more than the rest of the row (the 512-span export's rows: 2.3 ms with the three times as
+    datetimes, 0.5 ms as text), and the receive time, the same for every row, is formatted once."""
+    return list(span_rows_iter(agent_id, records, now))
+
+
+def span_rows_iter(agent_id: int, records: list[mapping.SpanRecord], now: datetime) -> Iterator[tuple]:
+    """:func:`span_rows` one at a time. The ingest streams them into COPY: psycopg sends every
+    32 KiB as it fills, so PostgreSQL parses and indexes the first rows while Python redacts and
+    encodes the next (on two cores they overlap instead of taking turns)."""
     denied = deny_list()
-    return [
-        (
+    received_at = now.isoformat()
+    for r in records:
+        yield (
             agent_id,
             r.trace_id,
             r.span_id,
             r.parent_span_id,
             mask_card_numbers(r.name),
             r.operation,
-            r.start,
-            r.end,
+            r.start.isoformat(),
+            r.end.isoformat(),
             r.duration_us,
             r.status_code,
             mask_card_numbers(r.status_message),
             r.service_name,
             _to_json(redact(r.attributes, denied)),
             _to_json(redact(r.events, denied)) if r.events else "[]",
-            now,
+            received_at,
         )
-        for r in records
-    ]
 
 
-def spans_copy(rows: list[tuple], table: str = SPANS.name) -> None:
+def spans_copy(rows: Iterable[tuple], table: str = SPANS.name) -> None:
     """Append span rows with COPY (the fastest way into PostgreSQL), into ``table``: the
     partitioned table, or the one day's partition that holds every row."""
     sql = f"COPY {table} ({', '.join(_SPAN_COLUMNS)}) FROM STDIN"
@@ -506,7 +516,7 @@ def _spans_store(agent: Agent, records: list[mapping.SpanRecord], now: datetime)
     # skips routing each row through the parent (about a tenth of the COPY). PostgreSQL still
     # checks each row against the partition's bounds.
     table = SPANS.partition_name(next(iter(days))) if len(days) == 1 else SPANS.name
-    spans_copy(span_rows(agent.pk, records, now), table)
+    spans_copy(span_rows_iter(agent.pk, records, now), table)
 
 
 # --- retention ---------------------------------------------------------------------------------
