@@ -68,6 +68,7 @@ class RunExporter:
         self._closed = False
         self._wake = threading.Event()  # a full batch or a flush: send now, not at the deadline
         self._collected = 0  # runs the thread holds in the batch it is collecting
+        self._given_up = False  # close() has counted what was still unsent as dropped
         self._thread = threading.Thread(target=self._loop, name="quorum-run-exporter", daemon=True)
         self._thread.start()
         if register_atexit:
@@ -105,7 +106,9 @@ class RunExporter:
 
     def stats(self) -> ExporterStats:
         with self._lock:
-            return ExporterStats(self._sent, self._rejected, self._dropped, self._batches, self._queue.qsize())
+            # After close() nothing waits to be sent: the marker left for the thread is no run.
+            queued = 0 if self._given_up else self._queue.qsize()
+            return ExporterStats(self._sent, self._rejected, self._dropped, self._batches, queued)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued run was sent (or dropped); ``False`` on timeout."""
@@ -134,8 +137,17 @@ class RunExporter:
         self._wake.set()
         self._thread.join(0.5)
         with self._lock:
+            # The race with a send that outlives the join (Quorum slow or hanging): its runs are
+            # counted here, once; ``_send`` records nothing after this, and the thread stops.
             self._dropped += self._in_flight
             self._in_flight = 0
+            self._given_up = True
+            # What is still queued was just counted: nobody sends it now.
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._queue.get_nowait()
+            with contextlib.suppress(queue.Full):  # a flush's marker got there first: as good
+                self._queue.put_nowait(None)  # a thread waiting for a first run wakes and stops
         atexit.unregister(self.close)
 
     # --- the thread --------------------------------------------------------------------------
@@ -145,7 +157,7 @@ class RunExporter:
             batch, stop = self._collect()
             if batch:
                 self._send(batch)
-            if stop:
+            if stop or self._given_up:
                 return
 
     def _collect(self) -> tuple[list[dict[str, Any]], bool]:
@@ -165,16 +177,22 @@ class RunExporter:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                self._collected = len(batch)
+                with self._lock:
+                    # The lost wake-up race: a run submitted after the empty read above was
+                    # counted against the old ``_collected`` and may not have woken us. Under
+                    # ``submit``'s lock the queue is looked at again, and the count published
+                    # and the event cleared together: a later submit sees the new count.
+                    if not self._queue.empty():
+                        continue
+                    self._collected = len(batch)
+                    self._wake.clear()
                 self._wake.wait(left)
-                # Cleared before the queue is read again: a run submitted from here on is either
-                # read below or sets the event anew, so no wake-up is lost.
-                self._wake.clear()
                 continue
             if item is None:
                 break
             batch.append(item)
-        self._collected = 0
+        with self._lock:
+            self._collected = 0
         return batch, False
 
     def _send(self, batch: list[dict[str, Any]]) -> None:
@@ -185,6 +203,12 @@ class RunExporter:
             # Quorum down (or refusing the whole batch): count and move on; the agent goes on.
             log.warning("quorum: %d run(s) dropped: %s", len(batch), exc)
             dropped = len(batch)
+        except Exception:
+            # Anything else (a run the JSON encoder refuses, the client closed under a send that
+            # outlived close()) would end the thread, and every later run would wait in the
+            # queue for nothing: drop this batch, keep the thread.
+            log.exception("quorum: %d run(s) dropped", len(batch))
+            dropped = len(batch)
         else:
             sent = int(answer.get("created", 0)) + int(answer.get("duplicates", 0))
             rejected = int(answer.get("invalid", 0))
@@ -193,6 +217,8 @@ class RunExporter:
                 self.last_errors = errors[-10:]
                 log.warning("quorum: %d run(s) refused as invalid: %s", rejected, errors[:1])
         with self._idle:
+            if self._given_up:  # close() already counted these runs as dropped
+                return
             self._sent += sent
             self._rejected += rejected
             self._dropped += dropped
