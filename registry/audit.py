@@ -36,8 +36,13 @@ REQUEST_CONTEXT_DUID = ("quorum.request_audit_context",)
 
 
 def request_context_receiver(sender, instance, **kwargs) -> None:
-    """pre_save of LogEntry: the current request's actor, address and port onto the entry."""
-    _set_extra_data(sender, instance, signal_duid=REQUEST_CONTEXT_DUID)
+    """pre_save of LogEntry: the current request's actor, address and port onto the entry. Only
+    under the middleware's context: outside a request (a task, a command, a test) the variable is
+    unset or holds None (``acting_as`` puts back what it found), and auditlog's own receiver
+    would fail on None."""
+    context = auditlog_value.get(None)
+    if context is not None and context.get("signal_duid") == REQUEST_CONTEXT_DUID:
+        _set_extra_data(sender, instance, signal_duid=REQUEST_CONTEXT_DUID)
 
 
 class AuditContextMiddleware(AuditlogMiddleware):

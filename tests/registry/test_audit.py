@@ -105,3 +105,17 @@ def test_a_request_sets_the_audit_context_without_connecting_a_receiver(client, 
     assert entry.remote_addr == "127.0.0.1"
     assert entry.cid == "req-42"  # the correlation id header, as auditlog's middleware reads it
     assert connects == []
+
+
+def test_a_save_outside_any_request_after_acting_as_is_audited_without_error(agent, board_user):
+    """Outside a request (a task, a command) ``acting_as`` puts back the None it found; the
+    request context's receiver must then do nothing (auditlog's own would fail on None)."""
+    from registry.audit import acting_as
+
+    with acting_as(board_user):
+        agent.name = "Renamed in a task"
+        agent.save()
+    agent.name = "Renamed again, no actor"
+    agent.save()
+    entries = _entries(Agent, agent.pk).filter(action=LogEntry.Action.UPDATE).order_by("timestamp")
+    assert [e.actor for e in entries] == [board_user, None]
