@@ -70,18 +70,25 @@ def test_runs_go_out_in_batches_bounded_by_size_and_time_and_are_flushed_at_exit
     assert Run.objects.filter(agent=agent, run_id__startswith="exit-").count() == 3
 
 
+def _small_exporter(client):
+    """Batches of 5, a queue of 10, a short interval, two quick attempts, a 1 s shutdown."""
+    from quorum_sdk import RetryPolicy
+
+    return client.exporter(
+        max_batch=5,
+        max_interval=0.05,
+        max_queue=10,
+        retry=RetryPolicy(max_attempts=2, base_delay=0.05),
+        register_atexit=False,
+        shutdown_timeout=1,
+    )
+
+
 def test_when_quorum_is_down_runs_are_dropped_and_counted():
-    from quorum_sdk import QuorumClient, RetryPolicy
+    from quorum_sdk import QuorumClient
 
     with QuorumClient(NOWHERE, "k", timeout=1) as client:
-        exporter = client.exporter(
-            max_batch=5,
-            max_interval=0.05,
-            max_queue=10,
-            retry=RetryPolicy(max_attempts=2, base_delay=0.05),
-            register_atexit=False,
-            shutdown_timeout=1,
-        )
+        exporter = _small_exporter(client)
         accepted = [exporter.submit(run_summary(f"down-{n}")) for n in range(100)]
         # How many the thread takes off the queue while these are submitted depends on how the
         # machine schedules the two threads (a refused connection fails at once); the bounds
@@ -101,18 +108,11 @@ def test_when_quorum_hangs_submit_never_waits_and_close_is_bounded():
     that is accepted; ``close()`` gives up after ``shutdown_timeout`` and counts every run."""
     import socket
 
-    from quorum_sdk import QuorumClient, RetryPolicy
+    from quorum_sdk import QuorumClient
 
     silent = socket.create_server(("127.0.0.1", 0), backlog=64)  # listens, never accept()s
     with silent, QuorumClient(f"http://127.0.0.1:{silent.getsockname()[1]}", "k", timeout=10) as client:
-        exporter = client.exporter(
-            max_batch=5,
-            max_interval=0.05,
-            max_queue=10,
-            retry=RetryPolicy(max_attempts=2, base_delay=0.05),
-            register_atexit=False,
-            shutdown_timeout=1,
-        )
+        exporter = _small_exporter(client)
         started = time.monotonic()
         accepted = [exporter.submit(run_summary(f"hung-{n}")) for n in range(100)]
         assert time.monotonic() - started < 5  # one submit waiting on the send would take 10 s
