@@ -20,11 +20,14 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import Server
 from mcp.server.lowlevel.server import NotificationOptions
-from quorum_sdk import ActionDenied, ActionExpired, QuorumClient, QuorumError
+from quorum_sdk import ActionDenied, ActionExpired, QuorumClient, QuorumError, new_idempotency_key
 
 from .keepalive import upstream_http_client
+from .loop_ask import LoopAsk
 
 log = logging.getLogger("quorum_mcp")
+# The gate's decision line, on the SDK's logger as the SDK's gate writes it, whichever path asked.
+sdk_log = logging.getLogger("quorum_sdk")
 
 PINS_PATH = "/api/v1/agent/tool-pins/"
 
@@ -110,6 +113,7 @@ class Gateway:
         self.poll_initial = poll_initial
         self.poll_max = poll_max
         self.record_runs = record_runs
+        self.loop_ask = LoopAsk(quorum)
         self.visible: dict[str, tuple[Upstream, types.Tool]] = {}
         self.hidden: dict[str, Hidden] = {}
         self.version_label: str | None = None
@@ -215,15 +219,23 @@ class Gateway:
                 f"the agent's deployed version; pin request #{hidden.change_request_id} awaits two approvers."
             )
         upstream, _tool = self.visible[name]
-        gate = self.quorum.gate(
-            name,
-            parameters=arguments,
-            wait_timeout=self.approval_timeout,
-            poll_initial=self.poll_initial,
-            poll_max=self.poll_max,
-        )
+        # One key for both paths: when the fast ask is not an "allowed", the SDK's gate replays it
+        # and Quorum answers the request it stored (no second request; see quorum_mcp.loop_ask).
+        key = new_idempotency_key("act")
         try:
-            action = await anyio.to_thread.run_sync(gate.check)
+            action = await self.loop_ask.allowed(name, arguments, key)
+            if action is not None:
+                sdk_log.info("quorum: %s %s (%s)", name, action["status"], action.get("id"))
+            else:
+                gate = self.quorum.gate(
+                    name,
+                    parameters=arguments,
+                    wait_timeout=self.approval_timeout,
+                    idempotency_key=key,
+                    poll_initial=self.poll_initial,
+                    poll_max=self.poll_max,
+                )
+                action = await anyio.to_thread.run_sync(gate.check)
         except ActionDenied as exc:
             self._record(name, started, outcome="blocked", reason="policy_blocked")
             return _error(f"Denied by Quorum: {exc.reason}")
@@ -272,7 +284,10 @@ class Gateway:
             async with stdio_server() as (read, write):
                 # Tell the agent its tool list can change (a pin approved, an upstream's change).
                 options = self.server.create_initialization_options(NotificationOptions(tools_changed=True))
-                await self.server.run(read, write, options)
+                try:
+                    await self.server.run(read, write, options)
+                finally:
+                    self.loop_ask.close()
             group.cancel_scope.cancel()
 
     async def serve_http(self, sock, *, path: str = "/mcp") -> None:
@@ -284,5 +299,8 @@ class Gateway:
             self._task_group = group
             await self.connect(stack)
             config = uvicorn.Config(app, log_level="warning", lifespan="on")
-            await uvicorn.Server(config).serve(sockets=[sock])
+            try:
+                await uvicorn.Server(config).serve(sockets=[sock])
+            finally:
+                self.loop_ask.close()
             group.cancel_scope.cancel()

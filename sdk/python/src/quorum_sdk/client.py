@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .gate import Gate, RunRecord
     from .webhooks import WebhookInbox
 
-__all__ = ["Controls", "QuorumClient", "new_idempotency_key"]
+__all__ = ["ACTION_REQUESTS_PATH", "Controls", "QuorumClient", "action_request_body", "new_idempotency_key"]
 
 log = logging.getLogger("quorum_sdk")
 
@@ -33,9 +33,34 @@ ACTION_FINAL = {"allowed", "approved", "denied", "expired"}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+ACTION_REQUESTS_PATH = "/api/v1/action-requests/"
+
+
 def new_idempotency_key(prefix: str = "sdk") -> str:
     """A fresh key for one write (``[A-Za-z0-9._:-]``, at most 100 characters, as Quorum asks)."""
     return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def action_request_body(
+    tool: str,
+    parameters: Mapping[str, Any],
+    *,
+    idempotency_key: str,
+    dry_run: bool = False,
+    version: str | None = None,
+    change_request_id: int | None = None,
+) -> dict[str, Any]:
+    """The JSON body of one ask of the action gate (``POST /api/v1/action-requests/``), as
+    :meth:`QuorumClient.request_action` sends it (the MCP gateway sends the same body from its
+    event loop)."""
+    body: dict[str, Any] = {"tool": tool, "parameters": dict(parameters), "idempotency_key": idempotency_key}
+    if dry_run:
+        body["dry_run"] = True
+    if version is not None:
+        body["version"] = version
+    if change_request_id is not None:
+        body["change_request_id"] = change_request_id
+    return body
 
 
 @dataclass(frozen=True)
@@ -94,6 +119,11 @@ class QuorumClient:
         if not base_url or not api_key:
             raise ValueError("QuorumClient needs base_url and api_key (or QUORUM_URL and QUORUM_AGENT_KEY).")
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        # A caller's own transport (a test's mock, a proxy): whoever talks to Quorum without this
+        # client's httpx (the MCP gateway's ask from its event loop) must then not bypass it.
+        self.transport = transport
         self.retry = retry or RetryPolicy()
         self.controls_max_staleness = controls_max_staleness
         self.controls_refresh_interval = (
@@ -292,14 +322,10 @@ class QuorumClient:
         ``status`` is ``allowed``, ``denied`` or ``pending``. The idempotency key (made when
         not given) makes a retried or replayed ask answer the same stored request."""
         key = idempotency_key or new_idempotency_key("act")
-        body: dict[str, Any] = {"tool": tool, "parameters": dict(parameters), "idempotency_key": key}
-        if dry_run:
-            body["dry_run"] = True
-        if version is not None:
-            body["version"] = version
-        if change_request_id is not None:
-            body["change_request_id"] = change_request_id
-        return self.request("POST", "/api/v1/action-requests/", json=body, idempotency_key=key).json()
+        body = action_request_body(
+            tool, parameters, idempotency_key=key, dry_run=dry_run, version=version, change_request_id=change_request_id
+        )
+        return self.request("POST", ACTION_REQUESTS_PATH, json=body, idempotency_key=key).json()
 
     def get_action(self, action_id: str) -> dict[str, Any]:
         """Poll one request (``GET /api/v1/action-requests/{id}/``)."""
