@@ -3,22 +3,28 @@
 What the gateway adds to an allowed tool call, on loopback: the sample upstream MCP server
 (``quorum_mcp.sample_upstream``) over streamable HTTP, and ``quorum-mcp`` in front of it over
 streamable HTTP, asking a real Quorum (gunicorn, production-like settings, its own fresh database)
-before every call. One MCP client session to each; each round times ``--calls`` calls of
-``payments.refund`` for 10 USD (allowed by the seeded policy), taking turns call by call with a
-third kind, the gate's own ask from this process (what the gateway sends before each call), so all
-three see the same machine. The figure is the median over rounds of p50(through the gateway) −
-p50(direct), in ms; goal ≤ 5 ms. A second row subtracts the gate's own ask: what the gateway
-itself adds. Options: ``--calls N`` (100), ``--rounds R`` (5), ``--workers W`` (2)."""
+before every call. Each round times ``--calls`` calls of ``payments.refund`` for 10 USD (allowed by
+the seeded policy) of four kinds, taking turns call by call in a shuffled order per turn (a kind
+that always followed the gate's ask paid for the server's work after its answer, ~1 ms): straight
+to the upstream, straight to the upstream again from a second MCP client (the A/A control),
+through the gateway, and the gate's own ask from this process as a plain ``http.client`` request
+(the request the gateway sends before each call: what the Quorum server costs at the client).
+The figure is the median over rounds of p50(through the gateway) − p50(direct), in ms; goal ≤ 5 ms.
+Beside it: the A/A row, p50(direct again) − p50(direct), the noise floor of that difference; and
+the added time minus the gate's ask, what the gateway itself adds. Options: ``--calls N`` (100),
+``--rounds R`` (5), ``--workers W`` (2)."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import time
-
-from quorum_sdk import QuorumClient
+import uuid
 
 from bench import harness
 
@@ -60,34 +66,65 @@ def _serve(argv: list[str], env: dict) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{int(line.split()[1])}/mcp"
 
 
-def _rounds(direct_url: str, gateway_url: str, quorum, calls: int, rounds: int) -> list[tuple[float, float, float]]:
-    """Per round: (p50 direct, p50 through the gateway, p50 of the gate's own ask) in ms, the three
-    kinds of call taking turns. The gate's ask is the SDK's ``request_action`` from this process,
-    the same request the gateway sends before each call: what the Quorum server itself costs."""
+KINDS = ("direct", "direct_again", "gateway", "ask")
+
+
+class _Ask:
+    """The gate's ask as a plain keep-alive ``http.client`` request: the body and headers the
+    gateway sends (``quorum_sdk.action_request_body``, a fresh idempotency key each time)."""
+
+    def __init__(self, url: str, key: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def __call__(self) -> dict:
+        idem = f"act-{uuid.uuid4().hex}"
+        body = {"tool": "payments.refund", "parameters": ARGS, "idempotency_key": idem}
+        self.conn.request("POST", "/api/v1/action-requests/", body=json.dumps(body).encode(),
+                          headers={**self.headers, "Idempotency-Key": idem})  # fmt: skip
+        response = self.conn.getresponse()
+        return json.loads(response.read())
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _rounds(direct_url: str, gateway_url: str, ask: _Ask, calls: int, rounds: int) -> list[dict[str, float]]:
+    """Per round: the p50 in ms of each kind (``KINDS``), the kinds taking turns call by call."""
     import anyio
     from mcp import Client
 
-    async def run() -> list[tuple[float, float, float]]:
-        async with Client(direct_url, cache=None) as direct, Client(gateway_url, cache=None) as gateway:
-            for client in (direct, gateway):  # warm both paths (connections, first gate answer)
+    order = random.Random(17)  # noqa: S311 - a shuffle, the same in every run
+
+    async def run() -> list[dict[str, float]]:
+        async with (
+            Client(direct_url, cache=None) as direct,
+            Client(direct_url, cache=None) as direct_again,
+            Client(gateway_url, cache=None) as gateway,
+        ):
+            clients = {"direct": direct, "direct_again": direct_again, "gateway": gateway}
+            for client in clients.values():  # warm every path (connections, first gate answer)
                 for _ in range(5):
                     await client.call_tool("payments.refund", ARGS)
             out = []
             for _ in range(rounds):
-                times: dict[str, list[float]] = {"direct": [], "gateway": [], "gate": []}
-                for i in range(calls * 3):
-                    side = ("direct", "gateway", "gate")[i % 3]
-                    started = time.perf_counter()
-                    if side == "gate":
-                        answer = quorum.request_action("payments.refund", ARGS)
-                        error = answer["status"] != "allowed" and answer
-                    else:
-                        result = await (direct if side == "direct" else gateway).call_tool("payments.refund", ARGS)
-                        error = result.is_error and result.content
-                    times[side].append((time.perf_counter() - started) * 1000)
-                    if error:
-                        raise RuntimeError(f"{side}: {error}")
-                out.append(tuple(statistics.median(times[side]) for side in ("direct", "gateway", "gate")))
+                times: dict[str, list[float]] = {kind: [] for kind in KINDS}
+                for _ in range(calls):
+                    turn = list(KINDS)
+                    order.shuffle(turn)
+                    for kind in turn:
+                        started = time.perf_counter()
+                        if kind == "ask":
+                            answer = ask()
+                            error = answer.get("status") != "allowed" and answer
+                        else:
+                            result = await clients[kind].call_tool("payments.refund", ARGS)
+                            error = result.is_error and result.content
+                        times[kind].append((time.perf_counter() - started) * 1000)
+                        if error:
+                            raise RuntimeError(f"{kind}: {error}")
+                out.append({kind: statistics.median(times[kind]) for kind in KINDS})
             return out
 
     return anyio.run(run)
@@ -101,27 +138,34 @@ def main(args: list[str] | None = None) -> dict:
         env = {**os.environ, "QUORUM_URL": stack.url, "QUORUM_AGENT_KEY": key}
         upstream, upstream_url = _serve(["-m", "quorum_mcp.sample_upstream"], env)
         gateway, gateway_url = _serve(["-m", "quorum_mcp", "--upstream", upstream_url], env)
-        quorum = QuorumClient(stack.url, key)
+        ask = _Ask(stack.url, key)
         try:
-            triples = _rounds(upstream_url, gateway_url, quorum, opts.calls, opts.rounds)
+            per_round = _rounds(upstream_url, gateway_url, ask, opts.calls, opts.rounds)
         finally:
-            quorum.close()
+            ask.close()
             for proc in (gateway, upstream):
                 proc.terminate()
                 proc.wait(timeout=10)
-    direct, through, gate = ([t[i] for t in triples] for i in range(3))
-    added = iter([g - d for d, g, _a in triples])
-    row = harness.measure(
-        "mcp gateway: added p50 of an allowed call", lambda: next(added), unit="ms", rounds=len(triples),
-        goal=("<=", 5.0),
-    )  # fmt: skip
-    # What the gateway itself adds besides the gate's answer (Quorum's server-side cost).
-    hop = iter([g - d - a for d, g, a in triples])
-    own = harness.measure("mcp gateway: added p50 minus the gate's own ask", lambda: next(hop), unit="ms",
-                          rounds=len(triples))  # fmt: skip
+
+    def series(fn):
+        values = iter([fn(p) for p in per_round])
+        return lambda: next(values)
+
+    row = harness.measure("mcp gateway: added p50 of an allowed call", series(lambda p: p["gateway"] - p["direct"]),
+                          unit="ms", rounds=len(per_round), goal=("<=", 5.0))  # fmt: skip
+    # The same difference between two clients of the same path: how far it moves with nothing added.
+    control = harness.measure("mcp gateway: A/A, direct again − direct",
+                              series(lambda p: p["direct_again"] - p["direct"]), unit="ms",
+                              rounds=len(per_round))  # fmt: skip
+    # What the gateway itself adds besides the gate's answer (Quorum's cost at a plain client).
+    own = harness.measure("mcp gateway: added p50 minus the gate's ask",
+                          series(lambda p: p["gateway"] - p["direct"] - p["ask"]), unit="ms",
+                          rounds=len(per_round))  # fmt: skip
+    medians = {kind: statistics.median(p[kind] for p in per_round) for kind in KINDS}
     print(
-        f"  direct p50 {statistics.median(direct):.2f} ms, through the gateway {statistics.median(through):.2f} ms, "
-        f"the gate's ask alone {statistics.median(gate):.2f} ms; {opts.calls} calls of each per round",
+        f"  direct p50 {medians['direct']:.2f} ms (again {medians['direct_again']:.2f}), through the gateway "
+        f"{medians['gateway']:.2f} ms, the gate's ask alone {medians['ask']:.2f} ms; "
+        f"{opts.calls} calls of each per round",
         flush=True,
     )
-    return {"added_ms": row.figure(), "own_ms": own.figure(), "row": row.as_dict()}
+    return {"added_ms": row.figure(), "control_ms": control.figure(), "own_ms": own.figure(), "row": row.as_dict()}
