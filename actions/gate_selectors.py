@@ -23,6 +23,7 @@ from datetime import datetime
 from django.db import connection
 
 from registry.choices import VersionState
+from registry.db_prepared import prepared_row
 from registry.models import AgentVersion, GlobalControls, Tool, ToolGrant
 
 from .models import ActionPolicyVersion, PolicyShadow
@@ -116,9 +117,8 @@ def gate_read(*, tool_name: str, agent_id: int, extra: list[tuple[str, str, list
     select, rest = _sql_parts()
     extra_sql = "".join(f", {column_sql}" for _name, column_sql, _params in extra)
     params = [p for _name, _sql, column_params in extra for p in column_params]
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {select}{extra_sql}{rest}", [*params, agent_id, VersionState.DEPLOYED, tool_name])
-        row = cursor.fetchone()
+    # Prepared (registry/db_prepared.py): planning this join cost several times running it.
+    row = prepared_row(f"SELECT {select}{extra_sql}{rest}", [*params, agent_id, VersionState.DEPLOYED, tool_name])
     if row is None:
         return None
     row = list(row)

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 
 from registry.audit_chain import chain_entries_sql, chain_entries_stored
 from registry.budgets import Charge, ChargeStatement, spend_charge_settled
+from registry.db_prepared import prepared_row
 from registry.models import AuditEntry
 
 from .models import ActionRequest
@@ -66,16 +67,15 @@ def allowed_action_write(*, action: ActionRequest, entry: AuditEntry, charge: Ch
     insert, insert_params = _action_insert(action)
     chain_call, chain_params = chain_entries_sql([entry], "gate_chain")
     sql = (
-        f"{charge.prefix}WITH {charge.ctes}, gate_action AS ({insert}), "  # noqa: S608 (names ours, values parameters)
+        f"WITH {charge.ctes}, gate_action AS ({insert}), "  # noqa: S608 (names ours, values parameters)
         f"gate_chain AS (SELECT * FROM {chain_call} WHERE EXISTS (SELECT 1 FROM gate_action)) "
         "SELECT r.refused, r.month_before, r.month_after, c.entry_id, c.entry_seq, c.entry_prev, c.entry_hash "
         "FROM charge_result r LEFT JOIN gate_chain c ON true"
     )
-    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
-        cursor.execute(sql, {**charge.params, **insert_params, **chain_params})
-        if charge.prefix:
-            cursor.nextset()
-        refused, month_before, month_after, *stored = cursor.fetchone()
+    # Prepared, the lock and the statement in one round trip (registry/db_prepared.py).
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        row = prepared_row(sql, {**charge.params, **insert_params, **chain_params}, lock_sql=charge.prefix)
+    refused, month_before, month_after, *stored = row
     if refused is None:
         action._state.adding, action._state.db = False, connection.alias
         # Outside a transaction the statement has committed: a hash the database computed unlike

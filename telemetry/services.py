@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from registry.budgets import SPEND_RUNS_UPSERT_CTE, period_keys, spend_runs_alert, spend_runs_totals_by_period
 from registry.choices import VersionState
+from registry.db_prepared import prepared_row
 from registry.models import Agent, AgentVersion
 
 from . import rollups
@@ -413,18 +414,17 @@ def _ingest_statement(
     """Run ``_INGEST_SQL``: whether the governance matched ``fingerprint`` (else nothing was
     written), the governance read (fingerprint, document; the document only when it did not
     match), the run ids inserted, and the spend rows (period, key, cost after)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INGEST_SQL,
-            {
-                "agent": agent_id,
-                "fingerprint": fingerprint,
-                "runs": json.dumps(rows, default=_json_default),
-                "received_at": received_at,
-                "spend_now": spend_now,
-            },
-        )
-        matched, new_fingerprint, document, created, spend = cursor.fetchone()
+    # Prepared (registry/db_prepared.py): one text whatever the batch, planned once per connection.
+    matched, new_fingerprint, document, created, spend = prepared_row(
+        _INGEST_SQL,
+        {
+            "agent": agent_id,
+            "fingerprint": fingerprint,
+            "runs": json.dumps(rows, default=_json_default),
+            "received_at": received_at,
+            "spend_now": spend_now,
+        },
+    )
     if isinstance(spend, str):  # a driver that does not decode json columns
         spend = json.loads(spend)
     return (

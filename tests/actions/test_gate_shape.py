@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
@@ -76,18 +77,30 @@ def test_an_auto_allowed_request_is_two_statements(agent, gated):
     assert chain_verify().ok
 
 
-def test_with_a_ceiling_the_agents_lock_goes_in_the_same_round_trip(agent, gated):
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "client-side binding"])
+def test_with_a_ceiling_the_agents_lock_goes_in_the_same_round_trip(agent, gated, settings, monkeypatch, prepared):
+    """Prepared (registry/db_prepared.py): the lock and the write are two statements sent in one
+    pipeline, so one round trip; without prepared statements, one simple query of two statements."""
+    settings.DATABASE_PREPARED_STATEMENTS = prepared
     gated("allow")
     submit(agent, "warm")  # the policy version read once (see the next test)
     Agent.objects.filter(pk=agent.pk).update(budget_session_steps=20)
     fresh = Agent.objects.get(pk=agent.pk)
+    pipelines = []
+    pipeline = psycopg.Connection.pipeline
+    monkeypatch.setattr(psycopg.Connection, "pipeline", lambda self: pipelines.append(1) or pipeline(self))
     with CaptureQueriesContext(connection) as queries:
         action = action_request_submit(
             agent=fresh, tool_name="tickets.reply", parameters={}, idempotency_key="k", session_id="s-1"
         )
     assert action.action.status == "allowed"
     sql = _own(queries)
-    assert len(sql) == 2 and sql[1].startswith("SELECT pg_advisory_xact_lock("), sql
+    if prepared:
+        assert len(sql) == 3 and sql[1].startswith("SELECT pg_advisory_xact_lock("), sql
+        assert sql[2].startswith("WITH") and len(pipelines) == 1
+    else:
+        assert len(sql) == 2 and sql[1].startswith("SELECT pg_advisory_xact_lock("), sql
+        assert not pipelines
     assert SpendCounter.objects.get(agent=agent, period="session", key="s-1").steps == 1
 
 
