@@ -75,7 +75,7 @@ def _redact(value, denied):
     if kind is str:
         return value if len(value) < 13 else _CARD_CANDIDATE.sub(_mask_match, value)
     if kind is dict:
-        return _redact_dict(value, denied)
+        return redact_dict(value, denied)
     if kind is bool or kind is float or value is None:
         return value
     if kind is int:
@@ -97,7 +97,9 @@ def _redact(value, denied):
     return value
 
 
-def _redact_dict(value: dict, denied) -> dict:
+def redact_dict(value: dict, denied) -> dict:
+    """A redacted copy of the dict ``value`` under ``denied`` (:func:`deny_list`): what
+    :func:`redact` does for a dict, without its dispatch (callers with many dicts)."""
     # The commonest case (a span's attributes, a JSON object): short plain strings are kept as
     # they are without a call apiece; anything else goes through _redact. Same rules.
     out = {}
