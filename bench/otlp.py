@@ -140,15 +140,12 @@ def _round_rest(client, runs: list[dict], key: str) -> float:
 
 
 def _round_copy(rows: list[tuple]) -> float:
-    from datetime import datetime
-
     from django.db import transaction
 
     from telemetry.otlp import SPANS, spans_copy
 
-    # Into the day's partition, as the ingest itself does when an export's spans start on one day
-    # (the rows carry their times as ISO 8601 text, as the ingest writes them).
-    days = {SPANS.slice_start(datetime.fromisoformat(row[6])) for row in rows}
+    # Into the day's partition, as the ingest itself does when an export's spans start on one day.
+    days = {SPANS.slice_start(row[6]) for row in rows}
     table = SPANS.partition_name(days.pop()) if len(days) == 1 else SPANS.name
     started = time.perf_counter()
     with transaction.atomic():

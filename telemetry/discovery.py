@@ -121,18 +121,16 @@ def blocked_hit(*, tool: str, model: str) -> None:
 
 
 def catalog_gaps_seen(
-    *, agent, records: list[mapping.SpanRecord], now: datetime, known: KnownNames | None = None
+    *,
+    agent,
+    tool_counts: dict[str, int],
+    model_counts: dict[str, int],
+    now: datetime,
+    known: KnownNames | None = None,
 ) -> None:
-    """Queue the tools missing from the catalog and the models no version of any agent pins.
-    ``known`` is what :func:`names_known` answered for (at least) these records' names, when the
-    caller already asked."""
-    tool_counts: dict[str, int] = {}
-    model_counts: dict[str, int] = {}
-    for record in records:
-        if record.operation == mapping.EXECUTE_TOOL and record.tool_name:
-            tool_counts[record.tool_name] = tool_counts.get(record.tool_name, 0) + 1
-        if record.model:
-            model_counts[record.model] = model_counts.get(record.model, 0) + 1
+    """Queue the tools missing from the catalog and the models no version of any agent pins,
+    given how many spans named each (``execute_tool`` spans for tools). ``known`` is what
+    :func:`names_known` answered for (at least) these names, when the caller already asked."""
     if not tool_counts and not model_counts:
         return
     if known is None:

@@ -412,3 +412,34 @@ def test_an_address_locked_out_for_failed_keys_is_refused_even_with_a_known_agen
     refused = _post(guesser, body, agent_key)
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
     assert _post(client, body, agent_key).status_code == 200  # another address is not affected
+
+
+def test_a_stored_span_holds_what_was_sent_column_by_column(client, agent, agent_key, deployed_version):
+    """Spans go into PostgreSQL by binary COPY (times and integers in their binary forms, the
+    jsonb columns from the JSON already encoded): every column reads back as sent, to the
+    microsecond, non-ASCII text and events included."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    message = recorded(root_attributes={"quorum.test.note": "café ☕ naïve"})
+    spans = list(message.resource_spans[0].scope_spans[0].spans)
+    tool = next(s for s in spans if s.name.startswith("execute_tool"))
+    tool.status.code, tool.status.message = 2, "timeout über 30 s"
+    event = tool.events.add(name="retry", time_unix_nano=tool.start_time_unix_nano + 1_234_567)
+    event.attributes.append(KeyValue(key="attempt", value=AnyValue(int_value=2)))
+    response = _post(client, message.SerializeToString(), agent_key)
+    assert response.status_code == 200, response.content
+    stored = {s.span_id: s for s in Span.objects.filter(agent_id=agent.pk)}
+    assert len(stored) == len(spans)
+    for sent in spans:
+        row = stored[sent.span_id.hex()]
+        assert row.trace_id == sent.trace_id.hex() and row.parent_span_id == sent.parent_span_id.hex()
+        assert row.start_time == otlp_mapping.nanos_to_datetime(sent.start_time_unix_nano)
+        assert row.end_time == otlp_mapping.nanos_to_datetime(sent.end_time_unix_nano)
+        assert row.duration_us == (sent.end_time_unix_nano // 1000 - sent.start_time_unix_nano // 1000)
+        assert row.name == sent.name and row.service_name == "support-triage"
+        assert row.received_at is not None
+    row = stored[tool.span_id.hex()]
+    assert (row.status_code, row.status_message) == (2, "timeout über 30 s")
+    assert row.events == [{"name": "retry", "offset_us": 1234, "attributes": {"attempt": 2}}]
+    root = next(s for s in stored.values() if s.operation == "invoke_agent")
+    assert root.attributes["quorum.test.note"] == "café ☕ naïve" and root.events == []
