@@ -120,7 +120,7 @@ def _run_against(answers: list[bytes], asks: int, **client_options):
             server.close()
             await server.wait_closed()
 
-    return asyncio.run(main()), seen
+    return in_own_thread(lambda: asyncio.run(main())), seen
 
 
 def test_a_kept_connection_is_reused_and_replaced_once_the_server_closed_it():
