@@ -149,6 +149,13 @@ def test_connection_close_is_honoured_and_unread_answers_go_to_the_sdk():
     assert [number for number, _head in seen] == [1, 2, 3]
 
 
+def test_an_answer_with_a_status_or_length_that_is_not_a_number_goes_to_the_sdk():
+    bad_status = b"HTTP/1.1 2x1 Created\r\nContent-Length: 2\r\n\r\n{}"
+    bad_length = b"HTTP/1.1 201 Created\r\nContent-Length: two\r\n\r\n{}"
+    results, _seen = _run_against([bad_status, b"CLOSE", bad_length, b"CLOSE"], asks=2)
+    assert results == [None, None]
+
+
 def test_a_custom_transport_or_a_proxy_is_never_bypassed(monkeypatch):
     for name in ("http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)

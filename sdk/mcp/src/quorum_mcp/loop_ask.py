@@ -46,7 +46,10 @@ class _Unread(Exception):
 
 
 # What ends the fast path quietly (the SDK's path then asks): the network, the clock, the parser.
-_NOT_READ = (OSError, EOFError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _Unread)
+# ValueError: a status or Content-Length that is not a number (a proxy's page, a broken answer).
+_NOT_READ = (
+    OSError, EOFError, TimeoutError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _Unread,
+)  # fmt: skip
 
 
 class _Connection:
