@@ -140,7 +140,7 @@ if DATABASES["default"]["HOST"].lower().startswith("%2f"):
 # the server closed (a restart, a failover) before a request uses it.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
-# The agents' hot statements (the gate's read and write, the budget charge) go as prepared statements
+# The agents' hot statements (the gate's read and write, run ingest) go as prepared statements
 # (registry/db_prepared.py: planning them cost more than running them). Off (0) behind PgBouncer in
 # transaction mode older than 1.21 or without max_prepared_statements.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)

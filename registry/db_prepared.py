@@ -10,7 +10,7 @@ costs no more than the custom ones. The measurement: 500 gate reads on one conne
 two ways alternating, 6 rounds, load 3. Backend CPU per read fell from 0.88 to 0.14 ms, the
 client's CPU from 0.18 to 0.12 ms, and wall time from 1.23 to 0.30 ms (README, Performance).
 
-Only the statements that ask for it (:func:`prepared_cursor`) are prepared. The ORM keeps Django's
+Only the statements that ask for it (:func:`prepared_row`, :func:`prepared_cursor`) are prepared. The ORM keeps Django's
 client-side binding, so nothing else changes. A prepared statement is per connection (psycopg
 keeps at most ``prepared_max``, 100, and evicts the oldest). PostgreSQL replans it by itself after
 DDL or ``ANALYZE`` on a table it reads (a new partition, a migration).
