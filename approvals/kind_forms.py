@@ -58,9 +58,7 @@ def new_version_fields(agent: Agent) -> dict[str, forms.Field]:
 
 
 def go_live_fields(agent: Agent) -> dict[str, forms.Field]:
-    return {
-        "version": _version_field(agent, PROMOTABLE_VERSION_STATES, "Only approved (or rolled-back) versions.")
-    }
+    return {"version": _version_field(agent, PROMOTABLE_VERSION_STATES, "Only approved (or rolled-back) versions.")}
 
 
 def rollout_step_fields(agent: Agent) -> dict[str, forms.Field]:

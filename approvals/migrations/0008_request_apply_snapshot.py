@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('approvals', '0007_decision_assurance'),
+        ("approvals", "0007_decision_assurance"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='approvalrequest',
-            name='apply_snapshot',
+            model_name="approvalrequest",
+            name="apply_snapshot",
             field=models.JSONField(blank=True, editable=False, null=True),
         ),
     ]

@@ -6,15 +6,14 @@ import registry.outbound
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evals', '0003_evalrun_request_digest'),
+        ("evals", "0003_evalrun_request_digest"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='evaltarget',
-            name='endpoint_url',
+            model_name="evaltarget",
+            name="endpoint_url",
             field=models.URLField(max_length=500, validators=[registry.outbound.validate_outbound_url]),
         ),
     ]

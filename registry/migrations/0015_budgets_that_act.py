@@ -10,96 +10,155 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0014_alert_channels'),
+        ("registry", "0014_alert_channels"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BudgetBreach',
+            name="BudgetBreach",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.CharField(max_length=7)),
-                ('action', models.CharField(choices=[('deny_side_effects', 'Deny side-effecting actions'), ('require_approval', 'Require approval for every action'), ('kill_switch', 'Pull the kill switch and open an incident')], max_length=20)),
-                ('hard_cap_usd', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('spend_usd', models.DecimalField(decimal_places=6, max_digits=16)),
-                ('reached_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("month", models.CharField(max_length=7)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("deny_side_effects", "Deny side-effecting actions"),
+                            ("require_approval", "Require approval for every action"),
+                            ("kill_switch", "Pull the kill switch and open an incident"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("hard_cap_usd", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("spend_usd", models.DecimalField(decimal_places=6, max_digits=16)),
+                ("reached_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-reached_at'],
+                "ordering": ["-reached_at"],
             },
         ),
         migrations.CreateModel(
-            name='SpendCounter',
+            name="SpendCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period', models.CharField(choices=[('month', 'Month'), ('day', 'Day'), ('session', 'Session')], max_length=8)),
-                ('key', models.CharField(max_length=100)),
-                ('cost_usd', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=16)),
-                ('steps', models.PositiveIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "period",
+                    models.CharField(
+                        choices=[("month", "Month"), ("day", "Day"), ("session", "Session")], max_length=8
+                    ),
+                ),
+                ("key", models.CharField(max_length=100)),
+                ("cost_usd", models.DecimalField(decimal_places=6, default=Decimal("0"), max_digits=16)),
+                ("steps", models.PositiveIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.AddField(
-            model_name='agent',
-            name='budget_day_cost_usd',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='daily cost ceiling (USD)'),
+            model_name="agent",
+            name="budget_day_cost_usd",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0"),
+                max_digits=14,
+                validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                verbose_name="daily cost ceiling (USD)",
+            ),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='budget_day_steps',
-            field=models.PositiveIntegerField(default=0, verbose_name='daily step ceiling'),
+            model_name="agent",
+            name="budget_day_steps",
+            field=models.PositiveIntegerField(default=0, verbose_name="daily step ceiling"),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='budget_hard_cap_action',
-            field=models.CharField(choices=[('deny_side_effects', 'Deny side-effecting actions'), ('require_approval', 'Require approval for every action'), ('kill_switch', 'Pull the kill switch and open an incident')], default='deny_side_effects', max_length=20, verbose_name='at the hard cap'),
+            model_name="agent",
+            name="budget_hard_cap_action",
+            field=models.CharField(
+                choices=[
+                    ("deny_side_effects", "Deny side-effecting actions"),
+                    ("require_approval", "Require approval for every action"),
+                    ("kill_switch", "Pull the kill switch and open an incident"),
+                ],
+                default="deny_side_effects",
+                max_length=20,
+                verbose_name="at the hard cap",
+            ),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='budget_hard_cap_usd',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='hard monthly cap (USD)'),
+            model_name="agent",
+            name="budget_hard_cap_usd",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0"),
+                max_digits=14,
+                validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                verbose_name="hard monthly cap (USD)",
+            ),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='budget_session_cost_usd',
-            field=models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0'))], verbose_name='session cost ceiling (USD)'),
+            model_name="agent",
+            name="budget_session_cost_usd",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0"),
+                max_digits=14,
+                validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                verbose_name="session cost ceiling (USD)",
+            ),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='budget_session_steps',
-            field=models.PositiveIntegerField(default=0, verbose_name='session step ceiling'),
+            model_name="agent",
+            name="budget_session_steps",
+            field=models.PositiveIntegerField(default=0, verbose_name="session step ceiling"),
         ),
         migrations.AddConstraint(
-            model_name='agent',
-            constraint=models.CheckConstraint(condition=models.Q(('budget_day_cost_usd__gte', 0), ('budget_hard_cap_usd__gte', 0), ('budget_session_cost_usd__gte', 0), ('budget_hard_cap_action__in', ['deny_side_effects', 'require_approval', 'kill_switch'])), name='registry_agent_budget_caps_valid'),
+            model_name="agent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("budget_day_cost_usd__gte", 0),
+                    ("budget_hard_cap_usd__gte", 0),
+                    ("budget_session_cost_usd__gte", 0),
+                    ("budget_hard_cap_action__in", ["deny_side_effects", "require_approval", "kill_switch"]),
+                ),
+                name="registry_agent_budget_caps_valid",
+            ),
         ),
         migrations.AddField(
-            model_name='budgetbreach',
-            name='agent',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='budget_breaches', to='registry.agent'),
+            model_name="budgetbreach",
+            name="agent",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="budget_breaches", to="registry.agent"
+            ),
         ),
         migrations.AddField(
-            model_name='spendcounter',
-            name='agent',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='spend_counters', to='registry.agent'),
+            model_name="spendcounter",
+            name="agent",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="spend_counters", to="registry.agent"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='budgetbreach',
-            constraint=models.UniqueConstraint(fields=('agent', 'month'), name='registry_budget_breach_once_per_month'),
+            model_name="budgetbreach",
+            constraint=models.UniqueConstraint(fields=("agent", "month"), name="registry_budget_breach_once_per_month"),
         ),
         migrations.AddConstraint(
-            model_name='spendcounter',
-            constraint=models.UniqueConstraint(fields=('agent', 'period', 'key'), name='registry_spend_one_row_per_period'),
+            model_name="spendcounter",
+            constraint=models.UniqueConstraint(
+                fields=("agent", "period", "key"), name="registry_spend_one_row_per_period"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='spendcounter',
-            constraint=models.CheckConstraint(condition=models.Q(('cost_usd__gte', 0)), name='registry_spend_non_negative'),
+            model_name="spendcounter",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("cost_usd__gte", 0)), name="registry_spend_non_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='spendcounter',
-            constraint=models.CheckConstraint(condition=models.Q(('period__in', ['month', 'day', 'session'])), name='registry_spend_period_valid'),
+            model_name="spendcounter",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("period__in", ["month", "day", "session"])), name="registry_spend_period_valid"
+            ),
         ),
     ]

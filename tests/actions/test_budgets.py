@@ -425,7 +425,6 @@ def test_a_bad_cap_is_refused_naming_the_field_and_changes_nothing(agent, owner_
     assert not ApprovalRequest.objects.exists()
 
 
-
 def test_the_kill_switch_at_the_cap_locks_the_agent_without_blocking_rows_that_reference_it(agent):
     """GIVEN the hard cap's kill switch being pulled, THEN every lock it takes on the agent's row is
     FOR NO KEY UPDATE: it excludes other changes to the agent, but not an action or span being

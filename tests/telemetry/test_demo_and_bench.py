@@ -35,4 +35,3 @@ def test_the_demo_seeds_months_of_runs_idempotently_with_a_visible_dip():
     assert Run.objects.filter(outcome="escalated").exclude(reason="").exists()
     assert ComplianceViolation.objects.filter(kind="unapproved_version").exists()
     assert ComplianceViolation.objects.filter(kind="ungranted_tool").exists()
-
