@@ -1,8 +1,8 @@
 """The gateway's ask from its event loop (``quorum_mcp.loop_ask``): an ``allowed`` answer is taken
 from there; any other answer leaves the call to the SDK's gate with the same idempotency key, and
 Quorum answers that replay with the request it stored (one request, not two). Kept-alive
-connections the server closed meanwhile are replaced; answers the small parser does not read, a
-custom transport and an environment proxy all leave the ask to the SDK."""
+connections the server closed meanwhile are replaced; answers h11 refuses or that are not an
+``allowed`` JSON answer, a custom transport and an environment proxy all leave the ask to the SDK."""
 
 from __future__ import annotations
 
@@ -147,6 +147,15 @@ def test_connection_close_is_honoured_and_unread_answers_go_to_the_sdk():
     results, seen = _run_against([closing, b"CLOSE", chunked, b"CLOSE", _response({"status": "pending"})], asks=3)
     assert results == [ALLOWED, None, None]
     assert [number for number, _head in seen] == [1, 2, 3]
+
+
+def test_a_chunked_answer_is_read_and_its_connection_kept():
+    # h11 reads chunked bodies (a proxy or server may send them): the answer is taken on the loop.
+    data = json.dumps(ALLOWED).encode()
+    chunked = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)
+    results, seen = _run_against([chunked, _response(ALLOWED)], asks=2)
+    assert results == [ALLOWED, ALLOWED]
+    assert [number for number, _head in seen] == [1, 1]
 
 
 def test_an_answer_with_a_status_or_length_that_is_not_a_number_goes_to_the_sdk():
