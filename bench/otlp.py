@@ -10,10 +10,18 @@ storage; no network hop, the same for every path), in interleaved rounds:
 (c) PostgreSQL ``COPY`` of 512 span rows of the same shape (already mapped and redacted; other
     runs, so the export in (a) never finds its own spans stored) into the day's partition, as the
     ingest writes them: the floor;
-(d) the A/A control: a second OTLP export of other runs in the same round (OTLP ÷ OTLP', the noise).
+(d) the A/A control: a second OTLP export of other runs in the same round (OTLP ÷ OTLP', the noise);
+(e) the decode floor, in process: the same protobuf body parsed with the official messages, every
+    span mapped to its record and its row redacted and encoded for COPY (``span_rows``): what any
+    ingest that keeps the spans must compute before (c), with no request, query or run in it.
+
+Beside the ratio it prints its ceiling on this machine: REST ÷ (REST + decode + COPY), the ratio an
+OTLP ingest would reach if storing the runs cost it no more than the whole REST request does and
+the spans cost it nothing beyond (e) and (c). A goal above the ceiling cannot be met by the ingest's
+own code; only storing less (fewer spans, fewer attributes) would move it.
 
 Prints spans/s of (a) and (c), runs/s of (a) and (b), the ratios a/b per run (goal ≥ 0.5; also as
-the median of per-round ratios with its spread, beside the A/A control) and
+the median of per-round ratios with its spread, beside the A/A control and the ceiling) and
 a/c, the goal of ≥ 10,000 spans/s for (a), and the load average before and after.
 Options: ``--rounds N`` (default 12), ``--db NAME``. PostgreSQL from ``BENCH_PG`` (default
 ``postgres://postgres@127.0.0.1:5432``), Redis from ``BENCH_REDIS_URL`` (default
@@ -153,6 +161,27 @@ def _round_copy(rows: list[tuple]) -> float:
     return time.perf_counter() - started
 
 
+def _round_decode(body: bytes, agent_id: int) -> float:
+    from django.utils import timezone
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from telemetry import otlp_mapping as mapping
+    from telemetry.otlp import span_rows
+
+    started = time.perf_counter()
+    message = ExportTraceServiceRequest.FromString(body)
+    records = []
+    for resource_spans in message.resource_spans:
+        resource = mapping.attributes(resource_spans.resource.attributes)
+        service_name = mapping.resource_service_name(resource)
+        for scope_spans in resource_spans.scope_spans:
+            records.extend(mapping.span_record(span, resource, service_name) for span in scope_spans.spans)
+    rows = span_rows(agent_id, records, timezone.now())
+    elapsed = time.perf_counter() - started
+    assert len(rows) == SPANS_PER_REQUEST
+    return elapsed
+
+
 def _material(agent, now_ns: int):
     """One round's three inputs: the protobuf body, the same runs as REST items, the span rows."""
     from django.utils import timezone
@@ -204,12 +233,12 @@ def main(args) -> None:
     agent, key = _setup()
     client = Client()
     load_before = os.getloadavg()
-    timings = {"otlp": [], "rest": [], "copy": [], "control": []}
+    timings = {"otlp": [], "rest": [], "copy": [], "control": [], "decode": []}
     # Warm-up (imports, first partition, caches), not counted.
     body, runs, rows = _material(agent, time.time_ns())
     _round_otlp(client, body, key)
     _round_rest(client, runs, key)
-    names = ["otlp", "rest", "copy", "control"]
+    names = ["otlp", "rest", "copy", "control", "decode"]
     for round_number in range(options.rounds):
         body, runs, _rows = _material(agent, time.time_ns())
         control_body = _material(agent, time.time_ns())[0]
@@ -219,7 +248,7 @@ def main(args) -> None:
         rows = _material(agent, time.time_ns())[2]
         # Interleaved, the order rotating each round, so drift in machine load hits all alike; the
         # A/A control is a second OTLP export of other runs in the same round: the noise floor.
-        order = names[round_number % 4 :] + names[: round_number % 4]
+        order = names[round_number % len(names) :] + names[: round_number % len(names)]
         for name in order:
             if name == "otlp":
                 timings["otlp"].append(_round_otlp(client, body, key))
@@ -227,6 +256,8 @@ def main(args) -> None:
                 timings["control"].append(_round_otlp(client, control_body, key))
             elif name == "rest":
                 timings["rest"].append(_round_rest(client, runs, key))
+            elif name == "decode":
+                timings["decode"].append(_round_decode(body, agent.pk))
             else:
                 timings["copy"].append(_round_copy(rows))
     load_after = os.getloadavg()
@@ -248,6 +279,19 @@ def main(args) -> None:
         f"OTLP / REST per run: {otlp_runs / rest_runs:.2f} (goal ≥ 0.5); per round median "
         f"{statistics.median(per_round):.2f} [{min(per_round):.2f}–{max(per_round):.2f}]; "
         f"A/A control (OTLP ÷ OTLP') {statistics.median(control):.2f} [{min(control):.2f}–{max(control):.2f}]"
+    )
+    print(
+        f"(e) decode floor   {SPANS_PER_REQUEST / median['decode']:10,.0f} spans/s  {'':8}          "
+        f"({ms['decode']:.1f} ms/batch)"
+    )
+    ceiling = [
+        rest / (rest + decode + copy)
+        for rest, decode, copy in zip(timings["rest"], timings["decode"], timings["copy"], strict=True)
+    ]
+    print(
+        f"ceiling of OTLP / REST on this machine, REST ÷ (REST + decode + COPY): "
+        f"{ms['rest'] / (ms['rest'] + ms['decode'] + ms['copy']):.2f}; per round median "
+        f"{statistics.median(ceiling):.2f} [{min(ceiling):.2f}–{max(ceiling):.2f}]"
     )
     print(f"OTLP / COPY per span: {otlp_spans / copy_spans:.2f}")
     print(f"OTLP spans/s goal ≥ 10,000: {'met' if otlp_spans >= 10_000 else 'NOT met'}")
