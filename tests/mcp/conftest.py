@@ -102,9 +102,10 @@ def gateway_env(live_server, agent_key) -> dict:
     return {**os.environ, "QUORUM_URL": live_server.url, "QUORUM_AGENT_KEY": agent_key}
 
 
-def start_http(argv: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Start a process that serves streamable HTTP on a port it picks and prints (``PORT n``)."""
-    proc = subprocess.Popen([*argv, "--http", "0"], stdout=subprocess.PIPE, env=env, text=True)
+def start_http(argv: list[str], env: dict | None = None, **popen) -> tuple[subprocess.Popen, str]:
+    """Start a process that serves streamable HTTP on a port it picks and prints (``PORT n``);
+    ``popen``: more arguments for ``subprocess.Popen`` (``stderr=subprocess.PIPE``)."""
+    proc = subprocess.Popen([*argv, "--http", "0"], stdout=subprocess.PIPE, env=env, text=True, **popen)
     line = proc.stdout.readline()
     if not line.startswith("PORT "):
         proc.kill()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
+import sys
 
 from quorum_sdk import QuorumClient
 
 from .eventloop import run
-from .gateway import Gateway, Upstream
+from .gateway import Gateway, GatewayStartError, Upstream
 
 
 def configure_logging() -> None:
@@ -25,7 +27,35 @@ def configure_logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _stop(signum, frame) -> None:
+    """SIGINT (Ctrl-C) and SIGTERM: ``KeyboardInterrupt`` where the process is, so the stack
+    unwinds and ``main`` closes the client, sending the run records its exporter still holds.
+
+    Over HTTP, uvicorn takes both signals while it serves (it stops taking connections and lets
+    the calls in flight finish), then puts these handlers back and sends the signal again.
+    Python's default for SIGTERM then killed the process before the exporter's last batch left
+    (up to two seconds of calls' records lost). For SIGINT, asyncio's runner put in its own
+    handler, which cancels the main task: that cancellation reached the upstreams' closing
+    requests and Ctrl-C ended in a CancelledError traceback with exit status 1. Installed before
+    the loop starts, this handler is kept by the runner."""
+    raise KeyboardInterrupt
+
+
+def _leaves(exc: BaseException):
+    """The exceptions inside ``exc``'s groups (anyio's and the ``mcp`` client's task groups wrap
+    whatever ends the loop), or ``exc`` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run the gateway until the agent's session ends (stdio) or until SIGINT or SIGTERM (over
+    HTTP uvicorn first stops taking connections and lets calls in flight finish); then send the
+    run records still held and exit 0. A gateway that cannot start prints why on one line and
+    exits 1."""
     parser = argparse.ArgumentParser(prog="quorum-mcp", description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", action="append", required=True, help="stdio:<command> or http(s)://…/mcp; repeat")
     parser.add_argument("--url", help="Quorum's base URL (default: $QUORUM_URL)")
@@ -39,8 +69,13 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         parser.error(str(exc))
     configure_logging()
-    quorum = QuorumClient(args.url, args.key)
+    try:
+        quorum = QuorumClient(args.url, args.key)
+    except ValueError as exc:  # no URL or no key
+        parser.error(str(exc))
     gateway = Gateway(quorum, upstreams, approval_timeout=args.approval_timeout, poll_initial=args.poll)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stop)
     try:
         if args.http is None:
             run(gateway.serve_stdio)
@@ -54,8 +89,15 @@ def main(argv: list[str] | None = None) -> None:
             sock.listen(128)
             print(f"PORT {sock.getsockname()[1]}", flush=True)
             run(gateway.serve_http, sock)
-    except KeyboardInterrupt:
-        pass
+    except BaseException as exc:  # noqa: BLE001 - sorted below; anything else is raised again
+        leaves = list(_leaves(exc))
+        start = next((leaf for leaf in leaves if isinstance(leaf, GatewayStartError)), None)
+        if start is not None:
+            print(f"quorum-mcp: cannot start: {start}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+        if not all(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+            raise
+        # Stopped by SIGINT or SIGTERM (over HTTP, uvicorn let the calls in flight finish first).
     finally:
         quorum.close()
 

@@ -82,6 +82,20 @@ class Hidden:
     change_request_id: int | None
 
 
+class GatewayStartError(Exception):
+    """The gateway could not start: an upstream did not connect or list its tools, or Quorum
+    refused the key or could not be reached for the pins. The message names which and why."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``exc`` in one line: the first leaf of an exception group (anyio and the ``mcp`` client wrap
+    a transport's error in groups), as ``Type: message``."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 def _error(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
@@ -132,10 +146,19 @@ class Gateway:
     # --- upstreams --------------------------------------------------------------------------
 
     async def connect(self, stack: AsyncExitStack) -> None:
-        """Connect every upstream (closed with ``stack``) and check their tools against the pins."""
+        """Connect every upstream (closed with ``stack``) and check their tools against the pins.
+        Raises :class:`GatewayStartError` naming the upstream or Quorum when either fails."""
         for upstream in self.upstreams:
-            await upstream.open(stack, self._handler(upstream))
-        await self.refresh()
+            try:
+                await upstream.open(stack, self._handler(upstream))
+            except Exception as exc:  # noqa: BLE001 - whatever the transport raised, the start failed
+                raise GatewayStartError(f"upstream {upstream.target}: {failure_reason(exc)}") from exc
+        try:
+            await self.refresh()
+        except QuorumError as exc:
+            raise GatewayStartError(f"Quorum at {self.quorum.base_url}: {failure_reason(exc)}") from exc
+        except Exception as exc:  # noqa: BLE001 - an upstream that connected but could not list its tools
+            raise GatewayStartError(f"listing the upstreams' tools: {failure_reason(exc)}") from exc
 
     def _handler(self, upstream: Upstream):
         async def on_message(message: Any) -> None:
@@ -278,29 +301,37 @@ class Gateway:
         """Serve one agent over this process's stdin/stdout."""
         from mcp.server.stdio import stdio_server
 
-        async with AsyncExitStack() as stack, anyio.create_task_group() as group:
-            self._task_group = group
+        # The upstreams' stack outside the task group (see serve_http).
+        async with AsyncExitStack() as stack:
             await self.connect(stack)
-            async with stdio_server() as (read, write):
+            async with anyio.create_task_group() as group, stdio_server() as (read, write):
+                self._task_group = group
                 # Tell the agent its tool list can change (a pin approved, an upstream's change).
                 options = self.server.create_initialization_options(NotificationOptions(tools_changed=True))
                 try:
                     await self.server.run(read, write, options)
                 finally:
+                    self._task_group = None
                     self.loop_ask.close()
-            group.cancel_scope.cancel()
+                group.cancel_scope.cancel()
 
     async def serve_http(self, sock, *, path: str = "/mcp") -> None:
         """Serve agents over streamable HTTP on an already bound socket (``--http PORT``)."""
         import uvicorn
 
         app = self.server.streamable_http_app(streamable_http_path=path)
-        async with AsyncExitStack() as stack, anyio.create_task_group() as group:
-            self._task_group = group
+        # The upstreams' stack outside the task group: with the group outside, a failed connect
+        # cancelled the group's scope, and that cancellation reached the upstream client's closing
+        # request instead, so the process died of a CancelledError that hid why it could not start.
+        # Re-checks after tools/list_changed run in the group, cancelled before the upstreams close.
+        async with AsyncExitStack() as stack:
             await self.connect(stack)
-            config = uvicorn.Config(app, log_level="warning", lifespan="on")
-            try:
-                await uvicorn.Server(config).serve(sockets=[sock])
-            finally:
-                self.loop_ask.close()
-            group.cancel_scope.cancel()
+            async with anyio.create_task_group() as group:
+                self._task_group = group
+                config = uvicorn.Config(app, log_level="warning", lifespan="on")
+                try:
+                    await uvicorn.Server(config).serve(sockets=[sock])
+                finally:
+                    self._task_group = None
+                    self.loop_ask.close()
+                group.cancel_scope.cancel()
