@@ -51,6 +51,39 @@ def _leaves(exc: BaseException):
         yield exc
 
 
+def _port(text: str) -> int:
+    port = int(text) if text.strip().isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535; 0: any free port)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def _listening_socket(port: int) -> socket.socket:
+    """A TCP socket listening on 127.0.0.1:``port``; :class:`GatewayStartError` when it cannot."""
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so (Nagle and the
+    # peer's delayed ACK otherwise hold the last small write of each answer ~40 ms on loopback).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.bind(("127.0.0.1", port))
+        # Listen before telling the port: a client that connects while the upstreams are still
+        # being checked waits in the backlog instead of being refused.
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise GatewayStartError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
+    return sock
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the gateway until the agent's session ends (stdio) or until SIGINT or SIGTERM (over
     HTTP uvicorn first stops taking connections and lets calls in flight finish); then send the
@@ -60,9 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--upstream", action="append", required=True, help="stdio:<command> or http(s)://…/mcp; repeat")
     parser.add_argument("--url", help="Quorum's base URL (default: $QUORUM_URL)")
     parser.add_argument("--key", help="the agent's key (default: $QUORUM_AGENT_KEY)")
-    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT (0: any)")
-    parser.add_argument("--approval-timeout", type=float, default=900.0, help="seconds a call waits for people")
-    parser.add_argument("--poll", type=float, default=0.5, help="first poll interval while waiting (seconds)")
+    parser.add_argument("--http", type=_port, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT (0: any)")
+    parser.add_argument("--approval-timeout", type=_seconds, default=900.0, help="seconds a call waits for people")
+    parser.add_argument("--poll", type=_seconds, default=0.5, help="first poll interval while waiting (seconds)")
     args = parser.parse_args(argv)
     try:
         upstreams = [Upstream.parse(spec) for spec in args.upstream]
@@ -80,13 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.http is None:
             run(gateway.serve_stdio)
         else:
-            # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so (Nagle and the
-            # peer's delayed ACK otherwise hold the last small write of each answer ~40 ms on loopback).
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.bind(("127.0.0.1", args.http))
-            # Listen before telling the port: a client that connects while the upstreams are still
-            # being checked waits in the backlog instead of being refused.
-            sock.listen(128)
+            sock = _listening_socket(args.http)
             print(f"PORT {sock.getsockname()[1]}", flush=True)
             run(gateway.serve_http, sock)
     except BaseException as exc:  # noqa: BLE001 - sorted below; anything else is raised again
