@@ -16,6 +16,7 @@ import hashlib
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from contextlib import contextmanager, suppress
@@ -154,6 +155,37 @@ def _banner(port: int) -> str:
     return "\n".join(lines)
 
 
+def loopback_port(text: str) -> int:
+    """A port to listen on (1 to 65535), for ``--port`` and ``MCP_UPSTREAM_PORT``."""
+    port = int(text) if text.strip().isdigit() else 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
+    return port
+
+
+def ports_in_use(port: int, mcp_port: int) -> list[str]:
+    """What to tell the user for each loopback port of the stack that something already listens
+    on (checked before anything starts: gunicorn or the sample MCP server would fail to bind
+    after the database had started and the demo was seeded, and honcho would stop everything)."""
+    messages = []
+    for number, what, setting in (
+        (port, "the console", "PORT"),
+        (mcp_port, "the sample MCP server", "MCP_UPSTREAM_PORT"),
+    ):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As gunicorn and uvicorn bind: connections of an earlier run waiting out TIME_WAIT
+            # do not make a port busy, a listener does.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", number))
+            except OSError as exc:
+                messages.append(
+                    f"Port {number} on 127.0.0.1 ({what}) is not free: {exc.strerror or exc}. "
+                    f"Stop what uses it, or choose another: make run {setting}={number + 1}"
+                )
+    return messages
+
+
 def _run_processes(env: dict[str, str]) -> int:
     import honcho.manager
     from honcho.environ import parse_procfile
@@ -171,7 +203,7 @@ def _run_processes(env: dict[str, str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    parser.add_argument("--port", type=loopback_port, default=os.environ.get("PORT") or "8000")
     parser.add_argument("--var-dir", type=Path, default=Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var"))
     parser.add_argument("--no-seed", action="store_true", help="skip seed_demo")
     args = parser.parse_args(argv)
@@ -180,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     var_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     os.environ.update(_environment(port=args.port, var_dir=var_dir))
+    try:
+        mcp_port = loopback_port(os.environ["MCP_UPSTREAM_PORT"])
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"MCP_UPSTREAM_PORT: {exc}")
+    busy = ports_in_use(args.port, mcp_port)
+    if busy:
+        print("\n".join(busy), file=sys.stderr, flush=True)
+        return 1
 
     from config import embedded_postgres
 
