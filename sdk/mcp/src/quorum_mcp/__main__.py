@@ -16,6 +16,7 @@ from quorum_sdk import QuorumClient
 
 from .eventloop import run
 from .gateway import Gateway, GatewayStartError, Upstream
+from .listen import ListenError, listening_socket, port_argument
 
 
 def configure_logging() -> None:
@@ -51,13 +52,6 @@ def _leaves(exc: BaseException):
         yield exc
 
 
-def _port(text: str) -> int:
-    port = int(text) if text.strip().isdigit() else -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535; 0: any free port)")
-    return port
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -69,19 +63,10 @@ def _seconds(text: str) -> float:
 
 
 def _listening_socket(port: int) -> socket.socket:
-    """A TCP socket listening on 127.0.0.1:``port``; :class:`GatewayStartError` when it cannot."""
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so (Nagle and the
-    # peer's delayed ACK otherwise hold the last small write of each answer ~40 ms on loopback).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        sock.bind(("127.0.0.1", port))
-        # Listen before telling the port: a client that connects while the upstreams are still
-        # being checked waits in the backlog instead of being refused.
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise GatewayStartError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
-    return sock
+        return listening_socket(port)
+    except ListenError as exc:
+        raise GatewayStartError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--upstream", action="append", required=True, help="stdio:<command> or http(s)://…/mcp; repeat")
     parser.add_argument("--url", help="Quorum's base URL (default: $QUORUM_URL)")
     parser.add_argument("--key", help="the agent's key (default: $QUORUM_AGENT_KEY)")
-    parser.add_argument("--http", type=_port, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT (0: any)")
+    parser.add_argument(
+        "--http", type=port_argument, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT (0: any)"
+    )
     parser.add_argument("--approval-timeout", type=_seconds, default=900.0, help="seconds a call waits for people")
     parser.add_argument("--poll", type=_seconds, default=0.5, help="first poll interval while waiting (seconds)")
     args = parser.parse_args(argv)

@@ -9,12 +9,12 @@ the demo shows a "rug pull": the gateway then hides the tool.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 
 from mcp.server.mcpserver import MCPServer
 
 from .eventloop import run
+from .listen import ListenError, listening_socket, port_argument
 
 REFUND_DESCRIPTION = "Refund an order to the customer's original payment method."
 
@@ -40,7 +40,9 @@ def build(description: str = REFUND_DESCRIPTION) -> MCPServer:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="quorum_mcp.sample_upstream")
     parser.add_argument("--description", default=REFUND_DESCRIPTION)
-    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT (0: any)")
+    parser.add_argument(
+        "--http", type=port_argument, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT (0: any)"
+    )
     args = parser.parse_args(argv)
     server = build(args.description)
     if args.http is None:
@@ -48,9 +50,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY: see quorum_mcp.__main__
-    sock.bind(("127.0.0.1", args.http))
-    sock.listen(128)  # before telling the port: an early client waits instead of being refused
+    try:
+        sock = listening_socket(args.http)
+    except ListenError as exc:
+        parser.exit(1, f"{parser.prog}: cannot start: {exc}\n")
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     app = server.streamable_http_app()
     run(uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve, [sock])  # the gateway's loop
