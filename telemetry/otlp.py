@@ -162,7 +162,9 @@ class ExportResult:
         return "; ".join(dict.fromkeys(self.messages))[:1000]
 
 
-def _records(message: ExportTraceServiceRequest, result: ExportResult, now: datetime) -> list[mapping.SpanRecord]:
+def span_records(message: ExportTraceServiceRequest, result: ExportResult, now: datetime) -> list[mapping.SpanRecord]:
+    """The export's spans as records; a span no receiver can keep (bad ids, a start outside the
+    retention window) is refused and counted on ``result``."""
     oldest = now - timedelta(days=settings.TELEMETRY_SPAN_RETENTION_DAYS)
     latest = now + MAX_FUTURE
     records = []
@@ -203,7 +205,7 @@ def traces_ingest(
     tools missing from the catalog and models no version pins are queued for review."""
     now = received_at or timezone.now()
     result = ExportResult()
-    records = _records(message, result, now)
+    records = span_records(message, result, now)
     if not records:
         return result
     with transaction.atomic():

@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import socket
 import sys
 
 from quorum_sdk import QuorumClient
 
 from .eventloop import run
-from .gateway import Gateway, GatewayStartError, Upstream
+from .gateway import Gateway, GatewayStartError, Upstream, exception_leaves
 from .listen import ListenError, listening_socket, port_argument
 
 
@@ -42,16 +41,6 @@ def _stop(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _leaves(exc: BaseException):
-    """The exceptions inside ``exc``'s groups (anyio's and the ``mcp`` client's task groups wrap
-    whatever ends the loop), or ``exc`` itself."""
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield exc
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -60,13 +49,6 @@ def _seconds(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
-
-
-def _listening_socket(port: int) -> socket.socket:
-    try:
-        return listening_socket(port)
-    except ListenError as exc:
-        raise GatewayStartError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,12 +82,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.http is None:
             run(gateway.serve_stdio)
         else:
-            sock = _listening_socket(args.http)
+            sock = listening_socket(args.http)
             print(f"PORT {sock.getsockname()[1]}", flush=True)
             run(gateway.serve_http, sock)
     except BaseException as exc:  # noqa: BLE001 - sorted below; anything else is raised again
-        leaves = list(_leaves(exc))
-        start = next((leaf for leaf in leaves if isinstance(leaf, GatewayStartError)), None)
+        leaves = exception_leaves(exc)
+        start = next((leaf for leaf in leaves if isinstance(leaf, GatewayStartError | ListenError)), None)
         if start is not None:
             print(f"quorum-mcp: cannot start: {start}", file=sys.stderr, flush=True)
             raise SystemExit(1) from None

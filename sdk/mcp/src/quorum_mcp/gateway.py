@@ -87,11 +87,18 @@ class GatewayStartError(Exception):
     refused the key or could not be reached for the pins. The message names which and why."""
 
 
+def exception_leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc``'s groups, depth first (anyio's and the ``mcp`` client's task
+    groups wrap a transport's error, and whatever ends the loop), or ``[exc]``."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in exception_leaves(inner)]
+    return [exc]
+
+
 def failure_reason(exc: BaseException) -> str:
-    """``exc`` in one line: the first leaf of an exception group (anyio and the ``mcp`` client wrap
-    a transport's error in groups), as ``Type: message``."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
+    """``exc`` in one line, as ``Type: message``: its first leaf (:func:`exception_leaves`)."""
+    leaves = exception_leaves(exc)
+    exc = leaves[0] if leaves else exc
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
